@@ -1,0 +1,22 @@
+"""`python -m api`: serve on the configured host and port (the embedded default)."""
+
+from __future__ import annotations
+
+import uvicorn
+
+from processor.settings import Settings
+
+
+def main() -> None:
+    settings = Settings()
+    uvicorn.run(
+        "api.main:create_app",
+        factory=True,
+        host=settings.host,
+        port=settings.port,
+        log_level="info",
+    )
+
+
+if __name__ == "__main__":
+    main()

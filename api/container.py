@@ -1,0 +1,55 @@
+"""The composition root: the one place that picks adapters from settings."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from processor.catalog import Catalog
+from processor.settings import RunnerBackend, Settings
+from processor.storage import ObjectStore, StorageUnavailable
+from processor.storage.factory import ensure_buckets, make_store
+
+from .runners.base import Runner
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Container:
+    settings: Settings
+    store: ObjectStore
+    catalog: Catalog
+    runner: Runner
+    buckets_ready: bool = False
+
+    def ensure_buckets(self) -> None:
+        if not self.buckets_ready:
+            ensure_buckets(self.store, self.settings)
+            self.buckets_ready = True
+
+    def start(self) -> None:
+        self.catalog.create_schema()
+        try:
+            self.ensure_buckets()
+        except StorageUnavailable as exc:
+            # Start anyway: /readyz reports it, and uploads answer 503 until it is back.
+            log.warning("object store unavailable at start: %s", exc)
+        self.runner.start()
+
+    def stop(self) -> None:
+        self.runner.stop()
+        self.catalog.engine.dispose()
+
+
+def build_container(settings: Settings) -> Container:
+    store = make_store(settings)
+    catalog = Catalog.from_url(settings.resolved_database_url())
+    runner: Runner
+    if settings.runner.backend is RunnerBackend.local:
+        from .runners.local import LocalRunner
+
+        runner = LocalRunner(settings, catalog, store)
+    else:
+        raise NotImplementedError(f"runner backend {settings.runner.backend} is not available")
+    return Container(settings=settings, store=store, catalog=catalog, runner=runner)

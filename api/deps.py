@@ -1,0 +1,44 @@
+"""Dependencies, declared once as Annotated aliases."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from processor.catalog import Catalog
+from processor.settings import Settings
+from processor.storage import ObjectStore
+
+from .container import Container
+from .runners.base import Runner
+
+
+def get_container(request: Request) -> Container:
+    container: Container = request.app.state.container
+    return container
+
+
+ContainerDep = Annotated[Container, Depends(get_container)]
+
+
+def get_settings(container: ContainerDep) -> Settings:
+    return container.settings
+
+
+def get_store(container: ContainerDep) -> ObjectStore:
+    return container.store
+
+
+def get_catalog(container: ContainerDep) -> Catalog:
+    return container.catalog
+
+
+def get_runner(container: ContainerDep) -> Runner:
+    return container.runner
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+StoreDep = Annotated[ObjectStore, Depends(get_store)]
+CatalogDep = Annotated[Catalog, Depends(get_catalog)]
+RunnerDep = Annotated[Runner, Depends(get_runner)]

@@ -1,0 +1,120 @@
+"""Errors that carry their HTTP status, and the one handler that renders them."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
+
+from processor.catalog import CatalogError, CatalogUnavailable
+from processor.storage import StorageError, StorageUnavailable
+
+log = logging.getLogger(__name__)
+
+
+class ServiceError(Exception):
+    status_code = 500
+    code = "internal_error"
+
+    def __init__(self, message: str, *, headers: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.headers = headers
+
+
+class BadRequest(ServiceError):
+    status_code = 400
+    code = "bad_request"
+
+
+class NotFound(ServiceError):
+    status_code = 404
+    code = "not_found"
+
+
+class PayloadTooLarge(ServiceError):
+    status_code = 413
+    code = "payload_too_large"
+
+
+class UnsupportedMediaType(ServiceError):
+    status_code = 415
+    code = "unsupported_media_type"
+
+
+class Unprocessable(ServiceError):
+    status_code = 422
+    code = "unprocessable"
+
+
+class ServiceUnavailable(ServiceError):
+    status_code = 503
+    code = "service_unavailable"
+
+
+RETRY = {"Retry-After": "5"}
+
+
+def error_response(
+    status_code: int, code: str, message: str, headers: dict[str, str] | None = None
+) -> JSONResponse:
+    return JSONResponse(
+        {"error": {"code": code, "message": message}}, status_code=status_code, headers=headers
+    )
+
+
+async def _service_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, ServiceError)
+    return error_response(exc.status_code, exc.code, exc.message, exc.headers)
+
+
+async def _http_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+    return error_response(exc.status_code, code, str(exc.detail), exc.headers)
+
+
+async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    parts = []
+    for err in exc.errors():
+        where = ".".join(str(p) for p in err.get("loc", ()) if p not in ("query", "path", "body"))
+        parts.append(f"{where}: {err.get('msg')}" if where else str(err.get("msg")))
+    return error_response(422, "invalid_parameter", "; ".join(parts) or "invalid request")
+
+
+def _domain_error(exc: Exception) -> ServiceError:
+    """Errors raised below the API layer, as the status they deserve."""
+    if isinstance(exc, StorageUnavailable):
+        return ServiceUnavailable(f"object storage is unavailable: {exc}", headers=RETRY)
+    if isinstance(exc, CatalogUnavailable):
+        return ServiceUnavailable(f"catalog database is unavailable: {exc}", headers=RETRY)
+    if isinstance(exc, ClientDisconnect):
+        return BadRequest("the client disconnected before the upload finished")
+    return ServiceError(str(exc) or type(exc).__name__)
+
+
+async def _domain(request: Request, exc: Exception) -> JSONResponse:
+    err = _domain_error(exc)
+    if err.status_code >= 500 and not isinstance(err, ServiceUnavailable):
+        log.error("storage or catalog error: %s", exc)
+        err = ServiceError("internal server error")
+    return await _service_error(request, err)
+
+
+async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
+    log.exception("unhandled error", exc_info=exc)
+    return error_response(500, "internal_error", "internal server error")
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(ServiceError, _service_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    for exc_type in (StorageError, CatalogError, ClientDisconnect):
+        app.add_exception_handler(exc_type, _domain)
+    app.add_exception_handler(Exception, _unexpected)

@@ -1,0 +1,39 @@
+"""The FastAPI application factory. Nothing happens at import time."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from processor import __version__
+from processor.settings import Settings
+
+from .container import build_container
+from .errors import install_error_handlers
+from .routes import datasets, health, upload
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        container = build_container(settings or Settings())
+        container.start()
+        app.state.container = container
+        try:
+            yield
+        finally:
+            container.stop()
+
+    app = FastAPI(
+        title="mini-pipeline",
+        version=__version__,
+        summary="Upload messy CSV files; get clean, typed data back as JSON.",
+        lifespan=lifespan,
+    )
+    install_error_handlers(app)
+    app.include_router(upload.router)
+    app.include_router(datasets.router)
+    app.include_router(health.router)
+    return app

@@ -1,0 +1,10 @@
+from __future__ import annotations
+
+
+def dataset_links(dataset_id: str) -> dict[str, str]:
+    base = f"/datasets/{dataset_id}"
+    return {
+        "self": base,
+        "status": f"{base}/status",
+        "report": f"{base}/report",
+    }

@@ -1,0 +1,123 @@
+"""Runs each dataset as a local `python -m processor run` subprocess."""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+import sys
+import threading
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from processor.catalog import Catalog, Status
+from processor.outputs import EXIT_BAD_INPUT, EXIT_OK, apply_result, read_result
+from processor.settings import Settings, to_env
+from processor.storage import ObjectStore, StorageError
+
+log = logging.getLogger(__name__)
+STDERR_TAIL_LINES = 200
+
+
+class LocalRunner:
+    def __init__(self, settings: Settings, catalog: Catalog, store: ObjectStore) -> None:
+        self._settings = settings
+        self._catalog = catalog
+        self._store = store
+        self._pool: ThreadPoolExecutor | None = None
+        self._lock = threading.Lock()
+        self._inflight: set[str] = set()
+        self._procs: dict[str, subprocess.Popen[bytes]] = {}
+        self._env = {**os.environ, **to_env(settings)}
+        self.log_dir = settings.data_dir.resolve() / "logs"
+
+    def start(self) -> None:
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        self._pool = ThreadPoolExecutor(
+            max_workers=self._settings.runner.max_parallel, thread_name_prefix="mini-runner"
+        )
+        # A previous API process died with work in flight: run it again.
+        # Processor outputs use fixed keys and the manifest is written last,
+        # so a second run is safe.
+        for dataset in self._catalog.with_status([Status.processing]):
+            self._catalog.requeue(dataset.id)
+        for dataset in self._catalog.with_status([Status.queued]):
+            self.submit(dataset.id)
+
+    def submit(self, dataset_id: str) -> None:
+        if self._pool is None:
+            raise RuntimeError("runner not started")
+        with self._lock:
+            if dataset_id in self._inflight:
+                return
+            self._inflight.add(dataset_id)
+        self._pool.submit(self._run, dataset_id)
+
+    def stop(self) -> None:
+        if self._pool is None:
+            return
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        with self._lock:
+            procs = list(self._procs.values())
+        for proc in procs:
+            proc.terminate()
+        for proc in procs:
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        self._pool = None
+
+    def log_path(self, dataset_id: str) -> Path:
+        return self.log_dir / f"{dataset_id}.log"
+
+    def _run(self, dataset_id: str) -> None:
+        try:
+            self._run_once(dataset_id)
+        except Exception:
+            log.exception("runner failed for %s", dataset_id)
+            self._catalog.mark_failed(dataset_id, "internal error while running the processor")
+        finally:
+            with self._lock:
+                self._inflight.discard(dataset_id)
+                self._procs.pop(dataset_id, None)
+
+    def _run_once(self, dataset_id: str) -> None:
+        cmd = [sys.executable, "-m", "processor", "run", "--dataset-id", dataset_id]
+        log_path = self.log_path(dataset_id)
+        with log_path.open("wb") as log_file:
+            proc = subprocess.Popen(
+                cmd, env=self._env, stdout=log_file, stderr=subprocess.STDOUT
+            )
+            with self._lock:
+                self._procs[dataset_id] = proc
+            code = proc.wait()
+        if code < 0 and self._pool is None:
+            # We terminated it while shutting down; the next start resumes it.
+            return
+        self._settle(dataset_id, code, log_path)
+
+    def _settle(self, dataset_id: str, code: int, log_path: Path) -> None:
+        dataset = self._catalog.get(dataset_id)
+        if dataset is None or dataset.is_final:
+            return
+        try:
+            result = read_result(self._store, self._settings.storage.processed_bucket, dataset_id)
+        except StorageError:
+            result = None
+        if result is not None and code in (EXIT_OK, EXIT_BAD_INPUT):
+            apply_result(self._catalog, dataset_id, result)
+            return
+        tail = _tail(log_path, 1)
+        reason = f"processor exited with code {code}"
+        self._catalog.mark_failed(dataset_id, f"{reason}: {tail}" if tail else reason)
+
+
+def _tail(path: Path, lines: int) -> str:
+    try:
+        text = path.read_text("utf-8", "replace")
+    except OSError:
+        return ""
+    kept = deque((line for line in text.splitlines() if line.strip()), maxlen=lines)
+    return "\n".join(kept)

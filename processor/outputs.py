@@ -1,0 +1,68 @@
+"""Publishing a processed dataset's files, manifest last, and reading the manifest back."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from . import keys
+from .catalog import Catalog
+from .storage import ObjectNotFound, ObjectStore
+
+# Processor exit codes; the Kubernetes Job's podFailurePolicy keys on EXIT_BAD_INPUT.
+EXIT_OK = 0
+EXIT_INTERNAL = 1
+EXIT_BAD_INPUT = 2
+
+CHUNK = 1024 * 1024
+# Files a processor run may leave in its output folder, in upload order.
+OUTPUT_FILES = {
+    "data.parquet": keys.data_key,
+    "report.json": keys.report_key,
+    "rejects.csv": keys.rejects_key,
+}
+
+
+def _file_chunks(path: Path) -> Iterator[bytes]:
+    with path.open("rb") as fh:
+        while chunk := fh.read(CHUNK):
+            yield chunk
+
+
+def publish(
+    store: ObjectStore, bucket: str, dataset_id: str, out_dir: Path, result: dict[str, Any]
+) -> None:
+    """Upload every output, then the result manifest; a rerun overwrites the same keys."""
+    for name, key_for in OUTPUT_FILES.items():
+        path = out_dir / name
+        if path.exists():
+            store.put_stream(bucket, key_for(dataset_id), _file_chunks(path))
+    store.put_bytes(bucket, keys.result_key(dataset_id), json.dumps(result).encode())
+
+
+def publish_failure(store: ObjectStore, bucket: str, dataset_id: str, message: str) -> None:
+    result = {"status": "failed", "error": message}
+    store.put_bytes(bucket, keys.result_key(dataset_id), json.dumps(result).encode())
+
+
+def read_result(store: ObjectStore, bucket: str, dataset_id: str) -> dict[str, Any] | None:
+    try:
+        with store.open(bucket, keys.result_key(dataset_id)) as fh:
+            data: dict[str, Any] = json.loads(fh.read())
+    except ObjectNotFound:
+        return None
+    return data
+
+
+def apply_result(catalog: Catalog, dataset_id: str, result: dict[str, Any]) -> bool:
+    """Record a result manifest in the catalog; a no-op once the dataset is final."""
+    if result.get("status") == "ready":
+        return catalog.mark_ready(
+            dataset_id,
+            rows_in=int(result.get("rows_in", 0)),
+            rows_out=int(result.get("rows_out", 0)),
+            rows_rejected=int(result.get("rows_rejected", 0)),
+        )
+    return catalog.mark_failed(dataset_id, str(result.get("error") or "processing failed"))

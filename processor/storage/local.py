@@ -1,0 +1,132 @@
+"""Object store on the local filesystem: the embedded default."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import uuid
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import BinaryIO
+
+from .base import ObjectInfo, ObjectNotFound, StorageError, StorageUnavailable
+
+# Sidecars and temp files live outside the bucket folders so listing never sees them.
+_META = ".meta"
+_TMP = ".tmp"
+
+
+class LocalObjectStore:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def _path(self, bucket: str, key: str) -> Path:
+        if not key or key.startswith("/") or ".." in key.split("/"):
+            raise StorageError(f"invalid key {key!r}")
+        return self.root / bucket / key
+
+    def _meta_path(self, bucket: str, key: str) -> Path:
+        return self.root / _META / bucket / (key + ".json")
+
+    def _bucket_dir(self, bucket: str) -> Path:
+        path = self.root / bucket
+        if not path.is_dir():
+            raise StorageError(f"bucket {bucket!r} does not exist")
+        return path
+
+    def ensure_bucket(self, bucket: str) -> None:
+        try:
+            (self.root / bucket).mkdir(parents=True, exist_ok=True)
+            (self.root / _TMP).mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StorageUnavailable(str(exc)) from exc
+
+    def put_stream(
+        self,
+        bucket: str,
+        key: str,
+        chunks: Iterator[bytes],
+        metadata: Mapping[str, str] | None = None,
+    ) -> ObjectInfo:
+        self._bucket_dir(bucket)
+        dest = self._path(bucket, key)
+        tmp_dir = self.root / _TMP
+        tmp_dir.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(dir=tmp_dir, prefix="put-")
+        size = 0
+        try:
+            with os.fdopen(fd, "wb") as out:
+                for chunk in chunks:
+                    out.write(chunk)
+                    size += len(chunk)
+                out.flush()
+                os.fsync(out.fileno())
+            meta = dict(metadata or {})
+            self._write_meta(bucket, key, meta)
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            # Same filesystem, so the rename is atomic: readers see all or nothing.
+            os.replace(tmp_name, dest)
+        except BaseException:
+            Path(tmp_name).unlink(missing_ok=True)
+            raise
+        return ObjectInfo(bucket, key, size, meta)
+
+    def _write_meta(self, bucket: str, key: str, meta: Mapping[str, str]) -> None:
+        path = self._meta_path(bucket, key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}")
+        tmp.write_text(json.dumps(dict(meta)))
+        os.replace(tmp, path)
+
+    def put_bytes(
+        self, bucket: str, key: str, data: bytes, metadata: Mapping[str, str] | None = None
+    ) -> ObjectInfo:
+        return self.put_stream(bucket, key, iter([data]), metadata)
+
+    def open(self, bucket: str, key: str) -> BinaryIO:
+        try:
+            return self._path(bucket, key).open("rb")
+        except FileNotFoundError as exc:
+            raise ObjectNotFound(bucket, key) from exc
+        except OSError as exc:
+            raise StorageError(str(exc)) from exc
+
+    def open_seekable(self, bucket: str, key: str) -> BinaryIO:
+        return self.open(bucket, key)
+
+    def stat(self, bucket: str, key: str) -> ObjectInfo:
+        path = self._path(bucket, key)
+        try:
+            size = path.stat().st_size
+        except FileNotFoundError as exc:
+            raise ObjectNotFound(bucket, key) from exc
+        try:
+            meta = json.loads(self._meta_path(bucket, key).read_text())
+        except FileNotFoundError:
+            meta = {}
+        return ObjectInfo(bucket, key, size, meta)
+
+    def exists(self, bucket: str, key: str) -> bool:
+        return self._path(bucket, key).is_file()
+
+    def delete(self, bucket: str, key: str) -> None:
+        self._path(bucket, key).unlink(missing_ok=True)
+        self._meta_path(bucket, key).unlink(missing_ok=True)
+
+    def list(self, bucket: str, prefix: str = "") -> Iterator[str]:
+        base = self._bucket_dir(bucket)
+        keys = sorted(
+            p.relative_to(base).as_posix() for p in base.rglob("*") if p.is_file()
+        )
+        return iter([k for k in keys if k.startswith(prefix)])
+
+    def ping(self) -> None:
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            probe = self.root / _TMP
+            probe.mkdir(exist_ok=True)
+            if not os.access(probe, os.W_OK):
+                raise StorageUnavailable(f"{probe} is not writable")
+        except OSError as exc:
+            raise StorageUnavailable(str(exc)) from exc

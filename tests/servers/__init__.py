@@ -1,0 +1,1 @@
+"""Real servers the tests run against (built from source, started per session)."""
