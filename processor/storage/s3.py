@@ -30,50 +30,32 @@ class _IteratorReader(io.RawIOBase):
 
     def __init__(self, chunks: Iterator[bytes]) -> None:
         self._chunks = chunks
-        self._buf = bytearray()
-        self._done = False
+        self._rest = b""
         self.size = 0
 
     def readable(self) -> bool:
         return True
 
     def read(self, size: int = -1) -> bytes:
-        while not self._done and (size < 0 or len(self._buf) < size):
+        # One join per part: minio asks for whole parts, and copying the chunks
+        # once keeps peak memory near a single part.
+        parts = [self._rest] if self._rest else []
+        have = len(self._rest)
+        self._rest = b""
+        while size < 0 or have < size:
             try:
                 chunk = next(self._chunks)
             except StopIteration:
-                self._done = True
                 break
-            self._buf += chunk
             self.size += len(chunk)
-        if size < 0:
-            size = len(self._buf)
-        out = bytes(self._buf[:size])
-        del self._buf[:size]
-        return out
-
-
-class _ResponseStream(io.RawIOBase):
-    """A minio response as a file object that releases its connection on close."""
-
-    def __init__(self, response: Any) -> None:
-        self._response = response
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: Any) -> int:
-        with _translate("read"):
-            data = self._response.read(len(buffer))
-        n = len(data)
-        buffer[:n] = data
-        return n
-
-    def close(self) -> None:
-        if not self.closed:
-            self._response.close()
-            self._response.release_conn()
-        super().close()
+            if size >= 0 and have + len(chunk) > size:
+                cut = size - have
+                parts.append(chunk[:cut])
+                self._rest = chunk[cut:]
+                break
+            parts.append(chunk)
+            have += len(chunk)
+        return b"".join(parts)
 
 
 class _RangeReader(io.RawIOBase):
@@ -193,6 +175,9 @@ class S3ObjectStore:
                 data=reader,
                 length=-1,
                 part_size=self._part_size,
+                # Parallel parts multiply memory by the thread count and report a
+                # failed part only after the whole body was read.
+                num_parallel_uploads=1,
                 metadata=dict(meta),  # type: ignore[arg-type]
             )
         # Complete can answer 200 with an error body; trust only what is stored.

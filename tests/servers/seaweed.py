@@ -38,7 +38,10 @@ BUILD_SCRIPT = ROOT / "scripts" / "build-weed.sh"
 WEED_LINK = ROOT / ".bin" / "weed"
 
 START_TIMEOUT = 90.0
-STOP_TIMEOUT = 15.0
+# weed's all-in-one shutdown stops the volume server before the filer, whose
+# final metadata-log flush then waits forever; everything durable is on disk by
+# then, so after a short grace period the process is killed.
+STOP_TIMEOUT = 2.0
 PROBE_BUCKET = "weed-readiness-probe"
 
 # The gRPC listeners weed also opens on Unix sockets, at paths it does not let
@@ -151,6 +154,9 @@ class SeaweedS3:
             f"-master.port.grpc={self.master_grpc_port}",
             f"-master.volumeSizeLimitMB={volume_size_limit_mb}",
             "-master.telemetry=false",
+            # A restarted single master waits one election timeout (default 10s)
+            # before it leads again.
+            "-master.electionTimeout=1s",
             f"-volume.port={self.volume_port}",
             f"-volume.port.grpc={self.volume_grpc_port}",
             f"-volume.max={max_volumes}",
@@ -214,7 +220,7 @@ class SeaweedS3:
     def _wait_ready(self, timeout: float) -> None:
         """Ready = S3 accepts our key and can store an object (volumes are assigned)."""
         deadline = time.monotonic() + timeout
-        client = self.client(timeout=10.0)
+        client = self.client(timeout=30.0)
         last_error: BaseException | None = None
         while time.monotonic() < deadline:
             assert self._proc is not None

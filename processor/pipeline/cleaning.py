@@ -1,0 +1,64 @@
+"""Per-value cleaning steps on Arrow string arrays (pure functions)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+
+def trim(values: pa.Array) -> pa.Array:
+    """Strip leading and trailing Unicode whitespace (NBSP included) from every value."""
+    return pc.utf8_trim_whitespace(values)
+
+
+def count_changed_lengths(before: pa.Array, after: pa.Array) -> int:
+    """How many values ``trim`` shortened; comparing lengths is enough since it only cuts."""
+    changed = pc.sum(pc.not_equal(pc.binary_length(before), pc.binary_length(after)))
+    return int(changed.as_py() or 0)
+
+
+def token_set(tokens: Sequence[str]) -> pa.Array:
+    return pa.array(sorted(set(tokens)), type=pa.string())
+
+
+def nullify(values: pa.Array, tokens: pa.Array) -> pa.Array:
+    """Turn values equal to one of ``tokens`` (exact, case-sensitive) into nulls."""
+    if len(tokens) == 0 or len(values) == 0:
+        return values
+    hit = pc.is_in(values, value_set=tokens)
+    if not pc.any(hit).as_py():
+        return values
+    return set_nulls(values, hit)
+
+
+def set_nulls(values: pa.Array, mask: pa.Array) -> pa.Array:
+    """``values`` with nulls where ``mask`` is true, sharing the value buffers."""
+    keep = pc.and_(pc.is_valid(values), pc.invert(mask))
+    if values.offset != 0 or keep.offset != 0:
+        return pc.if_else(keep, values, pa.scalar(None, values.type))
+    bitmap = keep.buffers()[1]
+    return pa.Array.from_buffers(values.type, len(values), [bitmap, *values.buffers()[1:]])
+
+
+def all_null_rows(columns: Sequence[pa.Array]) -> pa.Array | None:
+    """Mask of rows where every column is null, or None when there is no such row."""
+    if not columns or any(col.null_count == 0 for col in columns):
+        return None
+    mask = pc.is_null(columns[0])
+    for col in columns[1:]:
+        mask = pc.and_(mask, pc.is_null(col))
+    return mask if pc.any(mask).as_py() else None
+
+
+def line_breaks_per_row(columns: Sequence[pa.Array]) -> np.ndarray:
+    """Line breaks (CRLF, CR or LF) inside the raw values of each row."""
+    total = np.zeros(len(columns[0]) if columns else 0, dtype=np.int64)
+    for col in columns:
+        if not pc.any(pc.match_substring_regex(col, "[\r\n]")).as_py():
+            continue
+        counts = pc.count_substring_regex(col, "\r\n|\r|\n")
+        total += np.asarray(pc.fill_null(counts, 0).to_numpy(zero_copy_only=False), np.int64)
+    return total

@@ -1,0 +1,238 @@
+"""Encoding detection on a sample, and a stream that hands pyarrow validated UTF-8.
+
+pyarrow's own UTF-8 check reports neither where nor which byte is wrong, and its
+transcoding for other encodings does not either, so every byte goes through
+:class:`Utf8Stream` first. That gives BadInput messages with the byte offset in the
+*original* file and lets pyarrow skip its check.
+"""
+
+from __future__ import annotations
+
+import codecs
+import io
+from dataclasses import dataclass
+from typing import BinaryIO
+
+from .errors import BadInput
+
+# UTF-32 LE must be tested before UTF-16 LE: its BOM starts with the UTF-16 one.
+_BOMS: tuple[tuple[bytes, str], ...] = (
+    (codecs.BOM_UTF32_LE, "utf-32-le"),
+    (codecs.BOM_UTF32_BE, "utf-32-be"),
+    (codecs.BOM_UTF8, "utf-8"),
+    (codecs.BOM_UTF16_LE, "utf-16-le"),
+    (codecs.BOM_UTF16_BE, "utf-16-be"),
+)
+
+_MAGIC: tuple[tuple[bytes, str], ...] = (
+    (b"PK\x03\x04", "a ZIP archive (an .xlsx/.ods spreadsheet?)"),
+    (b"\xd0\xcf\x11\xe0", "an old Excel/Office document (.xls)"),
+    (b"%PDF", "a PDF document"),
+    (b"\x1f\x8b", "a gzip-compressed file"),
+    (b"PAR1", "a Parquet file"),
+    (b"\x89PNG", "a PNG image"),
+    (b"\xff\xd8\xff", "a JPEG image"),
+    (b"SQLite format 3\x00", "an SQLite database"),
+)
+
+# Scripts for which a cp1252 reading would be mojibake rather than a near miss.
+_NON_LATIN_ALPHABETS = (
+    "CJK",
+    "Hiragana",
+    "Katakana",
+    "Hangul",
+    "Cyrillic",
+    "Greek",
+    "Arabic",
+    "Hebrew",
+    "Thai",
+    "Devanagari",
+    "Bopomofo",
+)
+
+
+@dataclass(frozen=True)
+class EncodingInfo:
+    encoding: str  # Python codec name, e.g. "utf-8", "utf-16-le", "cp1252"
+    bom: bool
+    bom_length: int
+    detected_by: str  # "option" | "bom" | "utf-8" | "charset-normalizer"
+
+    @property
+    def is_utf8(self) -> bool:
+        return self.encoding == "utf-8"
+
+
+def canonical_codec(name: str) -> str:
+    codec = codecs.lookup(name).name
+    return "utf-8" if codec == "utf-8-sig" else codec
+
+
+def _bom_of(sample: bytes) -> tuple[bytes, str] | None:
+    for bom, codec in _BOMS:
+        if sample.startswith(bom):
+            return bom, codec
+    return None
+
+
+def _label(codec: str) -> str:
+    return codec.upper() if codec.startswith("utf") else codec
+
+
+def decode_error(codec: str, offset: int, byte: int | None) -> BadInput:
+    what = f"byte 0x{byte:02x}" if byte is not None else "an incomplete character"
+    return BadInput(
+        f"the file is not valid {_label(codec)}: {what} at byte offset {offset} cannot be "
+        f"decoded; save the file as UTF-8 or choose its encoding"
+    )
+
+
+def sniff_binary(sample: bytes) -> None:
+    """Raise BadInput when the bytes are clearly not a text file."""
+    for magic, what in _MAGIC:
+        if sample.startswith(magic):
+            raise BadInput(f"this is not a CSV file: it looks like {what}")
+    nul = sample.find(b"\x00")
+    if nul >= 0:
+        raise BadInput(f"this looks like a binary file, not CSV: NUL byte at byte offset {nul}")
+
+
+def detect_encoding(sample: bytes, at_eof: bool, forced: str | None) -> EncodingInfo:
+    """Pick the codec for the whole file from its first bytes.
+
+    Order: the user's choice, a BOM, strict UTF-8, then a single-byte Western codepage
+    when charset-normalizer agrees the text is in a Latin script. Broken UTF-8 (valid
+    multi-byte sequences followed by an invalid byte) is an error, not a cp1252 file.
+    """
+    found = _bom_of(sample)
+    if forced is not None:
+        codec = canonical_codec(forced)
+        if found and (found[1] == codec or found[1].startswith(codec + "-")):
+            return EncodingInfo(found[1], True, len(found[0]), "option")
+        if codec in ("utf-16", "utf-32"):
+            # Without a BOM Python would pick the platform byte order; make it explicit.
+            codec += "-le"
+        return EncodingInfo(codec, False, 0, "option")
+    if found:
+        return EncodingInfo(found[1], True, len(found[0]), "bom")
+    sniff_binary(sample)
+    decoder = codecs.getincrementaldecoder("utf-8")("strict")
+    try:
+        decoder.decode(sample, final=at_eof)
+        return EncodingInfo("utf-8", False, 0, "utf-8")
+    except UnicodeDecodeError as exc:
+        bad_at = exc.start
+    if not sample[:bad_at].isascii():
+        raise decode_error("utf-8", bad_at, sample[bad_at])
+    guess = _latin_guess(sample)
+    if guess is None:
+        raise decode_error("utf-8", bad_at, sample[bad_at])
+    return EncodingInfo(guess, False, 0, "charset-normalizer")
+
+
+def _latin_guess(sample: bytes) -> str | None:
+    """cp1252 when the text is Latin-script; charset-normalizer cannot tell cp1250
+    from cp1252 on Portuguese or Spanish text, so its exact codepage is not trusted."""
+    from charset_normalizer import from_bytes
+
+    best = from_bytes(sample).best()
+    if best is None or best.encoding.startswith(("utf", "ascii")):
+        return None
+    if any(a.startswith(_NON_LATIN_ALPHABETS) for a in best.alphabets):
+        return None
+    for codec in ("cp1252", canonical_codec(best.encoding)):
+        try:
+            sample.decode(codec)
+        except UnicodeDecodeError:
+            continue
+        return codec
+    return None
+
+
+class Utf8Stream(io.RawIOBase):
+    """Read-only, forward-only stream of UTF-8 bytes decoded from ``source``.
+
+    UTF-8 input is validated and passed through without copying; other codecs are
+    transcoded. Decode errors and NUL characters raise BadInput with the byte offset
+    in the source. pyarrow re-raises exceptions from ``read`` unchanged.
+    """
+
+    _CHUNK = 1 << 20
+
+    def __init__(self, source: BinaryIO, info: EncodingInfo) -> None:
+        super().__init__()
+        self._source = source
+        self._codec = info.encoding
+        self._decoder = codecs.getincrementaldecoder(info.encoding)("strict")
+        self._skip = info.bom_length
+        self._consumed = 0  # source bytes read so far
+        self._pending = b""  # output not yet handed out
+        self._eof = False
+
+    def readable(self) -> bool:
+        return True
+
+    def close(self) -> None:
+        try:
+            self._source.close()
+        finally:
+            super().close()
+
+    def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
+        data = self.read(len(buffer))
+        memoryview(buffer)[: len(data)] = data
+        return len(data)
+
+    def read(self, size: int | None = -1) -> bytes:
+        want = self._CHUNK if size is None or size < 0 else size
+        while len(self._pending) < want and not self._eof:
+            self._pending += self._next_chunk(max(want, self._CHUNK))
+        if size is None or size < 0:
+            out, self._pending = self._pending, b""
+            while not self._eof:
+                out += self._next_chunk(self._CHUNK)
+            return out
+        out, self._pending = self._pending[:size], self._pending[size:]
+        return out
+
+    def _next_chunk(self, size: int) -> bytes:
+        raw = self._source.read(size)
+        start = self._consumed
+        if not raw:
+            self._eof = True
+            self._decode(b"", start, final=True)
+            return b""
+        self._consumed += len(raw)
+        if self._skip:
+            cut = min(self._skip, len(raw))
+            raw, self._skip, start = raw[cut:], self._skip - cut, start + cut
+        if self._codec == "utf-8":
+            held = getattr(self._decoder, "buffer", b"")
+            if held or not raw.isascii():
+                self._decode(raw, start, final=False)
+            nul = raw.find(b"\x00")
+            if nul >= 0:
+                raise _nul_error(start + nul)
+            return raw
+        text = self._decode(raw, start, final=False)
+        if "\x00" in text:
+            raise _nul_error(start, approximate=True)
+        return text.encode("utf-8")
+
+    def _decode(self, raw: bytes, start: int, final: bool) -> str:
+        held = getattr(self._decoder, "buffer", b"")
+        try:
+            text: str = self._decoder.decode(raw, final)
+        except UnicodeDecodeError as exc:
+            # exc.start counts from the bytes the decoder held back from the last chunk.
+            offset = start - len(held) + exc.start
+            joined = held + raw
+            truncated = final and exc.reason == "unexpected end of data"
+            byte = None if truncated or exc.start >= len(joined) else joined[exc.start]
+            raise decode_error(self._codec, offset, byte) from None
+        return text
+
+
+def _nul_error(offset: int, approximate: bool = False) -> BadInput:
+    where = f"near byte offset {offset}" if approximate else f"at byte offset {offset}"
+    return BadInput(f"this looks like a binary file, not CSV: NUL character {where}")

@@ -1,0 +1,15 @@
+"""The one exception type that means "the uploaded file cannot be processed"."""
+
+from __future__ import annotations
+
+
+class BadInput(Exception):
+    """Unusable user input. ``str(exc)`` is a single line meant for a person.
+
+    Anything else raised by :func:`process_csv` is a bug in the processor, not a
+    problem with the file, so callers can map this class alone to a 4xx-style status.
+    """
+
+    def __init__(self, message: str) -> None:
+        # The message is shown verbatim in the UI; a multi-line one would break that.
+        super().__init__(" ".join(message.split()))

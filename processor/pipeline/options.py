@@ -1,0 +1,85 @@
+"""Processing options chosen by the user (or left to detection)."""
+
+from __future__ import annotations
+
+import codecs
+from dataclasses import dataclass
+
+from .errors import BadInput
+
+KIB = 1024
+MIB = 1024 * KIB
+
+# Case-sensitive on purpose: "na" is a Portuguese word, "None" in a name column is not.
+DEFAULT_NULL_TOKENS: tuple[str, ...] = (
+    "",
+    "NA",
+    "N/A",
+    "n/a",
+    "#N/A",
+    "null",
+    "NULL",
+    "Null",
+    "None",
+    "none",
+    "nan",
+    "NaN",
+    "-",
+    "--",
+)
+
+DELIMITER_ALIASES = {"tab": "\t", "\\t": "\t", "comma": ",", "semicolon": ";", "pipe": "|"}
+
+
+@dataclass(frozen=True)
+class ProcessOptions:
+    """What the user may force; ``None`` means "detect it".
+
+    ``header_row`` is the 0-based physical line of the header; the lines above it are
+    skipped (titles pasted above a spreadsheet table). With ``no_header`` it is the
+    first data line instead.
+    """
+
+    encoding: str | None = None
+    delimiter: str | None = None
+    header_row: int | None = None
+    no_header: bool = False
+    null_tokens: tuple[str, ...] = DEFAULT_NULL_TOKENS
+    max_field_bytes: int = 16 * MIB
+    # Knobs below are for tests and tuning, not for end users.
+    block_size: int = 1 * MIB
+    sample_bytes: int = 1 * MIB
+    max_malformed_fraction: float = 0.10
+    max_reported_malformed: int = 100
+    row_group_rows: int = 100_000
+    # 16 bytes per distinct row are kept for duplicate detection; this caps that memory.
+    max_dedup_rows: int = 4_000_000
+
+    def __post_init__(self) -> None:
+        if self.encoding is not None:
+            try:
+                codecs.lookup(self.encoding)
+            except LookupError:
+                raise BadInput(f"unknown encoding {self.encoding!r}") from None
+        if self.delimiter is not None:
+            delim = DELIMITER_ALIASES.get(self.delimiter.lower(), self.delimiter)
+            if len(delim) != 1 or delim in "\"\r\n":
+                raise BadInput(
+                    f"delimiter must be one character other than a quote or a newline, "
+                    f"got {self.delimiter!r}"
+                )
+            object.__setattr__(self, "delimiter", delim)
+        if self.header_row is not None and self.header_row < 0:
+            raise BadInput(f"header_row must be 0 or more, got {self.header_row}")
+        if not isinstance(self.null_tokens, tuple) or not all(
+            isinstance(t, str) for t in self.null_tokens
+        ):
+            raise BadInput("null_tokens must be a tuple of strings")
+        if self.max_field_bytes < 1:
+            raise BadInput("max_field_bytes must be positive")
+        if self.block_size < 4 * KIB or self.sample_bytes < 4 * KIB:
+            raise BadInput("block_size and sample_bytes must be at least 4 KiB")
+        if not 0.0 <= self.max_malformed_fraction <= 1.0:
+            raise BadInput("max_malformed_fraction must be between 0 and 1")
+        if self.row_group_rows < 1 or self.max_dedup_rows < 0:
+            raise BadInput("row_group_rows must be positive and max_dedup_rows not negative")
