@@ -58,9 +58,7 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
-def read_page(
-    source: BinaryIO, *, offset: int, limit: int, columns: list[str] | None
-) -> Page:
+def read_page(source: BinaryIO, *, offset: int, limit: int, columns: list[str] | None) -> Page:
     parquet = pq.ParquetFile(source)
     schema = parquet.schema_arrow
     names = schema.names

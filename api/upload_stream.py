@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 from python_multipart.multipart import MultipartParser, parse_options_header
 
-from .errors import BadRequest, PayloadTooLarge, UnsupportedMediaType, Unprocessable
+from .errors import BadRequest, PayloadTooLarge, Unprocessable, UnsupportedMediaType
 
 FILE_FIELD = "file"
 SNIFF_BYTES = 1024
@@ -75,7 +75,7 @@ def clean_filename(raw: str) -> str:
 class _Digest:
     max_bytes: int
     size: int = 0
-    sha256: "hashlib._Hash" = field(default_factory=hashlib.sha256)
+    sha256: hashlib._Hash = field(default_factory=hashlib.sha256)
     head: bytearray = field(default_factory=bytearray)
     sniffed: bool = False
     held: deque[bytes] = field(default_factory=deque)

@@ -1,4 +1,4 @@
-"""Command line: `python -m processor process IN OUT` and `python -m processor run --dataset-id ID`."""
+"""Command line: `process IN OUT` on local files, `run --dataset-id ID` on uploads."""
 
 from __future__ import annotations
 

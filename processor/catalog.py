@@ -209,7 +209,7 @@ class Catalog:
             row = session.get(DatasetRow, dataset_id)
             return _to_dataset(row) if row else None
 
-    def list(self, *, offset: int = 0, limit: int = 100) -> tuple[list[Dataset], int]:
+    def page(self, *, offset: int = 0, limit: int = 100) -> tuple[list[Dataset], int]:
         with self._session() as session:
             total = session.scalar(select(func.count()).select_from(DatasetRow)) or 0
             rows = session.scalars(

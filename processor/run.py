@@ -13,6 +13,7 @@ from .pipeline import BadInput, ProcessOptions, process_csv
 from .settings import Settings
 from .storage.factory import make_store
 
+
 def options_from(raw: dict[str, Any]) -> ProcessOptions:
     allowed = {"encoding", "delimiter", "header_row", "no_header"}
     return ProcessOptions(**{k: v for k, v in raw.items() if k in allowed and v is not None})

@@ -44,9 +44,7 @@ class RunnerSettings(BaseModel):
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(
-        env_prefix="MINI_", env_nested_delimiter="__", extra="ignore"
-    )
+    model_config = SettingsConfigDict(env_prefix="MINI_", env_nested_delimiter="__", extra="ignore")
 
     data_dir: Path = Path(".mini-data")
     host: str = "127.0.0.1"

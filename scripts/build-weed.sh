@@ -11,6 +11,10 @@ root="$(cd "$(dirname "$0")/.." && pwd)"
 cache="${MINI_BIN_CACHE:-$HOME/.cache/mini-pipeline/bin}"
 target="$cache/weed-$WEED_VERSION"
 mkdir -p "$cache" "$root/.bin"
+# One build at a time per cache (test sessions and `make servers` may race);
+# a waiter then finds the binary and only relinks.
+exec 9>"$cache/.weed-$WEED_VERSION.lock"
+flock 9
 if [ ! -x "$target" ]; then
   start=$(date +%s)
   echo "building weed $WEED_VERSION (first time only; takes a while)" >&2

@@ -72,9 +72,7 @@ async def list_datasets(
     limit: Annotated[int, Query(ge=1, le=LIST_MAX_LIMIT)] = LIST_DEFAULT_LIMIT,
 ) -> dict[str, Any]:
     """All datasets, newest first."""
-    items, total = await anyio.to_thread.run_sync(
-        lambda: catalog.list(offset=offset, limit=limit)
-    )
+    items, total = await anyio.to_thread.run_sync(lambda: catalog.page(offset=offset, limit=limit))
     more = offset + len(items) < total
     return {
         "items": [summary(d) for d in items],
@@ -106,7 +104,9 @@ async def get_dataset(
     wanted = [c.strip() for c in columns.split(",") if c.strip()] if columns else None
 
     def load() -> Any:
-        with store.open_seekable(settings.storage.processed_bucket, keys.data_key(dataset.id)) as fh:
+        with store.open_seekable(
+            settings.storage.processed_bucket, keys.data_key(dataset.id)
+        ) as fh:
             return read_page(fh, offset=offset, limit=limit, columns=wanted)
 
     page = await anyio.to_thread.run_sync(load)

@@ -17,7 +17,7 @@ from processor import keys
 from processor.catalog import new_dataset_id
 
 from ..deps import ContainerDep
-from ..errors import PayloadTooLarge, UnsupportedMediaType, Unprocessable
+from ..errors import PayloadTooLarge, Unprocessable, UnsupportedMediaType
 from ..upload_stream import MultipartFileStream, RawBodyStream, multipart_boundary
 from .links import dataset_links
 
@@ -111,11 +111,12 @@ async def upload(
             raw_bucket, raw_key, stream.chunks(), metadata={"dataset-id": dataset_id}
         )
         name = filename or stream.filename or "upload.csv"
-        manifest = {
+        sha256 = stream.digest.sha256.hexdigest()
+        manifest: dict[str, Any] = {
             "dataset_id": dataset_id,
             "filename": name,
             "size_bytes": info.size,
-            "sha256": stream.digest.sha256.hexdigest(),
+            "sha256": sha256,
             "content_type": stream.content_type,
             "uploaded_at": datetime.now(UTC).isoformat(),
         }
@@ -127,7 +128,7 @@ async def upload(
                 dataset_id=dataset_id,
                 filename=name,
                 raw_key=raw_key,
-                sha256=manifest["sha256"],
+                sha256=sha256,
                 size_bytes=info.size,
                 options=options,
             )

@@ -87,9 +87,7 @@ class LocalRunner:
         cmd = [sys.executable, "-m", "processor", "run", "--dataset-id", dataset_id]
         log_path = self.log_path(dataset_id)
         with log_path.open("wb") as log_file:
-            proc = subprocess.Popen(
-                cmd, env=self._env, stdout=log_file, stderr=subprocess.STDOUT
-            )
+            proc = subprocess.Popen(cmd, env=self._env, stdout=log_file, stderr=subprocess.STDOUT)
             with self._lock:
                 self._procs[dataset_id] = proc
             code = proc.wait()

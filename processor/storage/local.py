@@ -116,9 +116,7 @@ class LocalObjectStore:
 
     def list(self, bucket: str, prefix: str = "") -> Iterator[str]:
         base = self._bucket_dir(bucket)
-        keys = sorted(
-            p.relative_to(base).as_posix() for p in base.rglob("*") if p.is_file()
-        )
+        keys = sorted(p.relative_to(base).as_posix() for p in base.rglob("*") if p.is_file())
         return iter([k for k in keys if k.startswith(prefix)])
 
     def ping(self) -> None:

@@ -32,6 +32,8 @@ class _IteratorReader(io.RawIOBase):
         self._chunks = chunks
         self._rest = b""
         self.size = 0
+        # What the iterator raised: the caller's failure, not the store's.
+        self.error: Exception | None = None
 
     def readable(self) -> bool:
         return True
@@ -39,6 +41,9 @@ class _IteratorReader(io.RawIOBase):
     def read(self, size: int = -1) -> bytes:
         # One join per part: minio asks for whole parts, and copying the chunks
         # once keeps peak memory near a single part.
+        if 0 <= size < len(self._rest):  # a chunk bigger than a part: never return more
+            out, self._rest = self._rest[:size], self._rest[size:]
+            return out
         parts = [self._rest] if self._rest else []
         have = len(self._rest)
         self._rest = b""
@@ -47,6 +52,9 @@ class _IteratorReader(io.RawIOBase):
                 chunk = next(self._chunks)
             except StopIteration:
                 break
+            except Exception as exc:
+                self.error = exc
+                raise
             self.size += len(chunk)
             if size >= 0 and have + len(chunk) > size:
                 cut = size - have
@@ -56,6 +64,29 @@ class _IteratorReader(io.RawIOBase):
             parts.append(chunk)
             have += len(chunk)
         return b"".join(parts)
+
+
+class _ResponseStream(io.RawIOBase):
+    """A minio response as a file object that releases its connection on close."""
+
+    def __init__(self, response: Any) -> None:
+        self._response = response
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        with _translate("read"):
+            data = self._response.read(len(buffer))
+        n = len(data)
+        buffer[:n] = data
+        return n
+
+    def close(self) -> None:
+        if not self.closed:
+            self._response.close()
+            self._response.release_conn()
+        super().close()
 
 
 class _RangeReader(io.RawIOBase):
@@ -168,25 +199,28 @@ class S3ObjectStore:
     ) -> ObjectInfo:
         reader = _IteratorReader(chunks)
         meta = dict(metadata or {})
-        with _translate("put_object", bucket, key):
+        try:
             self._client.put_object(
                 bucket_name=bucket,
                 object_name=key,
-                data=reader,
+                data=reader,  # type: ignore[arg-type]
                 length=-1,
                 part_size=self._part_size,
                 # Parallel parts multiply memory by the thread count and report a
                 # failed part only after the whole body was read.
                 num_parallel_uploads=1,
-                metadata=dict(meta),  # type: ignore[arg-type]
+                metadata=dict(meta),
             )
+        except Exception as exc:
+            if exc is reader.error:
+                raise  # minio aborted the upload; the iterator's exception goes out as is
+            with _translate("put_object", bucket, key):
+                raise
         # Complete can answer 200 with an error body; trust only what is stored.
         info = self.stat(bucket, key)
         if info.size != reader.size:
             self.delete(bucket, key)
-            raise StorageError(
-                f"stored {info.size} bytes for {bucket}/{key}, sent {reader.size}"
-            )
+            raise StorageError(f"stored {info.size} bytes for {bucket}/{key}, sent {reader.size}")
         return info
 
     def put_bytes(
@@ -197,7 +231,7 @@ class S3ObjectStore:
     def open(self, bucket: str, key: str) -> BinaryIO:
         with _translate("get_object", bucket, key):
             response = self._client.get_object(bucket_name=bucket, object_name=key)
-        return io.BufferedReader(_ResponseStream(response), buffer_size=1024 * 1024)  # type: ignore[return-value]
+        return io.BufferedReader(_ResponseStream(response), buffer_size=1024 * 1024)
 
     def open_seekable(self, bucket: str, key: str) -> BinaryIO:
         size = self.stat(bucket, key).size

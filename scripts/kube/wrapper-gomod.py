@@ -19,6 +19,7 @@ refuses and which a dependent module ignores.
 The list of replaced modules is read from the upstream go.mod, never
 hard-coded: it changes between Kubernetes minor versions.
 """
+
 import argparse
 import re
 import sys
@@ -98,9 +99,11 @@ def main():
         out += [f"\t{m} => {m} {args.staging_version}" for m in relative]
         out.append(")")
     print("\n".join(out))
-    print(f"wrapper go.mod: go {go_line}, {len(relative)} relative replaces upstream"
-          + (f" -> pinned to {args.staging_version}" if args.staging_version else ""),
-          file=sys.stderr)
+    print(
+        f"wrapper go.mod: go {go_line}, {len(relative)} relative replaces upstream"
+        + (f" -> pinned to {args.staging_version}" if args.staging_version else ""),
+        file=sys.stderr,
+    )
 
 
 if __name__ == "__main__":

@@ -84,8 +84,8 @@ def test_only_one_concurrent_finisher_wins(catalog: Catalog) -> None:
 
 def test_list_newest_first_paginated(catalog: Catalog) -> None:
     ids = [add(catalog) for _ in range(5)]
-    page, total = catalog.list(offset=0, limit=2)
+    page, total = catalog.page(offset=0, limit=2)
     assert total == 5
     assert [d.id for d in page] == ids[::-1][:2]
-    page, _ = catalog.list(offset=4, limit=2)
+    page, _ = catalog.page(offset=4, limit=2)
     assert [d.id for d in page] == [ids[0]]

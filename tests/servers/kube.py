@@ -42,6 +42,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -268,14 +269,23 @@ class KubeControlPlane:
     def _write_files(self) -> None:
         self.cert_dir.mkdir()
         for d in ("etcd", "kcm-certs", "scheduler-certs", "kwok-home"):
-            (self.workdir / d).mkdir()
+            (self.workdir / d).mkdir(mode=0o700)
         tokens = self.workdir / "tokens.csv"
         tokens.write_text(f'{self.token},admin,admin-uid,"system:masters"\n')
         tokens.chmod(0o600)
         subprocess.run(
-            ["openssl", "genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048",
-             "-out", str(self.sa_key_path)],
-            check=True, capture_output=True,
+            [
+                "openssl",
+                "genpkey",
+                "-algorithm",
+                "RSA",
+                "-pkeyopt",
+                "rsa_keygen_bits:2048",
+                "-out",
+                str(self.sa_key_path),
+            ],
+            check=True,
+            capture_output=True,
         )
         self.sa_key_path.chmod(0o600)
         (self.workdir / "kwok-stages.yaml").write_text(KWOK_STAGES)
@@ -286,10 +296,12 @@ class KubeControlPlane:
         config = {
             "apiVersion": "v1",
             "kind": "Config",
-            "clusters": [{
-                "name": "mini",
-                "cluster": {"server": self.server, "certificate-authority": str(self.ca_path)},
-            }],
+            "clusters": [
+                {
+                    "name": "mini",
+                    "cluster": {"server": self.server, "certificate-authority": str(self.ca_path)},
+                }
+            ],
             "users": [{"name": "admin", "user": {"token": self.token}}],
             "contexts": [{"name": "mini", "context": {"cluster": "mini", "user": "admin"}}],
             "current-context": "mini",
@@ -306,13 +318,13 @@ class KubeControlPlane:
         return {
             "etcd": [
                 b["etcd"],
-                "--name=default",
+                "--name=mini",
                 f"--data-dir={self.workdir / 'etcd'}",
                 f"--listen-client-urls={self.etcd_url}",
                 f"--advertise-client-urls={self.etcd_url}",
                 f"--listen-peer-urls={peer}",
                 f"--initial-advertise-peer-urls={peer}",
-                f"--initial-cluster=default={peer}",
+                f"--initial-cluster=mini={peer}",
                 "--unsafe-no-fsync",
                 "--log-level=warn",
             ],
@@ -330,13 +342,14 @@ class KubeControlPlane:
                 f"--service-account-signing-key-file={self.sa_key_path}",
                 f"--service-cluster-ip-range={SERVICE_CLUSTER_IP_RANGE}",
                 "--allow-privileged=true",
+                # The default reconciler would publish 127.0.0.1 as the endpoint
+                # of the 'kubernetes' Service, which validation rejects (every 10s).
+                "--endpoint-reconciler-type=none",
                 "--profiling=false",
             ],
             "kube-controller-manager": [
                 b["kube-controller-manager"],
                 f"--kubeconfig={kubeconfig}",
-                f"--authentication-kubeconfig={kubeconfig}",
-                f"--authorization-kubeconfig={kubeconfig}",
                 "--bind-address=127.0.0.1",
                 f"--secure-port={self.controller_manager_port}",
                 f"--cert-dir={self.workdir / 'kcm-certs'}",
@@ -353,8 +366,6 @@ class KubeControlPlane:
             "kube-scheduler": [
                 b["kube-scheduler"],
                 f"--kubeconfig={kubeconfig}",
-                f"--authentication-kubeconfig={kubeconfig}",
-                f"--authorization-kubeconfig={kubeconfig}",
                 "--bind-address=127.0.0.1",
                 f"--secure-port={self.scheduler_port}",
                 f"--cert-dir={self.workdir / 'scheduler-certs'}",
@@ -410,14 +421,23 @@ class KubeControlPlane:
             for component in ("kube-controller-manager", "kube-scheduler", "kwok"):
                 self._spawn(component, commands[component])
             self.request("POST", "/api/v1/nodes", self._fake_node())
-            self._wait("kube-controller-manager /healthz", deadline,
-                       lambda: self._component_healthy(self.controller_manager_port))
-            self._wait("kube-scheduler /healthz", deadline,
-                       lambda: self._component_healthy(self.scheduler_port))
+            self._wait(
+                "kube-controller-manager /healthz",
+                deadline,
+                lambda: self._component_healthy(self.controller_manager_port),
+            )
+            self._wait(
+                "kube-scheduler /healthz",
+                deadline,
+                lambda: self._component_healthy(self.scheduler_port),
+            )
             self._wait(f"node {self.node_name} Ready and untainted", deadline, self._node_ready)
             # The service-account controller runs: namespaces get their 'default' SA.
-            self._wait("ServiceAccount default/default", deadline,
-                       lambda: self._exists("/api/v1/namespaces/default/serviceaccounts/default"))
+            self._wait(
+                "ServiceAccount default/default",
+                deadline,
+                lambda: self._exists("/api/v1/namespaces/default/serviceaccounts/default"),
+            )
         except BaseException as exc:
             self.keep_workdir = True  # logs stay for a look
             self.stop()
@@ -428,7 +448,7 @@ class KubeControlPlane:
             raise
         return self
 
-    def _wait(self, what: str, deadline: float, ready: Any) -> None:
+    def _wait(self, what: str, deadline: float, ready: Callable[[], bool]) -> None:
         last: BaseException | None = None
         while time.monotonic() < deadline:
             for name, proc in self._procs.items():
@@ -498,21 +518,29 @@ class KubeControlPlane:
         }
 
     def stop(self) -> None:
-        """Stop every component (SIGTERM, then SIGKILL), newest first; idempotent."""
+        """Stop every component, clients first, then the apiserver, then etcd; idempotent.
+
+        Each step is SIGTERM, then SIGKILL after STOP_TIMEOUT seconds.
+        """
         if self._stopped:
             return
         self._stopped = True
         atexit.unregister(self.stop)
-        procs = list(self._procs.items())[::-1]
-        for _, proc in procs:
-            if proc.poll() is None:
-                proc.terminate()
-        for _, proc in procs:
-            try:
-                proc.wait(STOP_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        for group in (
+            ("kwok", "kube-scheduler", "kube-controller-manager"),
+            ("kube-apiserver",),
+            ("etcd",),
+        ):
+            procs = [self._procs[c] for c in group if c in self._procs]
+            for proc in procs:
+                if proc.poll() is None:
+                    proc.terminate()
+            for proc in procs:
+                try:
+                    proc.wait(STOP_TIMEOUT)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait()
         if not self.keep_workdir:
             shutil.rmtree(self.workdir, ignore_errors=True)
 
@@ -525,7 +553,12 @@ class KubeControlPlane:
     # -- helpers for tests ---------------------------------------------------------
 
     def request(
-        self, method: str, path: str, body: Any = None, *, timeout: float = 30.0,
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        *,
+        timeout: float = 30.0,
         content_type: str = "application/json",
     ) -> Any:
         """One API call with the admin token; returns the decoded JSON answer."""
@@ -545,7 +578,9 @@ class KubeControlPlane:
             with urllib.request.urlopen(req, context=ctx, timeout=timeout) as resp:
                 raw = resp.read()
         except urllib.error.HTTPError as exc:
-            raise KubeAPIError(method, path, exc.code, exc.read().decode(errors="replace")) from None
+            raise KubeAPIError(
+                method, path, exc.code, exc.read().decode(errors="replace")
+            ) from None
         return json.loads(raw) if raw else None
 
     def env(self) -> dict[str, str]:
@@ -556,7 +591,9 @@ class KubeControlPlane:
         """Run .bin/kubectl against this cluster."""
         return subprocess.run(
             [str(BIN_DIR / "kubectl"), f"--kubeconfig={self.kubeconfig_path}", *args],
-            check=check, capture_output=True, text=True,
+            check=check,
+            capture_output=True,
+            text=True,
         )
 
     def log_tails(self, lines: int = 40) -> str:

@@ -1,3 +1,6 @@
+"""`store` runs every contract test on each adapter; `seaweed` (the real S3 server,
+one per session) comes from tests/conftest.py."""
+
 from __future__ import annotations
 
 import uuid
@@ -11,22 +14,12 @@ from minio.deleteobjects import DeleteObject
 from processor.storage.base import ObjectStore
 from processor.storage.local import LocalObjectStore
 from processor.storage.s3 import S3ObjectStore
-
-try:  # tests/ itself is on sys.path while it has no __init__.py (pytest "prepend" mode)
-    from servers.seaweed import SeaweedS3, seaweed_session
-except ModuleNotFoundError:  # pragma: no cover - tests/ turned into a package
-    from tests.servers.seaweed import SeaweedS3, seaweed_session
+from tests.servers.seaweed import SeaweedS3
 
 MIB = 1024 * 1024
 # S3's minimum part size: the contract sizes (5 MiB, 5 MiB + 1, 11 MiB) then sit
 # exactly on and across part boundaries, and 6 MiB is already a multipart upload.
 S3_PART_SIZE = 5 * MIB
-
-
-@pytest.fixture(scope="session")
-def seaweed() -> Iterator[SeaweedS3]:
-    """The real S3 server (SeaweedFS), one per session; a test that stop()s it start()s it."""
-    yield from seaweed_session()
 
 
 def make_s3_store(server: SeaweedS3) -> S3ObjectStore:

@@ -24,15 +24,21 @@ from processor.storage.local import LocalObjectStore
 from processor.storage.s3 import S3ObjectStore
 
 if TYPE_CHECKING:
-    from servers.seaweed import SeaweedS3
+    from tests.servers.seaweed import SeaweedS3
 
 MIB = 1024 * 1024
 KIB = 1024
 # Odd chunk sizes, an empty chunk among them: nothing may assume aligned or non-empty chunks.
 CHUNK_SIZES = (64 * KIB + 7, 3, 0, MIB + 13, 1)
 READ_SIZE = MIB + 5
-SIZES = {"0B": 0, "1B": 1, "5MiB": 5 * MIB, "5MiB+1": 5 * MIB + 1, "11MiB": 11 * MIB,
-         "65MiB": 65 * MIB}
+SIZES = {
+    "0B": 0,
+    "1B": 1,
+    "5MiB": 5 * MIB,
+    "5MiB+1": 5 * MIB + 1,
+    "11MiB": 11 * MIB,
+    "65MiB": 65 * MIB,
+}
 # A few bytes in; and past the first 5 MiB part, so S3 is in a multipart upload.
 FAIL_AFTER = {"after-5B": 5, "after-7MiB": 7 * MIB + 3}
 
@@ -87,8 +93,15 @@ def sha256(data: bytes) -> str:
 class PausedWriter:
     """put_stream in a thread; its iterator stops after `head` until release()."""
 
-    def __init__(self, store: ObjectStore, bucket: str, key: str, head: list[bytes],
-                 tail: bytes = b"", metadata: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        store: ObjectStore,
+        bucket: str,
+        key: str,
+        head: list[bytes],
+        tail: bytes = b"",
+        metadata: dict[str, str] | None = None,
+    ) -> None:
         self.paused = threading.Event()
         self._release = threading.Event()
         self.outcome: list[object] = []
@@ -146,6 +159,13 @@ def test_put_bytes_round_trip(store: ObjectStore, bucket: str) -> None:
     assert store.put_bytes(bucket, "x.csv", data).size == len(data)
     with store.open(bucket, "x.csv") as f:
         assert f.read() == data
+
+
+def test_put_bytes_bigger_than_several_parts(store: ObjectStore, bucket: str) -> None:
+    data = random.Random(7).randbytes(17 * MIB + 3)
+    assert store.put_bytes(bucket, "big", data, metadata={"filename": "big"}).size == len(data)
+    assert digest(store, bucket, "big") == (len(data), sha256(data))
+    assert dict(store.stat(bucket, "big").metadata) == {"filename": "big"}
 
 
 @pytest.mark.parametrize("size", [12, 6 * MIB], ids=["single-put", "multipart"])
@@ -352,6 +372,16 @@ def test_s3_failed_put_leaves_no_multipart_upload(
 
 
 @pytest.mark.s3
+def test_s3_chunk_bigger_than_a_part_is_still_sent_in_parts(
+    s3_store: S3ObjectStore, s3_bucket: str, s3_client: Minio
+) -> None:
+    """One 17 MiB chunk goes up as 5 + 5 + 5 + 2 MiB, not as one part of everything left."""
+    s3_store.put_stream(s3_bucket, "big", iter([bytes(17 * MIB + 3)]))
+    etag = s3_client.stat_object(bucket_name=s3_bucket, object_name="big").etag
+    assert etag is not None and etag.endswith("-4"), etag
+
+
+@pytest.mark.s3
 def test_s3_wrong_credentials_are_refused(seaweed: SeaweedS3, s3_store: S3ObjectStore) -> None:
     s3_store.ping()  # the server is up and the right key works...
     wrong_secret = S3ObjectStore(seaweed.endpoint, seaweed.access_key, seaweed.secret_key + "x")
@@ -384,3 +414,26 @@ def test_s3_unreachable_endpoint_fails_fast() -> None:
         with pytest.raises(StorageUnavailable):
             call()
         assert time.monotonic() - started < 5, name
+
+
+@pytest.mark.s3
+@pytest.mark.slow  # a restarted SeaweedFS master refuses writes for 15 s (its warmup)
+def test_s3_server_stopped_is_unavailable_then_recovers(
+    seaweed: SeaweedS3, s3_store: S3ObjectStore, s3_bucket: str
+) -> None:
+    s3_store.put_bytes(s3_bucket, "kept", b"survives a restart", metadata={"filename": "k"})
+    seaweed.stop()
+    try:
+        for call in (s3_store.ping, lambda: s3_store.stat(s3_bucket, "kept")):
+            started = time.monotonic()
+            with pytest.raises(StorageUnavailable):
+                call()
+            assert time.monotonic() - started < 5
+    finally:
+        seaweed.start()
+    s3_store.ping()
+    with s3_store.open(s3_bucket, "kept") as f:
+        assert f.read() == b"survives a restart"
+    assert dict(s3_store.stat(s3_bucket, "kept").metadata) == {"filename": "k"}
+    s3_store.put_bytes(s3_bucket, "after", b"writable again")
+    assert list(s3_store.list(s3_bucket)) == ["after", "kept"]

@@ -1,0 +1,58 @@
+"""Zero-copy numpy views of Arrow string arrays, for checks pyarrow has no kernel for."""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+import pyarrow as pa
+
+I64 = npt.NDArray[np.int64]
+U8 = npt.NDArray[np.uint8]
+
+_ZERO, _NINE, _MINUS = ord("0"), ord("9"), ord("-")
+
+
+def string_buffers(values: pa.Array) -> tuple[I64, U8]:
+    """(offsets rebased to 0, bytes of the values) of a string or large_string array."""
+    n = len(values)
+    if n == 0:
+        return np.zeros(1, dtype=np.int64), np.zeros(0, dtype=np.uint8)
+    large = pa.types.is_large_string(values.type) or pa.types.is_large_binary(values.type)
+    width = 8 if large else 4
+    _, offsets_buf, data_buf = values.buffers()[:3]
+    offsets = np.frombuffer(
+        offsets_buf,
+        dtype=np.int64 if large else np.int32,
+        count=n + 1,
+        offset=values.offset * width,
+    ).astype(np.int64)
+    lo, hi = int(offsets[0]), int(offsets[-1])
+    if hi == lo:
+        return offsets - lo, np.zeros(0, dtype=np.uint8)
+    data = np.frombuffer(data_buf, dtype=np.uint8, count=hi - lo, offset=lo)
+    return offsets - lo, data
+
+
+def is_ascii(values: pa.Array) -> bool:
+    _, data = string_buffers(values)
+    return data.size == 0 or int(data.max()) < 0x80
+
+
+def any_leading_zero(values: pa.Array) -> bool:
+    """True if a value looks like "0N..." or "-0N..." (N a digit): an identifier such
+    as "007" or "01310-100", never a number to convert."""
+    offsets, data = string_buffers(values)
+    if data.size == 0:
+        return False
+    padded = np.concatenate((data, np.zeros(3, dtype=np.uint8)))
+    starts, lengths = offsets[:-1], np.diff(offsets)
+    if values.null_count:
+        lengths = np.where(
+            np.asarray(values.is_valid().to_numpy(zero_copy_only=False)), lengths, 0
+        )
+    b0, b1, b2 = padded[starts], padded[starts + 1], padded[starts + 2]
+    digit1 = (b1 >= _ZERO) & (b1 <= _NINE)
+    digit2 = (b2 >= _ZERO) & (b2 <= _NINE)
+    plain = (lengths > 1) & (b0 == _ZERO) & digit1
+    negative = (lengths > 2) & (b0 == _MINUS) & (b1 == _ZERO) & digit2
+    return bool(np.any(plain | negative))
