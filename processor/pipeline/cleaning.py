@@ -8,9 +8,14 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from .strbuf import is_ascii
+
 
 def trim(values: pa.Array) -> pa.Array:
-    """Strip leading and trailing Unicode whitespace (NBSP included) from every value."""
+    """Strip leading and trailing whitespace (Unicode whitespace, NBSP included)."""
+    # The ASCII kernel is ~3x faster and gives the same result on pure-ASCII data.
+    if is_ascii(values):
+        return pc.ascii_trim_whitespace(values)
     return pc.utf8_trim_whitespace(values)
 
 
@@ -27,6 +32,12 @@ def token_set(tokens: Sequence[str]) -> pa.Array:
 def nullify(values: pa.Array, tokens: pa.Array) -> pa.Array:
     """Turn values equal to one of ``tokens`` (exact, case-sensitive) into nulls."""
     if len(tokens) == 0 or len(values) == 0:
+        return values
+    # Null tokens are short; most columns have no value that short, which a length
+    # check (offsets only) proves far faster than a hash lookup of every value.
+    longest_token = max(len(t.as_py().encode()) for t in tokens)
+    short = pc.less_equal(pc.binary_length(values), longest_token)
+    if not pc.any(short).as_py():
         return values
     hit = pc.is_in(values, value_set=tokens)
     if not pc.any(hit).as_py():

@@ -198,11 +198,14 @@ class DedupIndex:
                 return
         self.size += len(k1)
         for pos in self._bloom_positions(k1, k2):
-            np.bitwise_or.at(
-                self._bloom,
-                (pos >> np.uint64(3)).astype(np.intp),
-                (np.uint8(1) << (pos & np.uint64(7)).astype(np.uint8)),
-            )
+            where = (pos >> np.uint64(3)).astype(np.intp)
+            bit = np.uint8(1) << (pos & np.uint64(7)).astype(np.uint8)
+            # A fancy-indexed |= keeps only the last write to a repeated byte; redoing
+            # the lost bits converges in a pass or two and beats np.bitwise_or.at.
+            while where.size:
+                self._bloom[where] |= bit
+                lost = (self._bloom[where] & bit) == 0
+                where, bit = where[lost], bit[lost]
         self._runs.append((k1, k2))
         while len(self._runs) > 1:
             (a1, a2), (b1, b2) = self._runs[-2], self._runs[-1]

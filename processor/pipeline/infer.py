@@ -14,6 +14,8 @@ from enum import StrEnum
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from .strbuf import any_leading_zero
+
 
 class Kind(StrEnum):
     INT = "int"
@@ -79,6 +81,7 @@ _BOOL_SET = pa.array(TRUE_TOKENS + FALSE_TOKENS)
 # Numbers: int ⊂ every float format, so float checks only look at non-int values.
 _NUMBER_CANDIDATES = ("float", "grouped", "decimal_comma")
 _NUMBER_RES = {"float": FLOAT_RE, "grouped": GROUPED_RE, "decimal_comma": DECIMAL_COMMA_RE}
+_NUMBER_KINDS = frozenset({"int", *_NUMBER_CANDIDATES})
 ALL_CANDIDATES = frozenset(
     {"int", *_NUMBER_CANDIDATES, "bool", "date_iso", "timestamp"}
     | {f"dm{sep}" for sep in DATE_SEPARATORS}
@@ -104,12 +107,46 @@ def _all(mask: pa.Array) -> bool:
     return bool(pc.all(mask).as_py() is not False)
 
 
+def _any(mask: pa.Array) -> bool:
+    return bool(pc.any(mask).as_py())
+
+
 def _casts(values: pa.Array, target: pa.DataType) -> bool:
+    """Whether every value parses; pyarrow stops at the first bad one, so a dead
+    candidate costs little. Its parsers are strict (no spaces, no "+" for ints, ISO
+    dates only), and the few things they allow that we do not are checked apart."""
     try:
         pc.cast(values, target)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
         return False
     return True
+
+
+def is_int_batch(values: pa.Array) -> bool:
+    # int64 parsing also takes "007" and "0x10"; both start with a zero.
+    return _casts(values, pa.int64()) and not any_leading_zero(values)
+
+
+def is_float_batch(values: pa.Array) -> bool:
+    """Plain decimal / scientific notation, as FLOAT_RE describes."""
+    if not _casts(values, pa.float64()) or any_leading_zero(values):
+        return False
+    # The float parser also takes "inf", "nan", "Infinity" (all contain an n) and "+1".
+    return not (
+        _any(pc.match_substring(values, "n", ignore_case=True))
+        or _any(pc.starts_with(values, "+"))
+    )
+
+
+def plain_floats_are_grouped(values: pa.Array) -> bool:
+    """For values already known to be plain floats: do they also fit GROUPED_RE?
+    Only exponents and bare dots (".5", "5.") are in one and not the other."""
+    return not (
+        _any(pc.match_substring(values, "e", ignore_case=True))
+        or _any(pc.starts_with(values, "."))
+        or _any(pc.starts_with(values, "-."))
+        or _any(pc.ends_with(values, "."))
+    )
 
 
 def dm_to_iso(values: pa.Array, sep: str, day_first: bool) -> pa.Array:
@@ -129,39 +166,55 @@ def accumulate(stats: ColumnStats, values: pa.Array) -> None:
     stats.values += len(values) - nulls
     if len(values) == nulls:
         return
+    values = pc.drop_null(values) if nulls else values
     alive = stats.alive
-    rest = values  # values not yet explained by a narrower number type
-    if "int" in alive:
-        is_int = pc.match_substring_regex(values, INT_RE)
-        if _all(is_int):
-            rest = None
-            # 19+ digits may overflow int64; such "numbers" are identifiers, so text.
-            if pc.max(pc.binary_length(values)).as_py() >= 19 and not _casts(values, pa.int64()):
-                alive -= {"int", *_NUMBER_CANDIDATES}
-        else:
-            alive.discard("int")
-            rest = pc.filter(values, pc.invert(pc.fill_null(is_int, True)))
-    if rest is not None:
-        for name in _NUMBER_CANDIDATES:
-            if name in alive and not _all(pc.match_substring_regex(rest, _NUMBER_RES[name])):
-                alive.discard(name)
+    if alive & _NUMBER_KINDS:
+        _accumulate_numbers(alive, values)
     if "bool" in alive and not _all(pc.is_in(pc.utf8_lower(values), value_set=_BOOL_SET)):
         alive.discard("bool")
-    if "date_iso" in alive and not (
-        _all(pc.match_substring_regex(values, ISO_DATE_RE)) and _casts(values, pa.date32())
-    ):
+    iso_dates = "date_iso" in alive and _casts(values, pa.date32())
+    if not iso_dates:
         alive.discard("date_iso")
     for sep in DATE_SEPARATORS:
         if f"dm{sep}" in alive:
             _accumulate_day_month(stats, values, sep)
-    if "timestamp" in alive:
+    if iso_dates:
+        # Dates are valid offset-free timestamps, so no need to parse them again.
+        stats.ts_without_offset += len(values)
+        if stats.ts_with_offset:
+            alive.discard("timestamp")
+    elif "timestamp" in alive:
         _accumulate_timestamp(stats, values)
+
+
+def _accumulate_numbers(alive: set[str], values: pa.Array) -> None:
+    rest = values  # values not explained by a narrower number format
+    if "int" in alive:
+        if is_int_batch(values):
+            # 19+ digit ids already failed: int64 parsing rejects overflow.
+            return
+        alive.discard("int")
+        is_int = pc.match_substring_regex(values, INT_RE)
+        rest = pc.filter(values, pc.invert(is_int))
+    if "float" in alive:
+        if is_float_batch(rest):
+            if "grouped" in alive and not plain_floats_are_grouped(rest):
+                alive.discard("grouped")
+            if "decimal_comma" in alive and not _all(
+                pc.match_substring_regex(rest, DECIMAL_COMMA_RE)
+            ):
+                alive.discard("decimal_comma")
+            return
+        alive.discard("float")
+    for name in ("grouped", "decimal_comma"):
+        if name in alive and not _all(pc.match_substring_regex(rest, _NUMBER_RES[name])):
+            alive.discard(name)
 
 
 def _accumulate_day_month(stats: ColumnStats, values: pa.Array, sep: str) -> None:
     name = f"dm{sep}"
     parts = pc.extract_regex(values, day_month_re(sep))
-    if parts.null_count != values.null_count:
+    if parts.null_count:
         stats.alive.discard(name)
         return
     first = pc.max(pc.cast(pc.struct_field(parts, "a"), pa.int32())).as_py()
@@ -177,19 +230,17 @@ def _accumulate_day_month(stats: ColumnStats, values: pa.Array, sep: str) -> Non
 
 
 def _accumulate_timestamp(stats: ColumnStats, values: pa.Array) -> None:
-    if not _all(pc.match_substring_regex(values, TIMESTAMP_RE)):
+    # Offset-free values parse only as naive timestamps, values with an offset only
+    # with a time zone, so a batch mixing both fails both and kills the candidate.
+    if _casts(values, pa.timestamp("us")):
+        stats.ts_without_offset += len(values)
+    elif _casts(values, pa.timestamp("us", "UTC")):
+        stats.ts_with_offset += len(values)
+    else:
         stats.alive.discard("timestamp")
         return
-    present = len(values) - values.null_count
-    with_offset = int(pc.sum(pc.match_substring_regex(values, OFFSET_RE)).as_py() or 0)
-    stats.ts_with_offset += with_offset
-    stats.ts_without_offset += present - with_offset
     if stats.ts_with_offset and stats.ts_without_offset:
         # Mixing local and offset times has no single honest type.
-        stats.alive.discard("timestamp")
-        return
-    target = pa.timestamp("us", "UTC") if with_offset else pa.timestamp("us")
-    if not _casts(values, target):
         stats.alive.discard("timestamp")
 
 
