@@ -39,8 +39,8 @@ typecheck: venv
 test: venv servers lint typecheck
 	$(VENV)/bin/pytest -q
 
-bench: venv
-	$(PY) -m bench
+bench: venv  ## make bench ARGS="bench_processor" runs one
+	$(PY) -m bench $(ARGS)
 
 clean:
 	rm -rf .mini-data tests/artifacts .pytest_cache .mypy_cache .ruff_cache

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .strbuf import is_ascii
+from .strbuf import is_ascii, lengths
 
 
 def trim(values: pa.Array) -> pa.Array:
@@ -21,25 +22,31 @@ def trim(values: pa.Array) -> pa.Array:
 
 def count_changed_lengths(before: pa.Array, after: pa.Array) -> int:
     """How many values ``trim`` shortened; comparing lengths is enough since it only cuts."""
-    changed = pc.sum(pc.not_equal(pc.binary_length(before), pc.binary_length(after)))
-    return int(changed.as_py() or 0)
+    return int(np.count_nonzero(lengths(before) != lengths(after)))
 
 
-def token_set(tokens: Sequence[str]) -> pa.Array:
-    return pa.array(sorted(set(tokens)), type=pa.string())
+@dataclass(frozen=True)
+class NullTokens:
+    values: pa.Array
+    longest: int  # bytes
 
 
-def nullify(values: pa.Array, tokens: pa.Array) -> pa.Array:
+def token_set(tokens: Sequence[str]) -> NullTokens:
+    unique = sorted(set(tokens))
+    return NullTokens(
+        pa.array(unique, type=pa.string()), max((len(t.encode()) for t in unique), default=0)
+    )
+
+
+def nullify(values: pa.Array, tokens: NullTokens) -> pa.Array:
     """Turn values equal to one of ``tokens`` (exact, case-sensitive) into nulls."""
-    if len(tokens) == 0 or len(values) == 0:
+    if len(tokens.values) == 0 or len(values) == 0:
         return values
     # Null tokens are short; most columns have no value that short, which a length
     # check (offsets only) proves far faster than a hash lookup of every value.
-    longest_token = max(len(t.as_py().encode()) for t in tokens)
-    short = pc.less_equal(pc.binary_length(values), longest_token)
-    if not pc.any(short).as_py():
+    if not np.any(lengths(values) <= tokens.longest):
         return values
-    hit = pc.is_in(values, value_set=tokens)
+    hit = pc.is_in(values, value_set=tokens.values)
     if not pc.any(hit).as_py():
         return values
     return set_nulls(values, hit)

@@ -11,10 +11,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .strbuf import any_leading_zero
+from .strbuf import any_leading_zero, contains_any_byte, edge_bytes
 
 
 class Kind(StrEnum):
@@ -103,6 +104,9 @@ class ColumnStats:
     ts_without_offset: int = 0
 
 
+_PROBE = 64
+
+
 def _all(mask: pa.Array) -> bool:
     return bool(pc.all(mask).as_py() is not False)
 
@@ -115,10 +119,14 @@ def _casts(values: pa.Array, target: pa.DataType) -> bool:
     """Whether every value parses; pyarrow stops at the first bad one, so a dead
     candidate costs little. Its parsers are strict (no spaces, no "+" for ints, ISO
     dates only), and the few things they allow that we do not are checked apart."""
-    try:
-        pc.cast(values, target)
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-        return False
+    # A failing cast costs ~0.3 µs for *every* bad value (pyarrow does not stop at the
+    # first), so most dead candidates are caught on a small probe first.
+    probe = values.slice(0, _PROBE)
+    for part in (probe, values) if len(values) > _PROBE else (values,):
+        try:
+            pc.cast(part, target)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            return False
     return True
 
 
@@ -128,25 +136,23 @@ def is_int_batch(values: pa.Array) -> bool:
 
 
 def is_float_batch(values: pa.Array) -> bool:
-    """Plain decimal / scientific notation, as FLOAT_RE describes."""
+    """Plain decimal / scientific notation, as FLOAT_RE describes; no nulls allowed."""
     if not _casts(values, pa.float64()) or any_leading_zero(values):
         return False
     # The float parser also takes "inf", "nan", "Infinity" (all contain an n) and "+1".
-    return not (
-        _any(pc.match_substring(values, "n", ignore_case=True))
-        or _any(pc.starts_with(values, "+"))
-    )
+    first, _, _ = edge_bytes(values)
+    return not (contains_any_byte(values, b"nN") or bool(np.any(first == ord("+"))))
 
 
 def plain_floats_are_grouped(values: pa.Array) -> bool:
     """For values already known to be plain floats: do they also fit GROUPED_RE?
-    Only exponents and bare dots (".5", "5.") are in one and not the other."""
-    return not (
-        _any(pc.match_substring(values, "e", ignore_case=True))
-        or _any(pc.starts_with(values, "."))
-        or _any(pc.starts_with(values, "-."))
-        or _any(pc.ends_with(values, "."))
-    )
+    Only exponents and bare dots (".5", "-.5", "5.") are in one and not the other."""
+    if contains_any_byte(values, b"eE"):
+        return False
+    first, second, last = edge_bytes(values)
+    dot, minus = ord("."), ord("-")
+    bare = (first == dot) | ((first == minus) & (second == dot)) | (last == dot)
+    return not bool(np.any(bare))
 
 
 def dm_to_iso(values: pa.Array, sep: str, day_first: bool) -> pa.Array:

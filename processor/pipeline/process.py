@@ -11,7 +11,6 @@ from typing import Any, BinaryIO
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from .cleaning import (
     all_null_rows,
@@ -29,6 +28,7 @@ from .errors import BadInput
 from .headers import normalise_headers
 from .infer import ColumnStats, ColumnType, accumulate, decide_type
 from .options import MIB, ProcessOptions
+from .strbuf import lengths
 from .reader import BlockTooSmall, LineResolver, MalformedLog, read_batches
 from .version import processor_version
 from .writer import ParquetSink, output_schema, write_json_atomic
@@ -189,8 +189,9 @@ def with_growing_blocks(
 
 
 def check_field_size(values: pa.Array, limit: int, column: str, rows_before: int) -> None:
-    longest = pc.max(pc.binary_length(values)).as_py()
-    if longest is not None and longest > limit:
+    sizes = lengths(values)
+    longest = int(sizes.max()) if sizes.size else 0
+    if longest > limit:
         raise BadInput(
             f"column {column!r} has a value of {longest} bytes after data row {rows_before}; "
             f"the limit is {limit} bytes"

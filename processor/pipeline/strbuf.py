@@ -56,3 +56,35 @@ def any_leading_zero(values: pa.Array) -> bool:
     plain = (lengths > 1) & (b0 == _ZERO) & digit1
     negative = (lengths > 2) & (b0 == _MINUS) & (b1 == _ZERO) & digit2
     return bool(np.any(plain | negative))
+
+
+def valid_buffers(values: pa.Array) -> tuple[I64, U8]:
+    """Like string_buffers, but the caller promises there are no nulls (whose slots may
+    still hold bytes, e.g. a null token)."""
+    if values.null_count:
+        raise ValueError("array has nulls")
+    return string_buffers(values)
+
+
+def contains_any_byte(values: pa.Array, chars: bytes) -> bool:
+    """Whether any value contains one of the ASCII ``chars``; values must have no nulls."""
+    _, data = valid_buffers(values)
+    raw = data.tobytes()
+    return any(bytes((c,)) in raw for c in chars)
+
+
+def lengths(values: pa.Array) -> I64:
+    offsets, _ = string_buffers(values)
+    return np.diff(offsets)
+
+
+def edge_bytes(values: pa.Array) -> tuple[U8, U8, U8]:
+    """First, second and last byte of each value (0 past the end); no nulls allowed."""
+    offsets, data = valid_buffers(values)
+    padded = np.concatenate((data, np.zeros(2, dtype=np.uint8)))
+    starts, ends = offsets[:-1], offsets[1:]
+    size = ends - starts
+    first = np.where(size > 0, padded[starts], 0).astype(np.uint8)
+    second = np.where(size > 1, padded[starts + 1], 0).astype(np.uint8)
+    last = np.where(size > 0, padded[np.maximum(ends - 1, 0)], 0).astype(np.uint8)
+    return first, second, last
