@@ -12,6 +12,7 @@ help:
 	@echo "make run    - serve the embedded default at http://127.0.0.1:8000"
 	@echo "make test   - install test needs, build/start real servers, lint and run all tests"
 	@echo "make bench  - benchmarks"
+	@echo "make build / import / deploy / logs / undeploy - MicroK8s (README: Deploy on MicroK8s)"
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -41,6 +42,49 @@ test: venv servers lint typecheck
 
 bench: venv  ## make bench ARGS="bench_processor" runs one
 	$(PY) -m bench $(ARGS)
+
+# ---- MicroK8s deployment (README: "Deploy on MicroK8s") --------------------------
+# Images are tagged from git; REGISTRY=localhost:32000/ targets MicroK8s' registry
+# add-on instead of `make import`.
+TAG ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+REGISTRY ?=
+API_IMAGE := $(REGISTRY)mini-pipeline-api:$(TAG)
+PROCESSOR_IMAGE := $(REGISTRY)mini-pipeline-processor:$(TAG)
+KUBECTL ?= $(if $(shell command -v microk8s 2>/dev/null),microk8s kubectl,kubectl)
+NAMESPACE := mini-pipeline
+DEPLOY_ENV = KUBECTL="$(KUBECTL)" API_IMAGE="$(API_IMAGE)" PROCESSOR_IMAGE="$(PROCESSOR_IMAGE)"
+
+.PHONY: build import push deploy undeploy logs
+
+build:
+	docker build -f Dockerfile.api -t $(API_IMAGE) .
+	docker build -f Dockerfile.processor -t $(PROCESSOR_IMAGE) .
+
+# Into MicroK8s' containerd, where pods with imagePullPolicy IfNotPresent find them.
+import:
+	docker save $(API_IMAGE) | microk8s ctr image import -
+	docker save $(PROCESSOR_IMAGE) | microk8s ctr image import -
+
+# The alternative to import: `microk8s enable registry`, then
+# make build push deploy REGISTRY=localhost:32000/
+push:
+	docker push $(API_IMAGE)
+	docker push $(PROCESSOR_IMAGE)
+
+deploy:
+	$(DEPLOY_ENV) bash scripts/deploy.sh deploy
+
+# Deletes the namespace: every object, the Secrets and the data volumes.
+undeploy:
+	$(KUBECTL) delete -k k8s/overlays/microk8s --ignore-not-found
+
+# The API's logs; DATASET=<id> shows that dataset's processor Job instead.
+logs:
+ifdef DATASET
+	$(KUBECTL) -n $(NAMESPACE) logs -l mini-pipeline/dataset-id=$(DATASET) --all-containers --prefix --tail=-1
+else
+	$(KUBECTL) -n $(NAMESPACE) logs -l app.kubernetes.io/component=api --all-containers --prefix --tail=200 --follow
+endif
 
 clean:
 	rm -rf .mini-data tests/artifacts .pytest_cache .mypy_cache .ruff_cache

@@ -51,5 +51,7 @@ def build_container(settings: Settings) -> Container:
 
         runner = LocalRunner(settings, catalog, store)
     else:
-        raise NotImplementedError(f"runner backend {settings.runner.backend} is not available")
+        from .runners.kubernetes import KubernetesRunner
+
+        runner = KubernetesRunner(settings, catalog, store)
     return Container(settings=settings, store=store, catalog=catalog, runner=runner)

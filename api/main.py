@@ -6,13 +6,14 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
 
 from processor import __version__
 from processor.settings import Settings
 
 from .container import build_container
 from .errors import install_error_handlers
-from .routes import datasets, health, upload
+from .routes import datasets, health, ui, upload
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -36,4 +37,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(upload.router)
     app.include_router(datasets.router)
     app.include_router(health.router)
+    app.include_router(ui.router)
+    app.include_router(ui.stats_router)
+    app.mount("/static", StaticFiles(packages=[("api", "static")]), name="static")
     return app

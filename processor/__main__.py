@@ -1,13 +1,17 @@
-"""Command line: `process IN OUT` on local files, `run --dataset-id ID` on uploads."""
+"""Command line: `process IN OUT` on local files, `run --dataset-id ID` on uploads,
+`reconcile` for uploads whose processing was lost."""
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
+from .outputs import EXIT_BAD_INPUT, EXIT_OK
 from .pipeline import BadInput, ProcessOptions, process_csv
-from .run import EXIT_BAD_INPUT, EXIT_OK, run_dataset
+from .reconcile import DEFAULT_GRACE_SECONDS, reconcile_main
+from .run import run_dataset
 from .settings import Settings
 
 
@@ -23,6 +27,12 @@ def _parser() -> argparse.ArgumentParser:
     proc.add_argument("--no-header", action="store_true")
     run = sub.add_parser("run", help="process one uploaded dataset from object storage")
     run.add_argument("--dataset-id", required=True)
+    run.add_argument(
+        "--options", type=json.loads, default=None, help="JSON upload options (Kubernetes Jobs)"
+    )
+    rec = sub.add_parser("reconcile", help="re-queue uploads whose processing was lost")
+    rec.add_argument("--grace-seconds", type=float, default=DEFAULT_GRACE_SECONDS)
+    rec.add_argument("--stale-seconds", type=float, default=None)
     return parser
 
 
@@ -49,7 +59,11 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "process":
         return _process(args)
-    return run_dataset(Settings(), args.dataset_id)
+    if args.command == "reconcile":
+        return reconcile_main(
+            Settings(), grace_seconds=args.grace_seconds, stale_seconds=args.stale_seconds
+        )
+    return run_dataset(Settings(), args.dataset_id, args.options)
 
 
 if __name__ == "__main__":

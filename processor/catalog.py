@@ -1,7 +1,10 @@
-"""The dataset catalog: SQLAlchemy 2 over SQLite by default, any SQL database by URL.
+"""The dataset catalog: SQLAlchemy 2 over SQLite by default, PostgreSQL by URL.
 
 Status moves only forward (queued -> processing -> ready | failed); every
 transition is one guarded UPDATE, so two writers can never both win.
+
+The schema is owned by the Alembic migrations in `processor/migrations/`;
+`DatasetRow` must stay in step with them (a test compares the two).
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+from alembic.util.exc import CommandError
 from sqlalchemy import (
     JSON,
     BigInteger,
@@ -22,6 +26,7 @@ from sqlalchemy import (
     Integer,
     String,
     Text,
+    UniqueConstraint,
     create_engine,
     event,
     func,
@@ -29,8 +34,10 @@ from sqlalchemy import (
     text,
     update,
 )
-from sqlalchemy.exc import OperationalError, SQLAlchemyError
+from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
+
+from .migrations.apply import upgrade_to_head
 
 
 class Status(StrEnum):
@@ -57,6 +64,7 @@ class Base(DeclarativeBase):
 
 class DatasetRow(Base):
     __tablename__ = "datasets"
+    __table_args__ = (UniqueConstraint("name", "version", name="uq_datasets_name_version"),)
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
     filename: Mapped[str] = mapped_column(String(1024))
@@ -73,6 +81,9 @@ class DatasetRow(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    # Uploads sharing a name are versions 1, 2, ... of one dataset; unnamed ones have neither.
+    name: Mapped[str | None] = mapped_column(String(255), nullable=True, index=True)
+    version: Mapped[int | None] = mapped_column(Integer, nullable=True)
 
 
 @dataclass(frozen=True)
@@ -92,6 +103,8 @@ class Dataset:
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
+    name: str | None = None
+    version: int | None = None
 
     @property
     def is_final(self) -> bool:
@@ -122,7 +135,14 @@ def _to_dataset(row: DatasetRow) -> Dataset:
         created_at=_aware(row.created_at) or row.created_at,
         started_at=_aware(row.started_at),
         finished_at=_aware(row.finished_at),
+        name=row.name,
+        version=row.version,
     )
+
+
+# Each round of concurrent uploads under one name has a winner, so this bounds the
+# number of uploads racing for the same name, not the time spent.
+VERSION_ATTEMPTS = 32
 
 
 def new_dataset_id() -> str:
@@ -161,10 +181,13 @@ class Catalog:
         return cls(make_engine(url))
 
     def create_schema(self) -> None:
+        """Migrate the database to the newest schema; safe when several replicas start at once."""
         try:
-            Base.metadata.create_all(self.engine)
+            upgrade_to_head(self.engine)
         except OperationalError as exc:
             raise CatalogUnavailable(str(exc)) from exc
+        except (CommandError, SQLAlchemyError) as exc:
+            raise CatalogError(f"catalog schema migration failed: {exc}") from exc
 
     def ping(self) -> None:
         try:
@@ -185,24 +208,70 @@ class Catalog:
         sha256: str,
         size_bytes: int,
         options: dict[str, Any] | None = None,
+        name: str | None = None,
     ) -> Dataset:
-        row = DatasetRow(
-            id=dataset_id,
-            filename=filename,
-            raw_key=raw_key,
-            sha256=sha256,
-            size_bytes=size_bytes,
-            status=Status.queued.value,
-            options=options or {},
-            attempts=0,
-            created_at=now(),
+        """Record a queued dataset; with a `name`, as that name's next version."""
+        for _ in range(VERSION_ATTEMPTS):
+            row = DatasetRow(
+                id=dataset_id,
+                filename=filename,
+                raw_key=raw_key,
+                sha256=sha256,
+                size_bytes=size_bytes,
+                status=Status.queued.value,
+                options=options or {},
+                attempts=0,
+                created_at=now(),
+                name=name,
+            )
+            try:
+                with self._session() as session, session.begin():
+                    if name is not None:
+                        row.version = self._next_version(session, name)
+                    session.add(row)
+            except IntegrityError as exc:
+                if name is None or self.get(dataset_id) is not None:
+                    raise CatalogError(f"could not record dataset: {exc}") from exc
+                # A concurrent upload took this version number: count again.
+                continue
+            except SQLAlchemyError as exc:
+                raise CatalogError(f"could not record dataset: {exc}") from exc
+            return _to_dataset(row)
+        raise CatalogError(
+            f"could not assign a version of {name!r} in {VERSION_ATTEMPTS} attempts: "
+            "too many concurrent uploads under that name"
         )
-        try:
-            with self._session() as session, session.begin():
-                session.add(row)
-        except SQLAlchemyError as exc:
-            raise CatalogError(f"could not record dataset: {exc}") from exc
-        return _to_dataset(row)
+
+    @staticmethod
+    def _next_version(session: Session, name: str) -> int:
+        latest = session.scalar(
+            select(func.max(DatasetRow.version)).where(DatasetRow.name == name)
+        )
+        return int(latest or 0) + 1
+
+    def next_version(self, name: str) -> int:
+        """The version number the next upload under `name` would get (1 for a new name)."""
+        with self._session() as session:
+            return self._next_version(session, name)
+
+    def versions(self, name: str) -> list[Dataset]:
+        """Every version of `name`, oldest first, whatever its status."""
+        with self._session() as session:
+            rows = session.scalars(
+                select(DatasetRow).where(DatasetRow.name == name).order_by(DatasetRow.version)
+            ).all()
+            return [_to_dataset(r) for r in rows]
+
+    def latest_ready(self, name: str) -> Dataset | None:
+        """The newest ready version: failed or unfinished newer ones never hide it."""
+        with self._session() as session:
+            row = session.scalars(
+                select(DatasetRow)
+                .where(DatasetRow.name == name, DatasetRow.status == Status.ready.value)
+                .order_by(DatasetRow.version.desc())
+                .limit(1)
+            ).first()
+            return _to_dataset(row) if row else None
 
     def get(self, dataset_id: str) -> Dataset | None:
         with self._session() as session:

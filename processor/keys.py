@@ -43,3 +43,8 @@ def rejects_key(dataset_id: str) -> str:
 def result_key(dataset_id: str) -> str:
     """Written last: its presence means every other output is complete."""
     return f"{dataset_id}/_result.json"
+
+
+def logs_key(dataset_id: str) -> str:
+    """The last lines of the processor's output, saved by the runner once it finished."""
+    return f"{dataset_id}/logs.txt"

@@ -7,8 +7,16 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from . import keys
 from .catalog import Catalog
-from .outputs import EXIT_BAD_INPUT, EXIT_OK, apply_result, publish, publish_failure
+from .outputs import (
+    EXIT_BAD_INPUT,
+    EXIT_OK,
+    apply_result,
+    publish,
+    publish_failure,
+    read_result,
+)
 from .pipeline import BadInput, ProcessOptions, process_csv
 from .settings import Settings
 from .storage.factory import make_store
@@ -19,31 +27,48 @@ def options_from(raw: dict[str, Any]) -> ProcessOptions:
     return ProcessOptions(**{k: v for k, v in raw.items() if k in allowed and v is not None})
 
 
-def run_dataset(settings: Settings, dataset_id: str) -> int:
-    catalog = Catalog.from_url(settings.resolved_database_url())
+def run_dataset(settings: Settings, dataset_id: str, options: dict[str, Any] | None = None) -> int:
+    """Process one upload; `options` count only without the catalog (a Kubernetes Job)."""
     store = make_store(settings)
-    dataset = catalog.get(dataset_id)
-    if dataset is None:
-        print(f"error: unknown dataset {dataset_id}", file=sys.stderr)
-        return EXIT_BAD_INPUT
-    if dataset.is_final:
-        # A second pod of the same Job, or a resumed run: the work is already recorded.
-        return EXIT_OK
-    catalog.mark_processing(dataset_id)
     bucket = settings.storage.processed_bucket
+    catalog: Catalog | None = None
+    if settings.processor.update_catalog:
+        catalog = Catalog.from_url(settings.resolved_database_url())
+        dataset = catalog.get(dataset_id)
+        if dataset is None:
+            print(f"error: unknown dataset {dataset_id}", file=sys.stderr)
+            return EXIT_BAD_INPUT
+        if dataset.is_final:
+            # A second pod of the same Job, or a resumed run: the work is already recorded.
+            return EXIT_OK
+        catalog.mark_processing(dataset_id)
+        raw_key, raw_options = dataset.raw_key, dataset.options
+    else:
+        # The runner records the manifest; a manifest from an earlier pod of the Job stands.
+        previous = read_result(store, bucket, dataset_id)
+        if previous is not None:
+            print(f"dataset {dataset_id} already has a result: {previous.get('status')}")
+            return EXIT_OK if previous.get("status") == "ready" else EXIT_BAD_INPUT
+        raw_key, raw_options = keys.raw_key(dataset_id), options or {}
+        if not store.exists(settings.storage.raw_bucket, raw_key):
+            message = f"no uploaded file for dataset {dataset_id}"
+            publish_failure(store, bucket, dataset_id, message)
+            print(f"error: {message}", file=sys.stderr)
+            return EXIT_BAD_INPUT
+    print(f"processing dataset {dataset_id}", flush=True)
     with tempfile.TemporaryDirectory(prefix="mini-proc-") as tmp:
         out_dir = Path(tmp)
         try:
-            options = options_from(dataset.options)
             report = process_csv(
-                lambda: store.open(settings.storage.raw_bucket, dataset.raw_key),
+                lambda: store.open(settings.storage.raw_bucket, raw_key),
                 out_dir,
-                options,
+                options_from(raw_options),
             )
         except BadInput as exc:
             message = str(exc)
             publish_failure(store, bucket, dataset_id, message)
-            catalog.mark_failed(dataset_id, message)
+            if catalog is not None:
+                catalog.mark_failed(dataset_id, message)
             print(f"error: {message}", file=sys.stderr)
             return EXIT_BAD_INPUT
         result = {
@@ -53,5 +78,11 @@ def run_dataset(settings: Settings, dataset_id: str) -> int:
             "rows_rejected": int(report.get("rows_malformed", 0)),
         }
         publish(store, bucket, dataset_id, out_dir, result)
-    apply_result(catalog, dataset_id, result)
+    if catalog is not None:
+        apply_result(catalog, dataset_id, result)
+    print(
+        f"dataset {dataset_id} ready: {result['rows_in']} rows in, "
+        f"{result['rows_out']} out, {result['rows_rejected']} rejected",
+        flush=True,
+    )
     return EXIT_OK

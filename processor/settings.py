@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import os
 from enum import StrEnum
 from pathlib import Path
+from typing import Any
 
 from pydantic import BaseModel, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -38,9 +40,46 @@ class StorageSettings(BaseModel):
     part_size: int = 8 * MIB
 
 
+class KubernetesSettings(BaseModel):
+    """How the Kubernetes runner launches one processor Job per dataset."""
+
+    namespace: str = "mini-pipeline"
+    # Out of a cluster: a kubeconfig file; empty means in-cluster, else the default one.
+    kubeconfig: Path | None = None
+    image: str = "mini-pipeline-processor"
+    image_pull_policy: str = "IfNotPresent"
+    service_account: str = "mini-processor"
+    # The processor gets the same settings as the API, through envFrom.
+    config_map: str = "mini-config"
+    secret: str = "mini-secrets"
+    backoff_limit: int = Field(default=2, ge=0)
+    active_deadline_seconds: int = Field(default=3600, ge=1)
+    # Long enough for the API to see the Job finish and save its logs first.
+    ttl_seconds_after_finished: int = Field(default=3600, ge=0)
+    cpu_request: str = "250m"
+    memory_request: str = "512Mi"
+    cpu_limit: str = "2"
+    memory_limit: str = "2Gi"
+    # The emptyDir at /tmp holds the processor's output until it is uploaded.
+    tmp_size_limit: str = "12Gi"
+    run_as_user: int = Field(default=10001, ge=1)
+    # JSON in the environment, e.g. '{"disktype": "ssd"}' and '[{"key": ..., ...}]'.
+    node_selector: dict[str, str] = Field(default_factory=dict)
+    tolerations: list[dict[str, Any]] = Field(default_factory=list)
+    # Safety net behind the watch: a full re-list and catalog reconcile this often.
+    poll_seconds: float = Field(default=30.0, gt=0)
+
+
 class RunnerSettings(BaseModel):
     backend: RunnerBackend = RunnerBackend.local
     max_parallel: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1)
+    kubernetes: KubernetesSettings = KubernetesSettings()
+
+
+class ProcessorSettings(BaseModel):
+    # False in Kubernetes Jobs: they reach only object storage, so the API records
+    # the result manifest in the catalog instead.
+    update_catalog: bool = True
 
 
 class Settings(BaseSettings):
@@ -53,6 +92,9 @@ class Settings(BaseSettings):
     max_upload_bytes: int = Field(default=5 * GIB, ge=1)
     storage: StorageSettings = StorageSettings()
     runner: RunnerSettings = RunnerSettings()
+    processor: ProcessorSettings = ProcessorSettings()
+    # `python -m processor reconcile` deletes datasets older than this; None keeps all.
+    retention_days: int | None = Field(default=None, ge=1)
 
     def resolved_database_url(self) -> str:
         if self.database_url:
@@ -81,6 +123,8 @@ def to_env(settings: Settings) -> dict[str, str]:
                 env[key] = "true" if value else "false"
             elif isinstance(value, Path):
                 env[key] = str(value.resolve())
+            elif isinstance(value, dict | list):
+                env[key] = json.dumps(value)
             else:
                 env[key] = str(value)
 

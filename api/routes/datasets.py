@@ -1,20 +1,24 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from urllib.parse import urlencode
 
 import anyio
-from fastapi import APIRouter, Query
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
 from processor import keys
-from processor.catalog import Dataset, Status
+from processor.catalog import Dataset
 from processor.storage import ObjectNotFound
 
-from ..deps import CatalogDep, SettingsDep, StoreDep
+from ..deps import CatalogDep, ContainerDep, SettingsDep, StoreDep
 from ..errors import NotFound
-from ..serving import DEFAULT_LIMIT, MAX_LIMIT, read_page
+from ..lifecycle import delete, reprocess
+from ..query.service import download_response, page_response
+from ..runners.logs import load_logs
+from ..serving import DEFAULT_LIMIT, MAX_LIMIT
+from ..versions import versions_body
 from .links import dataset_links
 
 router = APIRouter(prefix="/datasets", tags=["datasets"])
@@ -87,45 +91,81 @@ async def list_datasets(
 
 @router.get("/{dataset_id}", response_model=None)
 async def get_dataset(
+    request: Request,
     dataset_id: str,
     catalog: CatalogDep,
     store: StoreDep,
     settings: SettingsDep,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int | None, Query(ge=0)] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
     columns: Annotated[str | None, Query(description="comma-separated column names")] = None,
-) -> JSONResponse | dict[str, Any]:
-    """Rows of a ready dataset, a page at a time."""
-    dataset = _get(catalog, dataset_id)
-    if dataset.status is Status.failed:
-        return {"id": dataset.id, "status": "failed", "error": dataset.error}
-    if dataset.status is not Status.ready:
-        return _pending(dataset)
-    wanted = [c.strip() for c in columns.split(",") if c.strip()] if columns else None
+    sort: Annotated[str | None, Query(description="col,-col2: ascending, - descending")] = None,
+    cursor: Annotated[str | None, Query(description="from a `next` link")] = None,
+    version: Annotated[int | None, Query(ge=1)] = None,
+) -> Response | dict[str, Any]:
+    """Rows of the latest ready version (or `version`), filtered (`col=v`, `col__gt=v`,
+    ...), sorted and projected, a page at a time."""
+    return await page_response(
+        request,
+        catalog,
+        store,
+        settings,
+        dataset_id,
+        offset=offset,
+        limit=limit,
+        version=version,
+        cursor=cursor,
+    )
 
-    def load() -> Any:
-        with store.open_seekable(
-            settings.storage.processed_bucket, keys.data_key(dataset.id)
-        ) as fh:
-            return read_page(fh, offset=offset, limit=limit, columns=wanted)
 
-    page = await anyio.to_thread.run_sync(load)
-    more = offset + len(page.rows) < page.total_rows
-    return {
-        "id": dataset.id,
-        "status": "ready",
-        "columns": page.columns,
-        "total_rows": page.total_rows,
-        "offset": offset,
-        "limit": limit,
-        "rows": page.rows,
-        "next": _next_link(
-            f"/datasets/{dataset.id}",
-            {"offset": offset + limit, "limit": limit, "columns": columns},
-        )
-        if more
-        else None,
-    }
+@router.get("/{dataset_id}/download", response_model=None)
+async def download_dataset(
+    request: Request,
+    dataset_id: str,
+    catalog: CatalogDep,
+    store: StoreDep,
+    settings: SettingsDep,
+    format: Annotated[Literal["csv", "jsonl", "parquet"], Query()] = "csv",
+    columns: Annotated[str | None, Query(description="comma-separated column names")] = None,
+    sort: Annotated[str | None, Query(description="col,-col2")] = None,
+    version: Annotated[int | None, Query(ge=1)] = None,
+) -> Response | dict[str, Any]:
+    """The whole result (same filters, sort and projection as the rows), streamed."""
+    return await download_response(
+        request, catalog, store, settings, dataset_id, fmt=format, version=version
+    )
+
+
+@router.get("/{dataset_id}/versions")
+async def list_versions(dataset_id: str, catalog: CatalogDep) -> dict[str, Any]:
+    """Every version of the dataset, oldest first, and which one is served."""
+    return await anyio.to_thread.run_sync(lambda: versions_body(catalog, dataset_id))
+
+
+@router.post("/{dataset_id}/reprocess", status_code=202)
+async def reprocess_dataset(
+    dataset_id: str,
+    container: ContainerDep,
+    version: Annotated[int | None, Query(ge=1, description="default: the newest")] = None,
+) -> JSONResponse:
+    """Process a version's uploaded file again, as a new version."""
+    created = await anyio.to_thread.run_sync(lambda: reprocess(container, dataset_id, version))
+    return JSONResponse(
+        {**summary(created), "name": created.name, "version": created.version},
+        status_code=202,
+        headers={"Location": f"/datasets/{created.id}?version={created.version}"},
+    )
+
+
+@router.delete("/{dataset_id}", status_code=204, response_model=None)
+async def delete_dataset(
+    dataset_id: str,
+    container: ContainerDep,
+    version: Annotated[int | None, Query(ge=1, description="default: every version")] = None,
+) -> Response:
+    """Remove the dataset's versions (or one): objects, then catalog rows."""
+    await anyio.to_thread.run_sync(lambda: delete(container, dataset_id, version))
+    return Response(status_code=204)
 
 
 @router.get("/{dataset_id}/status")
@@ -155,3 +195,19 @@ async def get_report(
             f"dataset {dataset.id} has no report: it failed before one was written "
             f"({dataset.error})"
         ) from None
+
+
+@router.get("/{dataset_id}/logs", response_model=None)
+async def get_logs(
+    dataset_id: str, catalog: CatalogDep, store: StoreDep, settings: SettingsDep
+) -> JSONResponse | PlainTextResponse:
+    """The last 200 lines the processor printed, saved when its run ended (text/plain)."""
+    dataset = _get(catalog, dataset_id)
+    bucket = settings.storage.processed_bucket
+    try:
+        text = await anyio.to_thread.run_sync(lambda: load_logs(store, bucket, dataset.id))
+    except ObjectNotFound:
+        if not dataset.is_final:
+            return _pending(dataset)
+        raise NotFound(f"no logs were saved for dataset {dataset.id}") from None
+    return PlainTextResponse(text)

@@ -5,7 +5,6 @@ import json
 import logging
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from importlib.resources import files
 from typing import Annotated, Any
 
 import anyio
@@ -20,6 +19,7 @@ from ..deps import ContainerDep
 from ..errors import PayloadTooLarge, Unprocessable, UnsupportedMediaType
 from ..upload_stream import MultipartFileStream, RawBodyStream, multipart_boundary
 from .links import dataset_links
+from .ui import templates
 
 log = logging.getLogger(__name__)
 router = APIRouter(tags=["upload"])
@@ -51,9 +51,8 @@ def _options(
 
 
 @router.get("/upload", response_class=HTMLResponse, include_in_schema=False)
-async def upload_page() -> HTMLResponse:
-    page = files("api").joinpath("templates/upload.html").read_text("utf-8")
-    return HTMLResponse(page)
+async def upload_page(request: Request) -> HTMLResponse:
+    return templates.TemplateResponse(request, "upload.html", {"active": "upload"})
 
 
 @router.post("/upload", status_code=202)
@@ -65,6 +64,15 @@ async def upload(
     delimiter: Annotated[str | None, Query(max_length=3)] = None,
     header_row: Annotated[int | None, Query(ge=1)] = None,
     no_header: bool = False,
+    dataset_name: Annotated[
+        str | None,
+        Query(
+            alias="name",
+            max_length=255,
+            pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$",
+            description="uploads sharing a name are versions 1, 2, ... of one dataset",
+        ),
+    ] = None,
 ) -> JSONResponse:
     """Stream one CSV file into storage and queue it for processing.
 
@@ -119,18 +127,22 @@ async def upload(
             "sha256": sha256,
             "content_type": stream.content_type,
             "uploaded_at": datetime.now(UTC).isoformat(),
+            # Without a name, an upload is a dataset of its own: its name is its id.
+            "name": dataset_name or dataset_id,
+            "options": options,
         }
         try:
             container.store.put_bytes(
                 raw_bucket, keys.upload_manifest_key(dataset_id), json.dumps(manifest).encode()
             )
-            container.catalog.add(
+            recorded = container.catalog.add(
                 dataset_id=dataset_id,
                 filename=name,
                 raw_key=raw_key,
                 sha256=sha256,
                 size_bytes=info.size,
                 options=options,
+                name=manifest["name"],
             )
         except BaseException:
             # Nothing half-written: an uncatalogued object is removed again.
@@ -140,7 +152,7 @@ async def upload(
                 except Exception:
                     log.exception("could not remove %s/%s after a failed upload", raw_bucket, key)
             raise
-        return manifest
+        return {**manifest, "version": recorded.version}
 
     manifest = await anyio.to_thread.run_sync(store_and_record)
     container.runner.submit(dataset_id)
@@ -152,6 +164,8 @@ async def upload(
             "filename": manifest["filename"],
             "size_bytes": manifest["size_bytes"],
             "sha256": manifest["sha256"],
+            "name": manifest["name"],
+            "version": manifest["version"],
             "links": dataset_links(dataset_id),
         },
         status_code=202,

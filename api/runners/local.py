@@ -16,6 +16,8 @@ from processor.outputs import EXIT_BAD_INPUT, EXIT_OK, apply_result, read_result
 from processor.settings import Settings, to_env
 from processor.storage import ObjectStore, StorageError
 
+from .logs import save_log_file
+
 log = logging.getLogger(__name__)
 STDERR_TAIL_LINES = 200
 
@@ -94,6 +96,8 @@ class LocalRunner:
         if code < 0 and self._pool is None:
             # We terminated it while shutting down; the next start resumes it.
             return
+        # Beside the outputs, where GET /datasets/{id}/logs reads them for either runner.
+        save_log_file(self._store, self._settings.storage.processed_bucket, dataset_id, log_path)
         self._settle(dataset_id, code, log_path)
 
     def _settle(self, dataset_id: str, code: int, log_path: Path) -> None:

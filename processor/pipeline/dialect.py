@@ -13,13 +13,9 @@ from .errors import BadInput
 CANDIDATE_DELIMITERS = (",", ";", "\t", "|")
 _MAX_SAMPLE_RECORDS = 1000
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
-# A header cell is a name; a cell like these is data, so a first row made only of
-# them means the file has no header.
-_DATA_LIKE = re.compile(
-    r"-?(?:\d+(?:[.,]\d+)*|\d*[.,]\d+)(?:[eE][+-]?\d+)?"
-    r"|\d{4}-\d{2}-\d{2}(?:[T ][\d:.]+.*)?"
-    r"|\d{1,2}[/.-]\d{1,2}[/.-]\d{4}"
-)
+# Clearly-data cells, for header detection (the real type rules are in infer.py).
+_NUMBER_LIKE = re.compile(r"-?(?:\d+(?:[.,]\d+)*|\d*[.,]\d+)(?:[eE][+-]?\d+)?")
+_DATE_LIKE = re.compile(r"\d{4}-\d{2}-\d{2}(?:[T ][\d:.]+.*)?|\d{1,2}[/.-]\d{1,2}[/.-]\d{4}")
 
 
 @dataclass(frozen=True)
@@ -31,6 +27,7 @@ class Dialect:
     header: tuple[str, ...]  # header cells as written, or "" for each column without one
     header_line_breaks: int  # line breaks inside quoted header cells
     line_endings: str  # "LF" | "CRLF" | "CR" | "mixed" | "none"
+    title_rows: int = 0  # rows above the header recognised as titles and skipped
 
 
 def line_endings(text: str) -> str:
@@ -63,31 +60,54 @@ def leading_blank_lines(text: str) -> int:
     return count
 
 
-def parse_records(text: str, delimiter: str, truncated: bool) -> list[list[str]]:
+@dataclass(frozen=True)
+class Sample:
+    records: list[list[str]]
+    line_ends: list[int]  # physical lines consumed once each record is read
+
+
+def parse_sample(text: str, delimiter: str, truncated: bool) -> Sample:
     """Quote-aware records of the sample; the last one is dropped if the sample was cut."""
+    # newline="" splits lines on CR, LF and CRLF like pyarrow does, so line_num counts
+    # the same physical lines as its skip_rows.
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=False)
     records: list[list[str]] = []
+    ends: list[int] = []
     try:
         for record in reader:
+            if len(records) == _MAX_SAMPLE_RECORDS:
+                return Sample(records, ends)
             records.append(record)
-            if len(records) > _MAX_SAMPLE_RECORDS:
-                return records[:-1]
+            ends.append(reader.line_num)
     except csv.Error:
-        pass
+        # The broken record (e.g. a quote still open at the end) was not appended.
+        return Sample(records, ends)
     if truncated and records:
         records.pop()
-    return records
+        ends.pop()
+    return Sample(records, ends)
 
 
-def delimiter_score(records: list[list[str]]) -> tuple[float, int]:
-    """(share of non-blank records having the most common field count, that count)."""
-    counts = Counter(len(r) for r in records if any(cell.strip() for cell in r))
+def parse_records(text: str, delimiter: str, truncated: bool) -> list[list[str]]:
+    return parse_sample(text, delimiter, truncated).records
+
+
+def _non_blank(record: list[str]) -> int:
+    return sum(1 for cell in record if cell.strip())
+
+
+def modal_width(records: list[list[str]]) -> tuple[int, float]:
+    """(most common field count among non-blank records, share of records having it)."""
+    counts = Counter(len(r) for r in records if _non_blank(r))
     if not counts:
-        return 0.0, 0
+        return 0, 0.0
     width, hits = max(counts.items(), key=lambda kv: (kv[1], kv[0]))
-    if width < 2:
-        return 0.0, width
-    return hits / sum(counts.values()), width
+    return width, hits / sum(counts.values())
+
+
+def delimiter_score(records: list[list[str]]) -> float:
+    width, share = modal_width(records)
+    return share if width >= 2 else 0.0
 
 
 def detect_delimiter(text: str, truncated: bool) -> str:
@@ -99,18 +119,75 @@ def detect_delimiter(text: str, truncated: bool) -> str:
     for delim in CANDIDATE_DELIMITERS:
         if delim not in text:
             continue
-        score, _ = delimiter_score(parse_records(text, delim, truncated))
+        score = delimiter_score(parse_records(text, delim, truncated))
         if score > best_score:
             best, best_score = delim, score
     return best
 
 
-def looks_like_data(cells: list[str]) -> bool:
-    values = [c.strip() for c in cells]
-    return bool(values) and all(v and _DATA_LIKE.fullmatch(v) for v in values)
+_MAX_PREAMBLE = 50
 
 
-def count_line_breaks(cells: list[str] | tuple[str, ...]) -> int:
+def preamble_length(records: list[list[str]]) -> int:
+    """How many leading records are titles or notes above the table, not its header.
+
+    The header is taken to be the first record that has the table's usual field count
+    and 2+ non-empty cells. Records above it are skipped when there are several, or
+    one that is a title (one non-empty cell). A single multi-cell record above it is
+    kept: that is a header whose field count differs (e.g. rows with a trailing
+    delimiter), and its rows are reported as malformed rather than guessed at.
+    """
+    width, share = modal_width(records)
+    if width < 2 or share < 0.5:
+        return 0
+    header = next(
+        (
+            i
+            for i, record in enumerate(records[: _MAX_PREAMBLE + 1])
+            if len(record) == width and _non_blank(record) >= 2
+        ),
+        None,
+    )
+    if header is None or header == 0:
+        return 0
+    # A padded one-cell record in a 2-column table may be a header like "name,".
+    if width == 2 and any(len(r) == 2 for r in records[:header]):
+        return 0
+    if header == 1 and _non_blank(records[0]) >= 2:
+        return 0
+    return header
+
+
+def cell_kind(value: str) -> str | None:
+    """ "number" or "date" for cells that are clearly data, None for anything else."""
+    if _NUMBER_LIKE.fullmatch(value):
+        return "number"
+    if _DATE_LIKE.fullmatch(value):
+        return "date"
+    return None
+
+
+def detect_header(records: list[list[str]], null_tokens: frozenset[str]) -> bool:
+    """Whether the first record is a header: columns whose sample values are all
+    numbers (or all dates) vote "header" when the first cell is not of that kind and
+    "data" when it is. Text columns carry no evidence; a tie means header."""
+    first, body = records[0], records[1:]
+    if not body:
+        return True
+    votes = 0
+    for j, cell in enumerate(first):
+        head = cell.strip()
+        if head in null_tokens:
+            continue
+        values = [r[j].strip() for r in body if j < len(r)]
+        kinds = {cell_kind(v) for v in values if v not in null_tokens}
+        if len(kinds) != 1 or None in kinds:
+            continue
+        votes += -1 if cell_kind(head) in kinds else 1
+    return votes >= 0
+
+
+def line_breaks_in(cells: list[str] | tuple[str, ...]) -> int:
     return sum(len(_LINE_BREAK.findall(c)) for c in cells)
 
 
@@ -120,6 +197,7 @@ def detect_dialect(
     delimiter: str | None,
     header_row: int | None,
     no_header: bool,
+    null_tokens: frozenset[str] = frozenset(),
 ) -> Dialect:
     endings = line_endings(text)
     skip = header_row if header_row is not None else leading_blank_lines(text)
@@ -129,16 +207,28 @@ def detect_dialect(
             raise BadInput(f"header_row {header_row} is past the end of the file")
         raise BadInput("the file has no columns: it is empty or only blank lines")
     delim = delimiter or detect_delimiter(body, truncated)
-    records = parse_records(body, delim, truncated) or parse_records(body, delim, False)
-    if not records:
+    sample = parse_sample(body, delim, truncated)
+    if not sample.records:
+        sample = parse_sample(body, delim, False)
+    if not sample.records:
         raise BadInput("the file has no columns: no complete row in the first block")
+    records = sample.records
+    titles = 0
+    if header_row is None:
+        titles = preamble_length(records)
+        if titles:
+            skip += sample.line_ends[titles - 1]
+            records = records[titles:]
     first = records[0]
     if no_header:
         has_header, detected = False, False
     elif header_row is not None:
         has_header, detected = True, False
     else:
-        has_header, detected = not (len(records) > 1 and looks_like_data(first)), True
+        # A table below title rows nearly always has a header, even one of numbers
+        # ("Year,2000,2001") that the column vote would take for data.
+        has_header = titles > 0 or detect_header(records, null_tokens)
+        detected = True
     header = tuple(first) if has_header else tuple("" for _ in first)
     return Dialect(
         delimiter=delim,
@@ -146,6 +236,7 @@ def detect_dialect(
         header_detected=detected,
         skip_lines=skip,
         header=header,
-        header_line_breaks=count_line_breaks(first) if has_header else 0,
+        header_line_breaks=line_breaks_in(first) if has_header else 0,
         line_endings=endings,
+        title_rows=titles,
     )

@@ -58,10 +58,6 @@ class EncodingInfo:
     bom_length: int
     detected_by: str  # "option" | "bom" | "utf-8" | "charset-normalizer"
 
-    @property
-    def is_utf8(self) -> bool:
-        return self.encoding == "utf-8"
-
 
 def canonical_codec(name: str) -> str:
     codec = codecs.lookup(name).name
@@ -133,6 +129,7 @@ def detect_encoding(sample: bytes, at_eof: bool, forced: str | None) -> Encoding
 def _latin_guess(sample: bytes) -> str | None:
     """cp1252 when the text is Latin-script; charset-normalizer cannot tell cp1250
     from cp1252 on Portuguese or Spanish text, so its exact codepage is not trusted."""
+    # Imported here: only files that are not UTF-8 need it.
     from charset_normalizer import from_bytes
 
     best = from_bytes(sample).best()
@@ -168,6 +165,7 @@ class Utf8Stream(io.RawIOBase):
         self._consumed = 0  # source bytes read so far
         self._pending = b""  # output not yet handed out
         self._eof = False
+        self._last = b"\n"  # last byte handed out
 
     def readable(self) -> bool:
         return True
@@ -201,7 +199,9 @@ class Utf8Stream(io.RawIOBase):
         if not raw:
             self._eof = True
             self._decode(b"", start, final=True)
-            return b""
+            # pyarrow fails ("straddling object") when the header or a skipped row is
+            # the last line and has no line break; one more never changes the data.
+            return b"" if self._last in b"\r\n" else b"\n"
         self._consumed += len(raw)
         if self._skip:
             cut = min(self._skip, len(raw))
@@ -213,11 +213,16 @@ class Utf8Stream(io.RawIOBase):
             nul = raw.find(b"\x00")
             if nul >= 0:
                 raise _nul_error(start + nul)
-            return raw
+            return self._emit(raw)
         text = self._decode(raw, start, final=False)
         if "\x00" in text:
             raise _nul_error(start, approximate=True)
-        return text.encode("utf-8")
+        return self._emit(text.encode("utf-8"))
+
+    def _emit(self, data: bytes) -> bytes:
+        if data:
+            self._last = data[-1:]
+        return data
 
     def _decode(self, raw: bytes, start: int, final: bool) -> str:
         held = getattr(self._decoder, "buffer", b"")

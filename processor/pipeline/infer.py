@@ -15,7 +15,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .strbuf import any_leading_zero, contains_any_byte, edge_bytes
+from .strbuf import any_leading_zero, contains_any_byte, edge_bytes, lengths, only_bytes
 
 
 class Kind(StrEnum):
@@ -55,17 +55,18 @@ for _sep in "/-.":
 
 STRING = ColumnType(Kind.STRING)
 
-# RE2 syntax (pyarrow). Leading zeros are excluded on purpose: "007" and "01310-100"
-# are identifiers and must stay text, and so must every value of their column.
+# What each candidate accepts (checked with pyarrow's strict parsers plus byte checks,
+# or with these RE2 patterns where no parser exists):
+#   int       -?(0|[1-9][0-9]*) fitting int64
+#   float     the same with an optional fraction and exponent: "1.5", ".5", "5.", "1e-3"
+#   grouped   "1,234.56"; decimal_comma "1.234,56" or "12,5"
+#   date      yyyy-mm-dd, or d/m/yyyy (also with "-" or ".") once a day > 12 proves it
+#   timestamp ISO 8601 date and time, all with an offset (stored UTC) or all without
+# Leading zeros are excluded on purpose: "007" and "01310-100" are identifiers and
+# must stay text, and so must every value of their column.
 INT_RE = r"^-?(?:0|[1-9][0-9]*)$"
-FLOAT_RE = r"^-?(?:(?:0|[1-9][0-9]*)(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?$"
 GROUPED_RE = r"^-?(?:[1-9][0-9]{0,2}(?:,[0-9]{3})+|0|[1-9][0-9]*)(?:\.[0-9]+)?$"
 DECIMAL_COMMA_RE = r"^-?(?:[1-9][0-9]{0,2}(?:\.[0-9]{3})+|0|[1-9][0-9]*)(?:,[0-9]+)?$"
-ISO_DATE_RE = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
-_TIME = r"[T ][0-9]{2}:[0-9]{2}(?::[0-9]{2}(?:\.[0-9]{1,6})?)?"
-_OFFSET = r"(?:Z|[+-][0-9]{2}(?::?[0-9]{2})?)"
-TIMESTAMP_RE = rf"^[0-9]{{4}}-[0-9]{{2}}-[0-9]{{2}}(?:{_TIME}{_OFFSET}?)?$"
-OFFSET_RE = rf"{_TIME}{_OFFSET}$"
 DATE_SEPARATORS = ("/", "-", ".")
 
 
@@ -81,7 +82,7 @@ _BOOL_SET = pa.array(TRUE_TOKENS + FALSE_TOKENS)
 
 # Numbers: int ⊂ every float format, so float checks only look at non-int values.
 _NUMBER_CANDIDATES = ("float", "grouped", "decimal_comma")
-_NUMBER_RES = {"float": FLOAT_RE, "grouped": GROUPED_RE, "decimal_comma": DECIMAL_COMMA_RE}
+_NUMBER_RES = {"grouped": GROUPED_RE, "decimal_comma": DECIMAL_COMMA_RE}
 _NUMBER_KINDS = frozenset({"int", *_NUMBER_CANDIDATES})
 ALL_CANDIDATES = frozenset(
     {"int", *_NUMBER_CANDIDATES, "bool", "date_iso", "timestamp"}
@@ -115,33 +116,55 @@ def _any(mask: pa.Array) -> bool:
     return bool(pc.any(mask).as_py())
 
 
+def _probe(values: pa.Array) -> pa.Array:
+    return values.slice(0, _PROBE)
+
+
+def _parse(values: pa.Array, target: pa.DataType) -> pa.Array | None:
+    """``values`` cast to ``target``, or None if any value does not parse. pyarrow's
+    parsers are strict (no spaces, no "+" for ints, ISO dates only); the few extra
+    things they accept are ruled out by the callers."""
+    # A failing cast costs ~0.3 µs for *every* value (pyarrow does not stop at the
+    # first bad one), so most dead candidates are caught on a small probe first.
+    try:
+        if len(values) > _PROBE:
+            pc.cast(_probe(values), target)
+        return pc.cast(values, target)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return None
+
+
 def _casts(values: pa.Array, target: pa.DataType) -> bool:
-    """Whether every value parses; pyarrow stops at the first bad one, so a dead
-    candidate costs little. Its parsers are strict (no spaces, no "+" for ints, ISO
-    dates only), and the few things they allow that we do not are checked apart."""
-    # A failing cast costs ~0.3 µs for *every* bad value (pyarrow does not stop at the
-    # first), so most dead candidates are caught on a small probe first.
-    probe = values.slice(0, _PROBE)
-    for part in (probe, values) if len(values) > _PROBE else (values,):
-        try:
-            pc.cast(part, target)
-        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-            return False
-    return True
+    return _parse(values, target) is not None
+
+
+def _is_bool(values: pa.Array) -> bool:
+    return all(
+        _all(pc.is_in(pc.utf8_lower(part), value_set=_BOOL_SET))
+        for part in (_probe(values), values)
+    )
 
 
 def is_int_batch(values: pa.Array) -> bool:
-    # int64 parsing also takes "007" and "0x10"; both start with a zero.
-    return _casts(values, pa.int64()) and not any_leading_zero(values)
+    # int64 parsing also takes "0x10" (hence the byte check) and "007" (a zero first).
+    return (
+        only_bytes(values, b"0123456789-")
+        and _casts(values, pa.int64())
+        and not any_leading_zero(values)
+    )
 
 
 def is_float_batch(values: pa.Array) -> bool:
-    """Plain decimal / scientific notation, as FLOAT_RE describes; no nulls allowed."""
-    if not _casts(values, pa.float64()) or any_leading_zero(values):
+    """Plain decimal or scientific notation without leading zeros; no nulls allowed."""
+    # The byte check rules out what float parsing also takes: "inf", "nan", "Infinity".
+    if not only_bytes(values, b"0123456789-+.eE"):
         return False
-    # The float parser also takes "inf", "nan", "Infinity" (all contain an n) and "+1".
+    parsed = _parse(values, pa.float64())
+    # "1e999" parses as inf: storing that would silently lose the value.
+    if parsed is None or not _all(pc.is_finite(parsed)):
+        return False
     first, _, _ = edge_bytes(values)
-    return not (contains_any_byte(values, b"nN") or bool(np.any(first == ord("+"))))
+    return not (any_leading_zero(values) or bool(np.any(first == ord("+"))))
 
 
 def plain_floats_are_grouped(values: pa.Array) -> bool:
@@ -156,7 +179,7 @@ def plain_floats_are_grouped(values: pa.Array) -> bool:
 
 
 def dm_to_iso(values: pa.Array, sep: str, day_first: bool) -> pa.Array:
-    """"d/m/yyyy" (or m/d) strings to "yyyy-mm-dd"; non-matching values become null."""
+    """ "d/m/yyyy" (or m/d) strings to "yyyy-mm-dd"; non-matching values become null."""
     parts = pc.extract_regex(values, day_month_re(sep))
     a, b, y = (pc.struct_field(parts, name) for name in ("a", "b", "y"))
     day, month = (a, b) if day_first else (b, a)
@@ -176,7 +199,7 @@ def accumulate(stats: ColumnStats, values: pa.Array) -> None:
     alive = stats.alive
     if alive & _NUMBER_KINDS:
         _accumulate_numbers(alive, values)
-    if "bool" in alive and not _all(pc.is_in(pc.utf8_lower(values), value_set=_BOOL_SET)):
+    if "bool" in alive and not _is_bool(values):
         alive.discard("bool")
     iso_dates = "date_iso" in alive and _casts(values, pa.date32())
     if not iso_dates:
@@ -193,11 +216,24 @@ def accumulate(stats: ColumnStats, values: pa.Array) -> None:
         _accumulate_timestamp(stats, values)
 
 
+def has_oversized_int(values: pa.Array) -> bool:
+    """An integer too big for int64 is an identifier (card, barcode), so the column
+    must stay text rather than become a lossy float."""
+    sizes = lengths(values)
+    if not sizes.size or sizes.max() < 19:
+        return False
+    long = values.filter(pa.array(sizes >= 19))
+    ints = long.filter(pc.match_substring_regex(long, INT_RE))
+    return len(ints) > 0 and not _casts(ints, pa.int64())
+
+
 def _accumulate_numbers(alive: set[str], values: pa.Array) -> None:
+    if has_oversized_int(values):
+        alive -= _NUMBER_KINDS
+        return
     rest = values  # values not explained by a narrower number format
     if "int" in alive:
         if is_int_batch(values):
-            # 19+ digit ids already failed: int64 parsing rejects overflow.
             return
         alive.discard("int")
         is_int = pc.match_substring_regex(values, INT_RE)
@@ -219,7 +255,11 @@ def _accumulate_numbers(alive: set[str], values: pa.Array) -> None:
 
 def _accumulate_day_month(stats: ColumnStats, values: pa.Array, sep: str) -> None:
     name = f"dm{sep}"
-    parts = pc.extract_regex(values, day_month_re(sep))
+    pattern = day_month_re(sep)
+    if pc.extract_regex(_probe(values), pattern).null_count:
+        stats.alive.discard(name)
+        return
+    parts = pc.extract_regex(values, pattern)
     if parts.null_count:
         stats.alive.discard(name)
         return

@@ -63,7 +63,7 @@ class ProcessOptions:
                 raise BadInput(f"unknown encoding {self.encoding!r}") from None
         if self.delimiter is not None:
             delim = DELIMITER_ALIASES.get(self.delimiter.lower(), self.delimiter)
-            if len(delim) != 1 or delim in "\"\r\n":
+            if len(delim) != 1 or delim in '"\r\n':
                 raise BadInput(
                     f"delimiter must be one character other than a quote or a newline, "
                     f"got {self.delimiter!r}"

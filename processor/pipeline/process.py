@@ -7,9 +7,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from time import perf_counter
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, TypeVar
 
 import numpy as np
+import numpy.typing as npt
 import pyarrow as pa
 
 from .cleaning import (
@@ -28,18 +29,21 @@ from .errors import BadInput
 from .headers import normalise_headers
 from .infer import ColumnStats, ColumnType, accumulate, decide_type
 from .options import MIB, ProcessOptions
-from .strbuf import lengths
 from .reader import BlockTooSmall, LineResolver, MalformedLog, read_batches
+from .strbuf import lengths
 from .version import processor_version
 from .writer import ParquetSink, output_schema, write_json_atomic
 
 DATA_FILE = "data.parquet"
 REPORT_FILE = "report.json"
 OpenInput = Callable[[], BinaryIO]
+T = TypeVar("T")
 
 
 def process_csv(
-    open_input: OpenInput, out_dir: Path, options: ProcessOptions = ProcessOptions()
+    open_input: OpenInput,
+    out_dir: Path,
+    options: ProcessOptions = ProcessOptions(),  # noqa: B008 - frozen, safe to share
 ) -> dict[str, Any]:
     """Read the CSV (``open_input()`` may be called several times; each call returns a
     fresh binary stream from the start, never seeked), write ``out_dir/data.parquet``
@@ -141,6 +145,7 @@ def detect(open_input: OpenInput, options: ProcessOptions) -> tuple[EncodingInfo
         delimiter=options.delimiter,
         header_row=options.header_row,
         no_header=options.no_header,
+        null_tokens=frozenset(options.null_tokens),
     )
     return encoding, dialect
 
@@ -171,14 +176,18 @@ def new_log(dialect: Dialect, options: ProcessOptions) -> MalformedLog:
 
 
 def with_growing_blocks(
-    options: ProcessOptions, run: Callable[[int], Any], rows_so_far: Callable[[], int]
-) -> tuple[Any, int]:
-    """Run a pass, retrying with bigger blocks while a row does not fit in one block."""
+    options: ProcessOptions, run: Callable[[int], T], rows_so_far: Callable[[], int]
+) -> T:
+    """Run a pass, retrying with bigger blocks while a row does not fit in one block.
+
+    pyarrow needs each row within one block (two, in fact); a few huge values should
+    not force big blocks, and so more memory, on every file.
+    """
     limit = max(options.block_size, 2 * options.max_field_bytes + MIB)
     block = options.block_size
     while True:
         try:
-            return run(block), block
+            return run(block)
         except BlockTooSmall:
             if block >= limit:
                 raise BadInput(
@@ -190,12 +199,17 @@ def with_growing_blocks(
 
 def check_field_size(values: pa.Array, limit: int, column: str, rows_before: int) -> None:
     sizes = lengths(values)
-    longest = int(sizes.max()) if sizes.size else 0
-    if longest > limit:
-        raise BadInput(
-            f"column {column!r} has a value of {longest} bytes after data row {rows_before}; "
-            f"the limit is {limit} bytes"
-        )
+    if not sizes.size or int(sizes.max()) <= limit:
+        return
+    longest = int(sizes.argmax())
+    value = values[longest].as_py() or ""
+    hint = ""
+    if value.count("\n") + value.count("\r") > 1:
+        hint = "; it spans many lines, so a quoted field is probably never closed"
+    raise BadInput(
+        f"column {column!r} has a value of {len(value.encode())} bytes in data row "
+        f"{rows_before + longest + 1}; the limit is {limit} bytes{hint}"
+    )
 
 
 def infer_types(
@@ -212,16 +226,16 @@ def infer_types(
             for batch in batches:
                 for i, raw in enumerate(batch.columns):
                     check_field_size(
-                        raw, options.max_field_bytes, dialect.header[i] or f"#{i + 1}",
+                        raw,
+                        options.max_field_bytes,
+                        dialect.header[i] or f"#{i + 1}",
                         progress["rows"],
                     )
                     accumulate(stats[i], nullify(trim(raw), tokens))
                 progress["rows"] += batch.num_rows
         return Inference(stats, log, progress["rows"], block_size)
 
-    inference, _ = with_growing_blocks(options, run, lambda: progress["rows"])
-    assert isinstance(inference, Inference)
-    return inference
+    return with_growing_blocks(options, run, lambda: progress["rows"])
 
 
 def check_malformed_share(inference: Inference, options: ProcessOptions) -> None:
@@ -247,6 +261,7 @@ def check_malformed_share(inference: Inference, options: ProcessOptions) -> None
 
 @dataclass
 class Written:
+    malformed: MalformedLog
     rows_in: int = 0
     rows_out: int = 0
     values_trimmed: int = 0
@@ -255,7 +270,6 @@ class Written:
     duplicates: int = 0
     dedup_complete: bool = True
     null_counts: list[int] = field(default_factory=list)
-    malformed: MalformedLog | None = None
     parquet_bytes: int = 0
     row_groups: int = 0
 
@@ -275,7 +289,7 @@ def write_parquet(
     # Exact line numbers cost a scan of every value, so only files with bad rows pay it.
     lines = LineResolver(log, dialect.header_line_breaks) if inference.malformed.count else None
     dedup = DedupIndex(options.max_dedup_rows)
-    out = Written(null_counts=[0] * len(types), malformed=log)
+    out = Written(log, null_counts=[0] * len(types))
     sink = ParquetSink(path, schema, options.row_group_rows)
     try:
         with read_batches(open_input, encoding, dialect, inference.block_size, log) as batches:
@@ -318,7 +332,9 @@ def write_parquet(
     return out
 
 
-def keep_mask(cleaned: list[pa.Array], dedup: DedupIndex, out: Written) -> Any:
+def keep_mask(
+    cleaned: list[pa.Array], dedup: DedupIndex, out: Written
+) -> npt.NDArray[np.bool_] | None:
     """Rows to keep after dropping empty rows and duplicates; None keeps them all."""
     n = len(cleaned[0]) if cleaned else 0
     empty = all_null_rows(cleaned)
@@ -353,7 +369,6 @@ def build_report(
     durations: dict[str, float],
 ) -> dict[str, Any]:
     log = written.malformed
-    assert log is not None
     columns = [
         {
             "name": name,
@@ -405,7 +420,28 @@ def build_report(
             },
         },
         "malformed_rows": [row.as_dict() for row in log.rows],
+        "warnings": warnings(encoding, dialect, written),
         "malformed_rows_truncated": log.count > len(log.rows),
         "output": {"data": DATA_FILE, "bytes": written.parquet_bytes},
         "durations_s": {k: round(v, 4) for k, v in durations.items()},
     }
+
+
+def warnings(encoding: EncodingInfo, dialect: Dialect, written: Written) -> list[str]:
+    """Things a person should double-check, in plain words."""
+    out: list[str] = []
+    if encoding.detected_by == "charset-normalizer":
+        out.append(f"the file is not UTF-8; it was read as {encoding.encoding} (a guess)")
+    if dialect.title_rows:
+        out.append(
+            f"skipped {dialect.skip_lines} line(s) above the header that look like titles or notes"
+        )
+    log = written.malformed
+    if log.count:
+        out.append(f"{log.count} row(s) with the wrong number of fields were left out")
+    if not written.dedup_complete:
+        out.append(
+            "the file has too many distinct rows to check all of them for duplicates; "
+            "some duplicates may remain"
+        )
+    return out

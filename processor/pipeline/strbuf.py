@@ -47,9 +47,7 @@ def any_leading_zero(values: pa.Array) -> bool:
     padded = np.concatenate((data, np.zeros(3, dtype=np.uint8)))
     starts, lengths = offsets[:-1], np.diff(offsets)
     if values.null_count:
-        lengths = np.where(
-            np.asarray(values.is_valid().to_numpy(zero_copy_only=False)), lengths, 0
-        )
+        lengths = np.where(np.asarray(values.is_valid().to_numpy(zero_copy_only=False)), lengths, 0)
     b0, b1, b2 = padded[starts], padded[starts + 1], padded[starts + 2]
     digit1 = (b1 >= _ZERO) & (b1 <= _NINE)
     digit2 = (b2 >= _ZERO) & (b2 <= _NINE)
@@ -64,6 +62,12 @@ def valid_buffers(values: pa.Array) -> tuple[I64, U8]:
     if values.null_count:
         raise ValueError("array has nulls")
     return string_buffers(values)
+
+
+def only_bytes(values: pa.Array, allowed: bytes) -> bool:
+    """Whether every byte of every value is one of ``allowed``; no nulls allowed."""
+    _, data = valid_buffers(values)
+    return not data.tobytes().translate(None, allowed)
 
 
 def contains_any_byte(values: pa.Array, chars: bytes) -> bool:

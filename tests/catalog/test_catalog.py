@@ -1,27 +1,21 @@
-"""The catalog's guarded transitions (SQLite; PostgreSQL joins with the Kubernetes issue)."""
+"""The catalog's guarded transitions and dataset versions, on SQLite and PostgreSQL.
+
+The `catalog` fixture (conftest.py) runs every test here once per backend.
+"""
 
 from __future__ import annotations
 
-import threading
-from pathlib import Path
-
 import pytest
 
-from processor.catalog import Catalog, Status, new_dataset_id
+from processor.catalog import Catalog, CatalogError, Status, new_dataset_id
+from tests.catalog.threads import race
 
 
-@pytest.fixture
-def catalog(tmp_path: Path) -> Catalog:
-    cat = Catalog.from_url(f"sqlite:///{tmp_path / 'c.sqlite3'}")
-    cat.create_schema()
-    return cat
-
-
-def add(catalog: Catalog) -> str:
-    ds_id = new_dataset_id()
+def add(catalog: Catalog, name: str | None = None, dataset_id: str | None = None) -> str:
+    ds_id = dataset_id or new_dataset_id()
     catalog.add(
         dataset_id=ds_id, filename="a.csv", raw_key=f"{ds_id}/source.csv", sha256="0" * 64,
-        size_bytes=3,
+        size_bytes=3, name=name,
     )
     return ds_id
 
@@ -64,22 +58,16 @@ def test_requeue_only_from_processing(catalog: Catalog) -> None:
 def test_only_one_concurrent_finisher_wins(catalog: Catalog) -> None:
     ds_id = add(catalog)
     catalog.mark_processing(ds_id)
-    wins: list[bool] = []
-    barrier = threading.Barrier(8)
 
-    def finish(i: int) -> None:
-        barrier.wait()
+    def finish(i: int) -> bool:
         if i % 2:
-            wins.append(catalog.mark_failed(ds_id, f"worker {i}"))
-        else:
-            wins.append(catalog.mark_ready(ds_id, rows_in=i, rows_out=i, rows_rejected=0))
+            return catalog.mark_failed(ds_id, f"worker {i}")
+        return catalog.mark_ready(ds_id, rows_in=i, rows_out=i, rows_rejected=0)
 
-    threads = [threading.Thread(target=finish, args=(i,)) for i in range(8)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    wins = race(8, finish)
     assert wins.count(True) == 1
+    ds = catalog.get(ds_id)
+    assert ds is not None and ds.is_final
 
 
 def test_list_newest_first_paginated(catalog: Catalog) -> None:
@@ -89,3 +77,84 @@ def test_list_newest_first_paginated(catalog: Catalog) -> None:
     assert [d.id for d in page] == ids[::-1][:2]
     page, _ = catalog.page(offset=4, limit=2)
     assert [d.id for d in page] == [ids[0]]
+
+
+def test_with_status_and_delete(catalog: Catalog) -> None:
+    queued, processing = add(catalog), add(catalog)
+    catalog.mark_processing(processing)
+    assert [d.id for d in catalog.with_status([Status.queued])] == [queued]
+    both = catalog.with_status([Status.queued, Status.processing])
+    assert {d.id for d in both} == {queued, processing}
+    assert catalog.delete(queued)
+    assert catalog.get(queued) is None
+    assert not catalog.delete(queued)
+
+
+def test_options_round_trip(catalog: Catalog) -> None:
+    ds_id = new_dataset_id()
+    options = {"delimiter": ";", "header_row": 2, "encoding": "cp1252"}
+    catalog.add(
+        dataset_id=ds_id, filename="b.csv", raw_key="k", sha256="f" * 64, size_bytes=5,
+        options=options,
+    )
+    ds = catalog.get(ds_id)
+    assert ds is not None and ds.options == options
+    assert (ds.name, ds.version) == (None, None)
+
+
+def test_duplicate_id_is_an_error_not_a_retry(catalog: Catalog) -> None:
+    ds_id = add(catalog, name="sales")
+    for name in (None, "sales", "other"):
+        with pytest.raises(CatalogError, match="could not record dataset"):
+            add(catalog, name=name, dataset_id=ds_id)
+    assert [d.id for d in catalog.versions("sales")] == [ds_id]
+    assert catalog.versions("other") == []
+
+
+def test_versions_count_per_name(catalog: Catalog) -> None:
+    assert catalog.next_version("sales") == 1
+    first, second = add(catalog, "sales"), add(catalog, "sales")
+    other = add(catalog, "costs")
+    unnamed = [add(catalog), add(catalog)]
+    assert catalog.next_version("sales") == 3
+    assert catalog.next_version("costs") == 2
+    assert [(d.id, d.name, d.version) for d in catalog.versions("sales")] == [
+        (first, "sales", 1),
+        (second, "sales", 2),
+    ]
+    ds = catalog.get(other)
+    assert ds is not None and (ds.name, ds.version) == ("costs", 1)
+    for ds_id in unnamed:
+        ds = catalog.get(ds_id)
+        assert ds is not None and (ds.name, ds.version) == (None, None)
+    assert catalog.versions("nothing") == []
+
+
+def test_latest_ready_is_never_hidden_by_newer_failed_or_unfinished(catalog: Catalog) -> None:
+    assert catalog.latest_ready("sales") is None
+    v1, v2, v3, v4 = (add(catalog, "sales") for _ in range(4))
+    add(catalog, "costs")
+    catalog.mark_ready(v1, rows_in=1, rows_out=1, rows_rejected=0)
+    catalog.mark_ready(v2, rows_in=2, rows_out=2, rows_rejected=0)
+    catalog.mark_failed(v3, "bad input")
+    catalog.mark_processing(v4)
+    latest = catalog.latest_ready("sales")
+    assert latest is not None and (latest.id, latest.version) == (v2, 2)
+    assert [d.status for d in catalog.versions("sales")] == [
+        Status.ready,
+        Status.ready,
+        Status.failed,
+        Status.processing,
+    ]
+    catalog.mark_ready(v4, rows_in=4, rows_out=4, rows_rejected=0)
+    latest = catalog.latest_ready("sales")
+    assert latest is not None and (latest.id, latest.version) == (v4, 4)
+    assert catalog.latest_ready("costs") is None
+
+
+def test_concurrent_uploads_under_one_name_get_distinct_versions(catalog: Catalog) -> None:
+    ids = race(8, lambda _: add(catalog, "sales"))
+    versions = catalog.versions("sales")
+    assert sorted(d.id for d in versions) == sorted(ids)
+    assert [d.version for d in versions] == list(range(1, 9))
+    assert catalog.next_version("sales") == 9

@@ -1,0 +1,282 @@
+"""Runs a query against one dataset's Parquet object: a page of rows, or every row in order.
+
+The result of a query is the file's rows that match every filter, in file order or in
+the stable sort order. Positions in that sequence are what `offset` and cursors count.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from .cache import LRUCache
+from .filters import Filter, Verdict, evaluate, filter_columns
+from .plan import GroupPlan, locate, plan_groups
+from .sort import ROW, SortKey, order_rows, row_numbers
+from .source import Source
+
+# Up to this many leading positions, a sorted page selects the top k instead of sorting all.
+TOPK_MAX = 100_000
+ORDER_CACHE_BYTES = 256 * 1024 * 1024
+COUNT_CACHE_ENTRIES = 4096
+
+_fetch_pool = ThreadPoolExecutor(max_workers=os.cpu_count() or 2, thread_name_prefix="mini-fetch")
+
+
+@dataclass(frozen=True)
+class Query:
+    filters: Sequence[Filter] = ()
+    sort: Sequence[SortKey] = ()
+    columns: Sequence[str] = field(default_factory=list)
+
+    def filter_key(self) -> tuple[str, ...]:
+        return tuple(sorted(f.canonical() for f in self.filters))
+
+    def sort_key(self) -> tuple[str, ...]:
+        return tuple(k.canonical() for k in self.sort)
+
+
+@dataclass(frozen=True)
+class Order:
+    rows: pa.Array  # global row indices in sort order; a prefix unless complete
+    complete: bool
+    total: int
+
+
+_counts: LRUCache[tuple[int, ...]] = LRUCache(COUNT_CACHE_ENTRIES)
+_orders: LRUCache[Order] = LRUCache(ORDER_CACHE_BYTES, weigh=lambda o: max(o.rows.nbytes, 1))
+
+
+def clear_caches() -> None:
+    _counts.clear()
+    _orders.clear()
+
+
+def _matching(source: Source, query: Query, plan: GroupPlan) -> pa.Array:
+    """Indices within a group of its rows that match (groups with verdict SOME)."""
+    table = source.read_group(plan.index, filter_columns(query.filters))
+    indices = pc.indices_nonzero(evaluate(query.filters, table))
+    return indices.combine_chunks() if isinstance(indices, pa.ChunkedArray) else indices
+
+
+def match_counts(source: Source, query: Query) -> tuple[list[GroupPlan], tuple[int, ...]]:
+    plans = plan_groups(source.footer, query.filters)
+    if not query.filters:
+        return plans, source.footer.group_rows
+
+    def count() -> tuple[int, ...]:
+        out = []
+        for p in plans:
+            if p.verdict is Verdict.NONE:
+                out.append(0)
+            elif p.verdict is Verdict.ALL:
+                out.append(p.rows)
+            else:
+                out.append(len(_matching(source, query, p)))
+        return tuple(out)
+
+    key = (source.footer.identity, query.filter_key())
+    return plans, _counts.get_or_load(key, count)
+
+
+def _page_unsorted(source: Source, query: Query, offset: int, limit: int) -> tuple[pa.Table, int]:
+    plans, counts = match_counts(source, query)
+    pieces = []
+    for g, lo, hi in locate(counts, offset, offset + limit):
+        plan = plans[g]
+        if plan.verdict is Verdict.ALL:
+            table = source.read_prefix(g, query.columns, hi)
+            pieces.append(table.slice(lo, hi - lo))
+        else:
+            wanted = _matching(source, query, plan)[lo:hi]
+            last = pc.max(wanted).as_py()
+            pieces.append(source.read_prefix(g, query.columns, last + 1).take(wanted))
+    return _concat(source, query.columns, pieces), sum(counts)
+
+
+def _concat(source: Source, columns: Sequence[str], pieces: list[pa.Table]) -> pa.Table:
+    if not pieces:
+        return source.schema.empty_table().select(list(columns))
+    return pa.concat_tables(pieces) if len(pieces) > 1 else pieces[0]
+
+
+def _sort_input(source: Source, query: Query) -> pa.Table:
+    """(sort keys..., ROW) for every matching row."""
+    keys = [k.column for k in query.sort]
+    needed = list(dict.fromkeys([*keys, *filter_columns(query.filters)]))
+    parts = []
+    for plan in plan_groups(source.footer, query.filters):
+        if plan.verdict is Verdict.NONE:
+            continue
+        table = source.read_group(plan.index, needed)
+        table = table.append_column(ROW, row_numbers(plan.start, plan.rows))
+        if plan.verdict is Verdict.SOME:
+            table = table.filter(evaluate(query.filters, table))
+        parts.append(table.select([*keys, ROW]))
+    if not parts:
+        schema = source.schema
+        return pa.table(
+            {**{k: pa.array([], schema.field(k).type) for k in keys}, ROW: row_numbers(0, 0)}
+        )
+    return pa.concat_tables(parts)
+
+
+def sorted_order(source: Source, query: Query, need: int | None) -> Order:
+    """The first `need` row indices of the sort order (all of them for None)."""
+    key = (source.footer.identity, query.filter_key(), query.sort_key())
+    cached = _orders.get(key)
+    if cached is not None and (cached.complete or (need is not None and need <= len(cached.rows))):
+        return cached
+    table = _sort_input(source, query)
+    top = need if need is not None and need <= TOPK_MAX else None
+    rows = order_rows(table, query.sort, top)
+    order = Order(rows=rows, complete=top is None or top >= table.num_rows, total=table.num_rows)
+    _orders.put(key, order)
+    return order
+
+
+def _group_of(source: Source, rows: pa.Array) -> list[tuple[int, pa.Array, pa.Array]]:
+    """(group, local row indices, their positions in `rows`) for each group `rows` touch."""
+    out = []
+    positions = row_numbers(0, len(rows))
+    for g, (start, n) in enumerate(
+        zip(source.footer.group_starts, source.footer.group_rows, strict=True)
+    ):
+        inside = pc.and_(pc.greater_equal(rows, start), pc.less(rows, start + n))
+        if not pc.any(inside).as_py():
+            continue
+        local = pc.subtract(pc.filter(rows, inside), start)
+        out.append((g, local, pc.filter(positions, inside)))
+    return out
+
+
+def fetch_rows(source: Source, rows: pa.Array, columns: Sequence[str]) -> pa.Table:
+    """The rows at these global indices, in the given order.
+
+    Row groups are decoded only up to the last row needed and not cached: scattered
+    rows would otherwise flood the cache that sequential paging relies on.
+    """
+    if len(rows) == 0:
+        return source.schema.empty_table().select(list(columns))
+    parts = _group_of(source, rows)
+
+    def one(part: tuple[int, pa.Array, pa.Array]) -> pa.Table:
+        g, local, _ = part
+        last = pc.max(local).as_py()
+        with source.fork() as own:
+            return own.read_uncached_prefix(g, columns, last + 1).take(local)
+
+    tables = list(_fetch_pool.map(one, parts))
+    table = pa.concat_tables(tables)
+    positions = pa.concat_arrays([p for _, _, p in parts])
+    return table.take(pc.sort_indices(positions))
+
+
+def page(source: Source, query: Query, offset: int, limit: int) -> tuple[pa.Table, int]:
+    """Rows [offset, offset+limit) of the result, and the number of rows in the result."""
+    if not query.sort:
+        return _page_unsorted(source, query, offset, limit)
+    order = sorted_order(source, query, offset + limit)
+    return fetch_rows(source, order.rows[offset : offset + limit], query.columns), order.total
+
+
+EXPORT_BATCH_ROWS = 64 * 1024
+# Rows of a sorted export held in memory at once (then written out in order).
+SORTED_CHUNK_BYTES = 64 * 1024 * 1024
+MAX_SPILL_FILES = 512
+
+
+def _scan(source: Source, query: Query) -> Iterator[pa.Table]:
+    needed = list(dict.fromkeys([*query.columns, *filter_columns(query.filters)]))
+    for plan in plan_groups(source.footer, query.filters):
+        if plan.verdict is Verdict.NONE:
+            continue
+        batches = source.parquet.iter_batches(
+            batch_size=EXPORT_BATCH_ROWS, row_groups=[plan.index], columns=needed
+        )
+        for batch in batches:
+            table = pa.Table.from_batches([batch])
+            if plan.verdict is Verdict.SOME:
+                table = table.filter(evaluate(query.filters, table))
+            if table.num_rows:
+                yield table.select(list(query.columns))
+
+
+def _chunk_rows(source: Source, columns: Sequence[str]) -> int:
+    """How many rows of these columns fit SORTED_CHUNK_BYTES, from the footer's sizes."""
+    meta = source.footer.metadata
+    total_bytes = 0
+    for g in range(meta.num_row_groups):
+        row_group = meta.row_group(g)
+        for c in columns:
+            total_bytes += row_group.column(source.footer.column_index[c]).total_uncompressed_size
+    per_row = max(total_bytes // max(source.footer.num_rows, 1), 1)
+    return max(SORTED_CHUNK_BYTES // per_row, EXPORT_BATCH_ROWS)
+
+
+def _sorted_scan(source: Source, query: Query) -> Iterator[pa.Table]:
+    """Every matching row in sort order, holding about one chunk of rows in memory.
+
+    The order (row indices only) is computed from the sort-key columns. When the rows
+    fit in one chunk they are fetched directly. Otherwise each row group is read once,
+    its rows are appended to the spill file of the output chunk they belong to, and the
+    spill files are then emitted one by one, each sorted by output position.
+    """
+    order = sorted_order(source, query, None).rows
+    chunk = _chunk_rows(source, query.columns)
+    if len(order) <= chunk:
+        table = fetch_rows(source, order, query.columns)
+        yield from (
+            table.slice(i, EXPORT_BATCH_ROWS) for i in range(0, len(table), EXPORT_BATCH_ROWS)
+        )
+        return
+    chunk = max(chunk, -(-len(order) // MAX_SPILL_FILES))
+    # Output positions of the ordered rows, arranged by file row so each group is one slice.
+    by_row = pc.sort_indices(order)
+    rows_sorted = order.take(by_row)
+    with tempfile.TemporaryDirectory(prefix="mini-export-") as tmp:
+        writers: dict[int, pa.ipc.RecordBatchFileWriter] = {}
+        options = pa.ipc.IpcWriteOptions(compression="lz4")
+        try:
+            for g, (start, n) in enumerate(
+                zip(source.footer.group_starts, source.footer.group_rows, strict=True)
+            ):
+                inside = pc.and_(
+                    pc.greater_equal(rows_sorted, start), pc.less(rows_sorted, start + n)
+                )
+                if not pc.any(inside).as_py():
+                    continue
+                local = pc.subtract(pc.filter(rows_sorted, inside), start)
+                out_pos = pc.filter(by_row, inside)
+                table = source.parquet.read_row_group(g, columns=list(query.columns)).take(local)
+                table = table.append_column(ROW, pc.cast(out_pos, pa.int64()))
+                chunk_of = pc.divide(table.column(ROW), chunk)
+                for c in pc.unique(chunk_of).to_pylist():
+                    part = table.filter(pc.equal(chunk_of, c))
+                    if c not in writers:
+                        path = os.path.join(tmp, f"{c}.arrow")
+                        writers[c] = pa.ipc.new_file(path, part.schema, options=options)
+                    writers[c].write_table(part)
+        finally:
+            for w in writers.values():
+                w.close()
+        for c in sorted(writers):
+            with pa.memory_map(os.path.join(tmp, f"{c}.arrow")) as mm:
+                part = pa.ipc.open_file(mm).read_all()
+            part = part.take(pc.sort_indices(part.column(ROW))).drop_columns([ROW])
+            for i in range(0, len(part), EXPORT_BATCH_ROWS):
+                yield part.slice(i, EXPORT_BATCH_ROWS)
+
+
+def scan(source: Source, query: Query) -> Iterator[pa.Table]:
+    """Every row of the result, in order, a batch at a time."""
+    if query.sort:
+        yield from _sorted_scan(source, query)
+    else:
+        yield from _scan(source, query)

@@ -1,0 +1,246 @@
+"""HTTP glue for the read side: version resolution, cursors, ETags, JSON pages, downloads."""
+
+from __future__ import annotations
+
+import contextlib
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, urlencode
+
+import anyio
+from fastapi import Request
+from fastapi.responses import JSONResponse, Response, StreamingResponse
+
+from processor import keys
+from processor.catalog import Catalog, Dataset, Status
+from processor.settings import Settings
+from processor.storage import ObjectNotFound, ObjectStore
+
+from ..errors import NotFound, Unprocessable
+from ..serving import column_type
+from ..versions import get_dataset, resolve, same_family, version_of
+from . import cursor as cursors
+from .engine import Query, page, scan
+from .export import MEDIA_TYPES, csv_chunks, jsonl_chunks, parquet_chunks
+from .params import RawQuery, etag, etag_matches, raw_query
+from .render import rows as json_rows
+from .source import Source, open_source
+
+RETRY_AFTER_SECONDS = "2"
+RAW_CHUNK = 1024 * 1024
+CACHE_CONTROL = "no-cache"  # revalidate with If-None-Match: "latest" may move on
+
+
+def pending(dataset: Dataset) -> JSONResponse:
+    return JSONResponse(
+        {"id": dataset.id, "status": dataset.status.value},
+        status_code=202,
+        headers={"Retry-After": RETRY_AFTER_SECONDS},
+    )
+
+
+def failed(dataset: Dataset) -> dict[str, Any]:
+    return {"id": dataset.id, "status": "failed", "error": dataset.error}
+
+
+def _not_modified(tag: str) -> Response:
+    return Response(status_code=304, headers={"ETag": tag, "Cache-Control": CACHE_CONTROL})
+
+
+@contextlib.contextmanager
+def _opened(store: ObjectStore, settings: Settings, dataset: Dataset) -> Iterator[Source]:
+    bucket = settings.storage.processed_bucket
+    key = keys.data_key(dataset.id)
+    try:
+        with open_source(dataset.id, bucket, key, lambda: store.open_seekable(bucket, key)) as src:
+            yield src
+    except ObjectNotFound:
+        raise NotFound(f"dataset {dataset.id} is ready but its data is missing") from None
+
+
+@dataclass(frozen=True)
+class Target:
+    dataset: Dataset
+    position: int
+
+
+def _target(
+    catalog: Catalog, dataset_id: str, version: int | None, offset: int | None, token: str | None
+) -> Target:
+    if token is None:
+        return Target(resolve(catalog, dataset_id, version), offset or 0)
+    if offset is not None:
+        raise Unprocessable("give either offset or cursor, not both")
+    cursor = cursors.decode(token)
+    addressed = get_dataset(catalog, dataset_id)
+    served = (
+        get_dataset(catalog, cursor.dataset_id) if keys.is_dataset_id(cursor.dataset_id) else None
+    )
+    if served is None or not same_family(addressed, served):
+        raise Unprocessable("cursor is not valid for this dataset")
+    return Target(served, cursor.position)
+
+
+def _query_items(request: Request) -> list[tuple[str, str]]:
+    return list(request.query_params.multi_items())
+
+
+async def page_response(
+    request: Request,
+    catalog: Catalog,
+    store: ObjectStore,
+    settings: Settings,
+    dataset_id: str,
+    *,
+    offset: int | None,
+    limit: int,
+    version: int | None,
+    cursor: str | None,
+) -> Response | dict[str, Any]:
+    target = await anyio.to_thread.run_sync(
+        lambda: _target(catalog, dataset_id, version, offset, cursor)
+    )
+    dataset = target.dataset
+    if dataset.status is Status.failed:
+        return failed(dataset)
+    if dataset.status is not Status.ready:
+        return pending(dataset)
+    items = _query_items(request)
+    tag = etag(dataset.id, items, "page")
+    if etag_matches(request.headers.get("if-none-match"), tag):
+        return _not_modified(tag)
+    raw = raw_query(items)
+
+    def load() -> tuple[list[dict[str, Any]], list[dict[str, str]], int, Query]:
+        with _opened(store, settings, dataset) as source:
+            query = raw.bind(source.schema)
+            _check_cursor(cursor, query)
+            table, total = page(source, query, target.position, limit)
+            columns = [{"name": f.name, "type": column_type(f.type)} for f in table.schema]
+            return json_rows(table), columns, total, query
+
+    rows, columns, total, query = await anyio.to_thread.run_sync(load)
+    end = target.position + len(rows)
+    body = {
+        "id": dataset.id,
+        "status": "ready",
+        "name": dataset.name,
+        "version": version_of(dataset),
+        "columns": columns,
+        "total_rows": total,
+        "offset": target.position,
+        "limit": limit,
+        "rows": rows,
+        "next": _next_link(request, dataset, query, end) if end < total else None,
+    }
+    return JSONResponse(body, headers={"ETag": tag, "Cache-Control": CACHE_CONTROL})
+
+
+def _fingerprint(query: Query) -> str:
+    return cursors.fingerprint(query.filter_key(), query.sort_key())
+
+
+def _check_cursor(token: str | None, query: Query) -> None:
+    if token is not None and cursors.decode(token).fingerprint != _fingerprint(query):
+        raise Unprocessable("cursor belongs to another query: keep the filters and sort it had")
+
+
+def _next_link(request: Request, dataset: Dataset, query: Query, position: int) -> str:
+    token = cursors.encode(cursors.Cursor(dataset.id, position, _fingerprint(query)))
+    kept = [(k, v) for k, v in _query_items(request) if k not in ("offset", "cursor")]
+    return f"{request.url.path}?{urlencode([*kept, ('cursor', token)])}"
+
+
+# -- downloads --------------------------------------------------------------------------
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def download_filename(dataset: Dataset, fmt: str) -> str:
+    base = dataset.name if dataset.name and not keys.is_dataset_id(dataset.name) else None
+    base = base or Path(dataset.filename).stem or dataset.id
+    if dataset.version is not None and dataset.name and not keys.is_dataset_id(dataset.name):
+        base = f"{base}-v{dataset.version}"
+    return f"{base}.{fmt}"
+
+
+def content_disposition(filename: str) -> str:
+    ascii_name = _UNSAFE.sub("_", filename).strip("._") or "dataset"
+    return f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(filename)}"
+
+
+def _raw_object(store: ObjectStore, bucket: str, key: str) -> Iterator[bytes]:
+    with store.open(bucket, key) as fh:
+        while chunk := fh.read(RAW_CHUNK):
+            yield chunk
+
+
+def _whole_file(raw: RawQuery, source: Source) -> bool:
+    everything = raw.columns is None or list(raw.columns) == list(source.schema.names)
+    return everything and not raw.filters and not raw.sort
+
+
+async def download_response(
+    request: Request,
+    catalog: Catalog,
+    store: ObjectStore,
+    settings: Settings,
+    dataset_id: str,
+    *,
+    fmt: str,
+    version: int | None,
+) -> Response | dict[str, Any]:
+    items = _query_items(request)
+    paging = sorted({k for k, _ in items} & {"offset", "limit", "cursor"})
+    if paging:
+        raise Unprocessable(
+            f"a download exports the whole result; {', '.join(paging)} does not apply"
+        )
+    dataset = await anyio.to_thread.run_sync(lambda: resolve(catalog, dataset_id, version))
+    if dataset.status is Status.failed:
+        return JSONResponse(failed(dataset), status_code=409)
+    if dataset.status is not Status.ready:
+        return pending(dataset)
+    tag = etag(dataset.id, items, f"download-{fmt}")
+    headers = {
+        "ETag": tag,
+        "Cache-Control": CACHE_CONTROL,
+        "Content-Disposition": content_disposition(download_filename(dataset, fmt)),
+    }
+    if etag_matches(request.headers.get("if-none-match"), tag):
+        return _not_modified(tag)
+    raw = raw_query(items)
+    stack = contextlib.ExitStack()
+
+    def prepare() -> tuple[Iterator[bytes], int | None]:
+        source = stack.enter_context(_opened(store, settings, dataset))
+        query = raw.bind(source.schema)  # a 422 here, before the response starts
+        if fmt == "parquet" and _whole_file(raw, source):
+            bucket, key = settings.storage.processed_bucket, keys.data_key(dataset.id)
+            size = store.stat(bucket, key).size
+            stack.close()
+            return _raw_object(store, bucket, key), size
+        schema = source.schema.select(list(query.columns))
+        batches = scan(source, query)
+        if fmt == "csv":
+            return csv_chunks(batches, schema), None
+        if fmt == "jsonl":
+            return jsonl_chunks(batches), None
+        return parquet_chunks(batches, schema), None
+
+    try:
+        chunks, size = await anyio.to_thread.run_sync(prepare)
+    except BaseException:
+        stack.close()
+        raise
+
+    def body() -> Iterator[bytes]:
+        with stack:
+            yield from chunks
+
+    if size is not None:
+        headers["Content-Length"] = str(size)
+    return StreamingResponse(body(), media_type=MEDIA_TYPES[fmt], headers=headers)

@@ -1,0 +1,120 @@
+"""One dataset's Parquet object, opened with its cached footer, read by row group.
+
+Reads ask for only the columns they need (projection pushdown) and, for a row group
+that has not been decoded yet, only the prefix of it that holds the rows they need:
+Parquet cannot start decoding in the middle of a column chunk, but it can stop early.
+A row group decoded whole is kept in an LRU bounded by bytes, so paging through it
+decodes it once.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import BinaryIO
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from .cache import LRUCache
+from .footer_cache import Footer, ObjectIdentity, footer_for
+
+GROUP_CACHE_BYTES = 512 * 1024 * 1024
+# A read that needs rows past this fraction of a group decodes (and caches) all of it.
+PREFIX_FRACTION = 0.125
+MIN_BATCH_ROWS = 1024
+
+groups: LRUCache[pa.Table] = LRUCache(GROUP_CACHE_BYTES, weigh=lambda t: max(t.nbytes, 1))
+
+
+Opener = Callable[[], BinaryIO]
+
+
+@dataclass
+class Source:
+    footer: Footer
+    parquet: pq.ParquetFile
+    opener: Opener
+
+    @contextmanager
+    def fork(self) -> Iterator[Source]:
+        """The same object on its own handle, for reads in another thread."""
+        fh = self.opener()
+        try:
+            yield Source(
+                self.footer, pq.ParquetFile(fh, metadata=self.footer.metadata), self.opener
+            )
+        finally:
+            fh.close()
+
+    @property
+    def schema(self) -> pa.Schema:
+        return self.footer.schema
+
+    def _key(self, group: int, columns: Sequence[str]) -> tuple[object, ...]:
+        return (self.footer.identity, group, tuple(columns))
+
+    def cached(self, group: int, columns: Sequence[str]) -> pa.Table | None:
+        table = groups.get(self._key(group, columns))
+        if table is None and tuple(columns) != tuple(self.schema.names):
+            whole = groups.get(self._key(group, self.schema.names))
+            table = whole.select(list(columns)) if whole is not None else None
+        return table
+
+    def read_group(self, group: int, columns: Sequence[str]) -> pa.Table:
+        """The whole row group, decoded once and cached."""
+        table = self.cached(group, columns)
+        if table is not None:
+            return table
+        return groups.get_or_load(
+            self._key(group, columns),
+            lambda: self.parquet.read_row_group(group, columns=list(columns)),
+        )
+
+    def read_prefix(self, group: int, columns: Sequence[str], stop: int) -> pa.Table:
+        """At least the first `stop` rows of a group (all of it when that is most of it)."""
+        table = self.cached(group, columns)
+        if table is not None:
+            return table
+        n = self.footer.group_rows[group]
+        if stop > n * PREFIX_FRACTION:
+            return self.read_group(group, columns)
+        return self.read_uncached_prefix(group, columns, stop)
+
+    def read_uncached_prefix(self, group: int, columns: Sequence[str], stop: int) -> pa.Table:
+        table = self.cached(group, columns)
+        if table is not None:
+            return table
+        n = self.footer.group_rows[group]
+        batch = min(max(stop, MIN_BATCH_ROWS), max(n, 1))
+        batches = []
+        have = 0
+        reader = self.parquet.iter_batches(
+            batch_size=batch, row_groups=[group], columns=list(columns)
+        )
+        for b in reader:
+            batches.append(b)
+            have += b.num_rows
+            if have >= stop:
+                break
+        if not batches:
+            return self.schema.empty_table().select(list(columns))
+        return pa.Table.from_batches(batches)
+
+
+@contextmanager
+def open_source(dataset_id: str, bucket: str, key: str, opener: Opener) -> Iterator[Source]:
+    fh = opener()
+    try:
+        size = fh.seek(0, io.SEEK_END)
+        fh.seek(0)
+        footer = footer_for((dataset_id, bucket, key, size), fh)
+        # The cached footer spares the reader from reading and parsing it again.
+        yield Source(footer, pq.ParquetFile(fh, metadata=footer.metadata), opener)
+    finally:
+        fh.close()
+
+
+__all__ = ["ObjectIdentity", "Opener", "Source", "groups", "open_source"]

@@ -1,0 +1,180 @@
+"""The processor Job for one dataset, as a pure function of the dataset and the settings."""
+
+from __future__ import annotations
+
+import json
+
+from kubernetes.client import (
+    V1Capabilities,
+    V1ConfigMapEnvSource,
+    V1Container,
+    V1EmptyDirVolumeSource,
+    V1EnvFromSource,
+    V1EnvVar,
+    V1Job,
+    V1JobSpec,
+    V1ObjectMeta,
+    V1PodFailurePolicy,
+    V1PodFailurePolicyOnExitCodesRequirement,
+    V1PodFailurePolicyOnPodConditionsPattern,
+    V1PodFailurePolicyRule,
+    V1PodSecurityContext,
+    V1PodSpec,
+    V1PodTemplateSpec,
+    V1ResourceRequirements,
+    V1SeccompProfile,
+    V1SecretEnvSource,
+    V1SecurityContext,
+    V1Toleration,
+    V1Volume,
+    V1VolumeMount,
+)
+
+from processor import keys
+from processor.catalog import Dataset
+from processor.outputs import EXIT_BAD_INPUT
+from processor.settings import KubernetesSettings
+
+NAME_PREFIX = "mini-proc-"
+MAX_NAME_LENGTH = 63
+CONTAINER = "processor"
+APP_LABEL = "app.kubernetes.io/name"
+COMPONENT_LABEL = "app.kubernetes.io/component"
+DATASET_LABEL = "mini-pipeline/dataset-id"
+APP = "mini-pipeline"
+COMPONENT = "processor"
+# Every Job this runner owns, and nothing else, matches this.
+SELECTOR = f"{APP_LABEL}={APP},{COMPONENT_LABEL}={COMPONENT}"
+
+
+def job_name(dataset_id: str) -> str:
+    """Deterministic, so a second launch of one dataset collides instead of running twice."""
+    if not keys.is_dataset_id(dataset_id):
+        raise ValueError(f"not a dataset id: {dataset_id!r}")
+    name = f"{NAME_PREFIX}{dataset_id}"
+    assert len(name) <= MAX_NAME_LENGTH
+    return name
+
+
+def labels(dataset_id: str) -> dict[str, str]:
+    return {APP_LABEL: APP, COMPONENT_LABEL: COMPONENT, DATASET_LABEL: dataset_id}
+
+
+def dataset_of(job: V1Job) -> str | None:
+    """The dataset a Job was launched for, when it is one of ours."""
+    meta = job.metadata
+    found = dict(meta.labels or {}) if meta else {}
+    if found.get(APP_LABEL) != APP or found.get(COMPONENT_LABEL) != COMPONENT:
+        return None
+    dataset_id = found.get(DATASET_LABEL)
+    return dataset_id if dataset_id and keys.is_dataset_id(dataset_id) else None
+
+
+def belongs_to(job: V1Job, dataset_id: str) -> bool:
+    """A Job with the right name may still be someone else's: the labels must agree."""
+    meta = job.metadata
+    return bool(meta and meta.name == job_name(dataset_id)) and dataset_of(job) == dataset_id
+
+
+def command(dataset: Dataset) -> list[str]:
+    cmd = ["python", "-m", "processor", "run", "--dataset-id", dataset.id]
+    if dataset.options:
+        # The Job cannot read the catalog: upload options travel with it.
+        cmd += ["--options", json.dumps(dataset.options, sort_keys=True)]
+    return cmd
+
+
+def _pod_failure_policy() -> V1PodFailurePolicy:
+    return V1PodFailurePolicy(
+        rules=[
+            # Bad input fails the same way every time: no retry.
+            V1PodFailurePolicyRule(
+                action="FailJob",
+                on_exit_codes=V1PodFailurePolicyOnExitCodesRequirement(
+                    container_name=CONTAINER, operator="In", values=[EXIT_BAD_INPUT]
+                ),
+            ),
+            # Evictions, preemption, node drains: not the processor's fault.
+            V1PodFailurePolicyRule(
+                action="Ignore",
+                on_pod_conditions=[
+                    V1PodFailurePolicyOnPodConditionsPattern(type="DisruptionTarget", status="True")
+                ],
+            ),
+        ]
+    )
+
+
+def _container(dataset: Dataset, k: KubernetesSettings) -> V1Container:
+    return V1Container(
+        name=CONTAINER,
+        image=k.image,
+        image_pull_policy=k.image_pull_policy,
+        command=command(dataset),
+        env_from=[
+            V1EnvFromSource(config_map_ref=V1ConfigMapEnvSource(name=k.config_map)),
+            V1EnvFromSource(secret_ref=V1SecretEnvSource(name=k.secret)),
+        ],
+        env=[
+            # The Job reaches object storage only; the API applies its result manifest.
+            V1EnvVar(name="MINI_PROCESSOR__UPDATE_CATALOG", value="false"),
+            V1EnvVar(name="TMPDIR", value="/tmp"),
+            V1EnvVar(name="HOME", value="/tmp"),
+            V1EnvVar(name="PYTHONUNBUFFERED", value="1"),
+        ],
+        resources=V1ResourceRequirements(
+            requests={"cpu": k.cpu_request, "memory": k.memory_request},
+            limits={"cpu": k.cpu_limit, "memory": k.memory_limit},
+        ),
+        security_context=V1SecurityContext(
+            run_as_non_root=True,
+            run_as_user=k.run_as_user,
+            run_as_group=k.run_as_user,
+            allow_privilege_escalation=False,
+            read_only_root_filesystem=True,
+            capabilities=V1Capabilities(drop=["ALL"]),
+            seccomp_profile=V1SeccompProfile(type="RuntimeDefault"),
+        ),
+        volume_mounts=[V1VolumeMount(name="tmp", mount_path="/tmp")],
+        termination_message_policy="FallbackToLogsOnError",
+    )
+
+
+def build_job(dataset: Dataset, k: KubernetesSettings) -> V1Job:
+    """The Job that runs `python -m processor run` once for `dataset`."""
+    name = job_name(dataset.id)
+    pod_labels = labels(dataset.id)
+    pod = V1PodSpec(
+        restart_policy="Never",
+        service_account_name=k.service_account,
+        automount_service_account_token=False,
+        enable_service_links=False,
+        security_context=V1PodSecurityContext(
+            run_as_non_root=True,
+            run_as_user=k.run_as_user,
+            run_as_group=k.run_as_user,
+            fs_group=k.run_as_user,
+            seccomp_profile=V1SeccompProfile(type="RuntimeDefault"),
+        ),
+        containers=[_container(dataset, k)],
+        volumes=[
+            V1Volume(name="tmp", empty_dir=V1EmptyDirVolumeSource(size_limit=k.tmp_size_limit))
+        ],
+        node_selector=dict(k.node_selector) or None,
+        tolerations=[V1Toleration.from_dict(t) for t in k.tolerations] or None,
+    )
+    return V1Job(
+        api_version="batch/v1",
+        kind="Job",
+        metadata=V1ObjectMeta(name=name, namespace=k.namespace, labels=pod_labels),
+        spec=V1JobSpec(
+            backoff_limit=k.backoff_limit,
+            active_deadline_seconds=k.active_deadline_seconds,
+            ttl_seconds_after_finished=k.ttl_seconds_after_finished,
+            pod_failure_policy=_pod_failure_policy(),
+            template=V1PodTemplateSpec(
+                metadata=V1ObjectMeta(labels=pod_labels),
+                spec=pod,
+            ),
+        ),
+    )

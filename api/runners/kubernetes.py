@@ -1,0 +1,336 @@
+"""Runs each dataset as one Kubernetes Job, and follows the Jobs into the catalog.
+
+* `submit` only queues: a launcher thread moves the dataset queued -> processing
+  (a guarded transition) and creates the Job `mini-proc-<id>`. A second launch,
+  from this replica or another, gets 409 AlreadyExists and adopts the Job only
+  when its labels name the same dataset.
+* The Job cannot reach the catalog (NetworkPolicy): it writes the result manifest
+  and exits. A watcher sees the Job end, saves the last pod log lines, then
+  records the manifest; all of this before `ttlSecondsAfterFinished` deletes it.
+* Every list (at start, after 410 Gone, every `poll_seconds`) reconciles: finished
+  Jobs are recorded, queued datasets launched, and datasets whose Job vanished
+  are recorded from their manifest or launched again.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import queue
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import timedelta
+
+from kubernetes import config
+from kubernetes.client import ApiClient, BatchV1Api, Configuration, CoreV1Api, V1Job, V1Pod
+from kubernetes.client.exceptions import ApiException
+
+from processor import keys
+from processor.catalog import Catalog, Dataset, Status, now
+from processor.outputs import apply_result, read_result
+from processor.settings import KubernetesSettings, Settings
+from processor.storage import ObjectStore
+
+from . import logs
+from .k8s_job import CONTAINER, SELECTOR, belongs_to, build_job, dataset_of, job_name
+from .k8s_status import decide, exit_code, last_exit_code, outcome
+from .k8s_watch import JobWatcher
+
+log = logging.getLogger(__name__)
+
+HTTP_CONFLICT = 409
+HTTP_NOT_FOUND = 404
+HTTP_TOO_MANY = 429
+REQUEST_TIMEOUT = 30
+# A processing dataset may briefly have no Job yet: its launch is in flight.
+MIN_LAUNCH_GRACE_SECONDS = 10
+
+
+def load_api_client(k: KubernetesSettings) -> ApiClient:
+    """An explicit kubeconfig wins; otherwise in-cluster first, then the default kubeconfig."""
+    # The config loaders carry no type hints.
+    cfg = Configuration()
+    if k.kubeconfig is not None:
+        config.load_kube_config(  # type: ignore[no-untyped-call]
+            config_file=str(k.kubeconfig), client_configuration=cfg
+        )
+    else:
+        try:
+            config.load_incluster_config(client_configuration=cfg)  # type: ignore[no-untyped-call]
+        except config.ConfigException:
+            config.load_kube_config(client_configuration=cfg)  # type: ignore[no-untyped-call]
+    return ApiClient(cfg)
+
+
+def _api_message(exc: ApiException) -> str:
+    try:
+        body = json.loads(exc.body or "")
+        return str(body.get("message") or exc.reason)
+    except (ValueError, AttributeError):
+        return str(exc.reason or exc)
+
+
+def _created(pod: V1Pod) -> str:
+    meta = pod.metadata
+    stamp = meta.creation_timestamp if meta else None
+    return f"{stamp.isoformat() if stamp else ''}/{meta.name if meta else ''}"
+
+
+class KubernetesRunner:
+    def __init__(
+        self,
+        settings: Settings,
+        catalog: Catalog,
+        store: ObjectStore,
+        api_client: ApiClient | None = None,
+    ) -> None:
+        self._settings = settings
+        self._k = settings.runner.kubernetes
+        self._catalog = catalog
+        self._store = store
+        self._api_client = api_client
+        self._bucket = settings.storage.processed_bucket
+        self._queue: queue.Queue[str | None] = queue.Queue()
+        self._lock = threading.Lock()
+        self._pending: set[str] = set()
+        self._settling: set[str] = set()
+        self._launcher: threading.Thread | None = None
+        self.watcher: JobWatcher | None = None
+        self._grace = timedelta(seconds=max(MIN_LAUNCH_GRACE_SECONDS, 2 * self._k.poll_seconds))
+
+    # -- the Runner port ------------------------------------------------------------
+
+    def start(self) -> None:
+        api = self._api_client or load_api_client(self._k)
+        self._batch = BatchV1Api(api)
+        self._core = CoreV1Api(api)
+        self._launcher = threading.Thread(
+            target=self._launch_loop, name="mini-job-launcher", daemon=True
+        )
+        self._launcher.start()
+        # The first list resumes everything: finished Jobs, queued datasets, lost launches.
+        self.watcher = JobWatcher(
+            self._batch,
+            self._k.namespace,
+            SELECTOR,
+            on_job=self._on_job,
+            on_list=self._reconcile,
+            poll_seconds=self._k.poll_seconds,
+        )
+        self.watcher.start()
+
+    def submit(self, dataset_id: str) -> None:
+        """Never blocks: called from request handlers."""
+        with self._lock:
+            if dataset_id in self._pending:
+                return
+            self._pending.add(dataset_id)
+        self._queue.put(dataset_id)
+
+    def stop(self) -> None:
+        if self.watcher is not None:
+            self.watcher.stop()
+            self.watcher = None
+        if self._launcher is not None:
+            self._queue.put(None)
+            self._launcher.join(REQUEST_TIMEOUT)
+            self._launcher = None
+
+    # -- launching ------------------------------------------------------------------
+
+    def _launch_loop(self) -> None:
+        while (dataset_id := self._queue.get()) is not None:
+            with self._lock:
+                self._pending.discard(dataset_id)
+            try:
+                self._launch(dataset_id)
+            except Exception:
+                log.exception("launching %s failed; the next poll retries", dataset_id)
+
+    def _launch(self, dataset_id: str) -> None:
+        dataset = self._catalog.get(dataset_id)
+        # Only queued work is launched: a processing dataset has (or is getting) a Job.
+        if dataset is None or dataset.status is not Status.queued:
+            return
+        if not self._catalog.mark_processing(dataset_id):
+            return
+        name = job_name(dataset_id)
+        try:
+            self._batch.create_namespaced_job(
+                self._k.namespace, build_job(dataset, self._k), _request_timeout=REQUEST_TIMEOUT
+            )
+        except ApiException as exc:
+            self._create_failed(dataset, exc)
+            return
+        except Exception as exc:
+            log.warning("could not reach Kubernetes to create %s: %s", name, exc)
+            self._catalog.requeue(dataset_id)
+            return
+        log.info("created Job %s for dataset %s", name, dataset_id)
+
+    def _create_failed(self, dataset: Dataset, exc: ApiException) -> None:
+        name = job_name(dataset.id)
+        if exc.status == HTTP_CONFLICT:
+            self._adopt(dataset, name)
+            return
+        status = exc.status or 0
+        if status == HTTP_TOO_MANY or status >= 500:
+            log.warning("Kubernetes is busy creating %s (%s); retrying later", name, status)
+            self._catalog.requeue(dataset.id)
+            return
+        self._catalog.mark_failed(
+            dataset.id,
+            f"Kubernetes refused the processing Job {name}: HTTP {status}: {_api_message(exc)}",
+        )
+
+    def _adopt(self, dataset: Dataset, name: str) -> None:
+        try:
+            existing = self._batch.read_namespaced_job(
+                name, self._k.namespace, _request_timeout=REQUEST_TIMEOUT
+            )
+        except ApiException as exc:
+            # Deleted in between (its TTL ran out): the next poll decides again.
+            log.warning("Job %s exists but could not be read: %s", name, exc.status)
+            self._catalog.requeue(dataset.id)
+            return
+        if belongs_to(existing, dataset.id):
+            # Another replica, or an earlier launch of ours, got there first.
+            log.info("Job %s already exists for dataset %s; following it", name, dataset.id)
+            self._on_job("EXISTING", existing)
+            return
+        found = existing.metadata.labels if existing.metadata else None
+        log.error("Job %s exists but is not dataset %s's (labels %s)", name, dataset.id, found)
+        self._catalog.mark_failed(
+            dataset.id,
+            f"a Job named {name} already exists in namespace {self._k.namespace} but was not "
+            f"created for this dataset (labels {found}); refusing to use it",
+        )
+
+    # -- following ------------------------------------------------------------------
+
+    @contextmanager
+    def _settle_once(self, dataset_id: str) -> Iterator[bool]:
+        with self._lock:
+            busy = dataset_id in self._settling
+            self._settling.add(dataset_id)
+        try:
+            yield not busy
+        finally:
+            if not busy:
+                with self._lock:
+                    self._settling.discard(dataset_id)
+
+    def _on_job(self, event: str, job: V1Job) -> None:
+        dataset_id = dataset_of(job)
+        if dataset_id is None:
+            return
+        ended = outcome(job)
+        if ended is None:
+            if event == "DELETED":
+                self._deleted_unfinished(dataset_id)
+            return
+        with self._settle_once(dataset_id) as mine:
+            if not mine:
+                return
+            dataset = self._catalog.get(dataset_id)
+            if dataset is None or dataset.is_final:
+                return
+            pods = self._pods(job)
+            lines, last = self._pod_logs(pods)
+            # Lines first: once the status is final, readers expect the logs to be there.
+            logs.save_logs(self._store, self._bucket, dataset_id, lines)
+            manifest = read_result(self._store, self._bucket, dataset_id)
+            result = decide(job, ended, manifest, code=last_exit_code(pods), last_line=last)
+            if apply_result(self._catalog, dataset_id, result):
+                log.info("dataset %s is %s (Job %s)", dataset_id, result["status"], ended.reason)
+
+    def _deleted_unfinished(self, dataset_id: str) -> None:
+        dataset = self._catalog.get(dataset_id)
+        if dataset is None or dataset.is_final:
+            return
+        manifest = read_result(self._store, self._bucket, dataset_id)
+        if manifest is not None:
+            apply_result(self._catalog, dataset_id, manifest)
+            return
+        self._catalog.mark_failed(
+            dataset_id, f"the processing Job {job_name(dataset_id)} was deleted before it finished"
+        )
+
+    def _pods(self, job: V1Job) -> list[V1Pod]:
+        uid = job.metadata.uid if job.metadata else None
+        if not uid:
+            return []
+        try:
+            listing = self._core.list_namespaced_pod(
+                self._k.namespace,
+                label_selector=f"batch.kubernetes.io/controller-uid={uid}",
+                _request_timeout=REQUEST_TIMEOUT,
+            )
+        except ApiException as exc:
+            log.warning("could not list the pods of Job %s: %s", uid, exc.status)
+            return []
+        return sorted(listing.items, key=_created)
+
+    def _pod_logs(self, pods: list[V1Pod]) -> tuple[list[str], str | None]:
+        """Each attempt's last lines under a header; and the newest meaningful line."""
+        if not pods:
+            return ["(no pods left: their logs were gone before they could be saved)"], None
+        lines: list[str] = []
+        last: str | None = None
+        for attempt, pod in enumerate(pods, 1):
+            name = pod.metadata.name if pod.metadata and pod.metadata.name else "?"
+            code = exit_code(pod)
+            ended = f", exit code {code}" if code is not None else ""
+            lines.append(f"--- pod {name} (attempt {attempt}{ended}) ---")
+            try:
+                text = self._core.read_namespaced_pod_log(
+                    name,
+                    self._k.namespace,
+                    container=CONTAINER,
+                    tail_lines=logs.LOG_LINES,
+                    _request_timeout=REQUEST_TIMEOUT,
+                )
+            except ApiException as exc:
+                lines.append(f"(log unavailable: HTTP {exc.status}: {_api_message(exc)})")
+                continue
+            except Exception as exc:
+                lines.append(f"(log unavailable: {exc})")
+                continue
+            pod_lines = str(text or "").splitlines()
+            lines.extend(pod_lines)
+            last = logs.last_line(pod_lines) or last
+        return lines, last
+
+    # -- reconciling ----------------------------------------------------------------
+
+    def _reconcile(self, jobs: list[V1Job]) -> None:
+        with_job: set[str] = set()
+        for job in jobs:
+            dataset_id = dataset_of(job)
+            if dataset_id is not None:
+                with_job.add(dataset_id)
+                self._on_job("LISTED", job)
+        for dataset in self._catalog.with_status([Status.queued]):
+            self.submit(dataset.id)
+        cutoff = now() - self._grace
+        for dataset in self._catalog.with_status([Status.processing]):
+            if dataset.id in with_job:
+                continue
+            if dataset.started_at is not None and dataset.started_at > cutoff:
+                continue
+            self._lost(dataset)
+
+    def _lost(self, dataset: Dataset) -> None:
+        """Processing, but no Job: it finished and was deleted unseen, or never started."""
+        manifest = read_result(self._store, self._bucket, dataset.id)
+        if manifest is not None:
+            if not self._store.exists(self._bucket, keys.logs_key(dataset.id)):
+                note = "(the Job was deleted before its logs could be saved)"
+                logs.save_logs(self._store, self._bucket, dataset.id, [note])
+            apply_result(self._catalog, dataset.id, manifest)
+            log.info("dataset %s recorded from its manifest; its Job is gone", dataset.id)
+            return
+        if self._catalog.requeue(dataset.id):
+            log.warning("dataset %s has no Job and no result; launching it again", dataset.id)
+            self.submit(dataset.id)

@@ -1,0 +1,138 @@
+"""Alembic migrations: they agree with the model, adopt old databases, and tolerate races.
+
+Each test runs on SQLite and on a real PostgreSQL (conftest.py).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+import sqlalchemy as sa
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+
+from processor.catalog import Base, Catalog, CatalogUnavailable, Status, new_dataset_id
+from processor.migrations.apply import alembic_config
+from tests.catalog.conftest import MakeCatalog
+from tests.catalog.threads import race
+from tests.servers.postgres import PostgresServer
+
+HEAD = ScriptDirectory.from_config(alembic_config()).get_current_head()
+
+
+def schema_diff(engine: sa.Engine) -> list[object]:
+    with engine.connect() as conn:
+        context = MigrationContext.configure(conn, opts={"compare_type": True})
+        return list(compare_metadata(context, Base.metadata))
+
+
+def revisions(engine: sa.Engine) -> list[str]:
+    with engine.connect() as conn:
+        return list(conn.scalars(sa.text("SELECT version_num FROM alembic_version")))
+
+
+def test_one_head_and_a_linear_history() -> None:
+    script = ScriptDirectory.from_config(alembic_config())
+    assert script.get_heads() == [HEAD]
+    assert [r.revision for r in script.walk_revisions()] == ["0002", "0001"]
+
+
+def test_migrations_match_the_model(catalog: Catalog) -> None:
+    assert revisions(catalog.engine) == [HEAD]
+    assert schema_diff(catalog.engine) == []
+
+
+def test_create_schema_twice_is_a_no_op(catalog: Catalog) -> None:
+    ds_id = new_dataset_id()
+    catalog.add(dataset_id=ds_id, filename="a.csv", raw_key="k", sha256="0" * 64, size_bytes=1)
+    catalog.create_schema()
+    assert revisions(catalog.engine) == [HEAD]
+    assert catalog.get(ds_id) is not None
+
+
+def test_downgrade_to_base_and_back(catalog: Catalog) -> None:
+    with catalog.engine.begin() as conn:
+        command.downgrade(alembic_config(conn), "base")
+    with catalog.engine.connect() as conn:
+        assert set(sa.inspect(conn).get_table_names()) <= {"alembic_version"}
+    catalog.create_schema()
+    assert revisions(catalog.engine) == [HEAD]
+    assert schema_diff(catalog.engine) == []
+
+
+# The table exactly as `Base.metadata.create_all` made it before migrations existed.
+PRE_ALEMBIC = sa.MetaData()
+sa.Table(
+    "datasets",
+    PRE_ALEMBIC,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("filename", sa.String(1024), nullable=False),
+    sa.Column("raw_key", sa.String(1024), nullable=False),
+    sa.Column("sha256", sa.String(64), nullable=False),
+    sa.Column("size_bytes", sa.BigInteger, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False, index=True),
+    sa.Column("error", sa.Text, nullable=True),
+    sa.Column("options", sa.JSON, nullable=False),
+    sa.Column("rows_in", sa.BigInteger, nullable=True),
+    sa.Column("rows_out", sa.BigInteger, nullable=True),
+    sa.Column("rows_rejected", sa.BigInteger, nullable=True),
+    sa.Column("attempts", sa.Integer, nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, index=True),
+    sa.Column("started_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("finished_at", sa.DateTime(timezone=True), nullable=True),
+)
+
+
+def test_a_pre_alembic_catalog_is_adopted_with_its_rows(make_catalog: MakeCatalog) -> None:
+    catalog = make_catalog()
+    PRE_ALEMBIC.create_all(catalog.engine)
+    ds_id = new_dataset_id()
+    with catalog.engine.begin() as conn:
+        conn.execute(
+            PRE_ALEMBIC.tables["datasets"].insert(),
+            {
+                "id": ds_id, "filename": "old.csv", "raw_key": "k", "sha256": "0" * 64,
+                "size_bytes": 7, "status": "ready", "options": {"delimiter": ";"},
+                "attempts": 1, "created_at": datetime.now(UTC),
+            },
+        )
+    catalog.create_schema()
+    assert revisions(catalog.engine) == [HEAD]
+    assert schema_diff(catalog.engine) == []
+    old = catalog.get(ds_id)
+    assert old is not None
+    assert (old.status, old.options, old.name, old.version) == (
+        Status.ready, {"delimiter": ";"}, None, None,
+    )
+    new_id = new_dataset_id()
+    catalog.add(
+        dataset_id=new_id, filename="n.csv", raw_key="n", sha256="1" * 64, size_bytes=1,
+        name="sales",
+    )
+    assert [d.version for d in catalog.versions("sales")] == [1]
+
+
+def test_replicas_racing_create_schema(make_catalog: MakeCatalog) -> None:
+    """Several replicas start at once on one empty database: all succeed, migrated once."""
+    replicas = [make_catalog() for _ in range(4)]
+    race(len(replicas), lambda i: replicas[i].create_schema())
+    assert revisions(replicas[0].engine) == [HEAD]
+    assert schema_diff(replicas[0].engine) == []
+    ds_id = new_dataset_id()
+    replicas[1].add(dataset_id=ds_id, filename="a", raw_key="k", sha256="0" * 64, size_bytes=1)
+    assert replicas[2].get(ds_id) is not None
+
+
+def test_wrong_password_is_unavailable_not_a_crash(postgres: PostgresServer) -> None:
+    with postgres.database() as name:
+        catalog = Catalog.from_url(postgres.url(name, password="not-the-password"))
+        try:
+            with pytest.raises(CatalogUnavailable, match="password authentication failed"):
+                catalog.create_schema()
+            with pytest.raises(CatalogUnavailable, match="password authentication failed"):
+                catalog.ping()
+        finally:
+            catalog.engine.dispose()

@@ -1,0 +1,257 @@
+"""One real control plane per session, set up the way `k8s/base` sets up the cluster.
+
+* The namespace comes from `k8s/base/namespace.yaml` (Pod Security `restricted`
+  enforced) and the identities and rights from `k8s/base/rbac.yaml`, both
+  applied unchanged with kubectl.
+* The ConfigMap and Secret the API and the Jobs share carry this session's S3
+  settings (SeaweedFS), under the names the manifests use.
+* The API runs as a real process whose only Kubernetes credential is a token of
+  its own ServiceAccount (TokenRequest API), in a kubeconfig of its own.
+* Pods land on the kwok node, where `tests/servers/executor.py` runs them.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from kubernetes import client, config
+from pydantic import SecretStr
+
+from processor import keys
+from processor.catalog import Catalog
+from processor.settings import Settings, StorageBackend, StorageSettings
+from processor.storage import ObjectStore
+from processor.storage.factory import ensure_buckets, make_store
+from tests.conftest import s3_env
+from tests.servers.api import ApiServer
+from tests.servers.executor import PodExecutor
+from tests.servers.kube import FAKE_NODE_SELECTOR, FAKE_NODE_TOLERATIONS, KubeControlPlane
+from tests.servers.seaweed import SeaweedS3
+
+ROOT = Path(__file__).resolve().parents[2]
+NAMESPACE_YAML = ROOT / "k8s" / "base" / "namespace.yaml"
+RBAC_YAML = ROOT / "k8s" / "base" / "rbac.yaml"
+NAMESPACE = "mini-pipeline"
+API_SERVICE_ACCOUNT = "mini-api"
+PROCESSOR_SERVICE_ACCOUNT = "mini-processor"
+CONFIG_MAP = "mini-config"
+SECRET = "mini-secrets"
+IMAGE = "mini-pipeline-processor:test"
+
+
+def admin_client(kube: KubeControlPlane) -> client.ApiClient:
+    cfg = client.Configuration()
+    config.load_kube_config(config_file=str(kube.kubeconfig_path), client_configuration=cfg)
+    return client.ApiClient(cfg)
+
+
+def service_account_kubeconfig(
+    kube: KubeControlPlane, core: client.CoreV1Api, account: str, path: Path
+) -> Path:
+    """A kubeconfig holding only a bound token of `account` (TokenRequest API)."""
+    request = client.AuthenticationV1TokenRequest(
+        spec=client.V1TokenRequestSpec(audiences=[], expiration_seconds=7200)
+    )
+    token = core.create_namespaced_service_account_token(account, NAMESPACE, request)
+    assert token.status is not None
+    kubeconfig = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [
+            {
+                "name": "mini",
+                "cluster": {"server": kube.server, "certificate-authority": str(kube.ca_path)},
+            }
+        ],
+        "users": [{"name": account, "user": {"token": token.status.token}}],
+        "contexts": [
+            {
+                "name": account,
+                "context": {"cluster": "mini", "user": account, "namespace": NAMESPACE},
+            }
+        ],
+        "current-context": account,
+    }
+    path.write_text(json.dumps(kubeconfig))
+    path.chmod(0o600)
+    return path
+
+
+@dataclass
+class Cluster:
+    kube: KubeControlPlane
+    seaweed: SeaweedS3
+    executor: PodExecutor
+    admin: client.ApiClient
+    api_kubeconfig: Path
+    raw_bucket: str
+    processed_bucket: str
+
+    @property
+    def batch(self) -> client.BatchV1Api:
+        return client.BatchV1Api(self.admin)
+
+    @property
+    def core(self) -> client.CoreV1Api:
+        return client.CoreV1Api(self.admin)
+
+    def storage_env(self) -> dict[str, str]:
+        return s3_env(
+            self.seaweed,
+            MINI_STORAGE__RAW_BUCKET=self.raw_bucket,
+            MINI_STORAGE__PROCESSED_BUCKET=self.processed_bucket,
+        )
+
+    def api_env(self, **overrides: str) -> dict[str, str]:
+        """MINI_* for an API process using the Kubernetes runner against this cluster."""
+        env = {
+            **self.storage_env(),
+            "MINI_RUNNER__BACKEND": "kubernetes",
+            "MINI_RUNNER__KUBERNETES__KUBECONFIG": str(self.api_kubeconfig),
+            "MINI_RUNNER__KUBERNETES__NAMESPACE": NAMESPACE,
+            "MINI_RUNNER__KUBERNETES__IMAGE": IMAGE,
+            "MINI_RUNNER__KUBERNETES__NODE_SELECTOR": json.dumps(FAKE_NODE_SELECTOR),
+            "MINI_RUNNER__KUBERNETES__TOLERATIONS": json.dumps(FAKE_NODE_TOLERATIONS),
+            "MINI_RUNNER__KUBERNETES__POLL_SECONDS": "2",
+            "MINI_RUNNER__KUBERNETES__ACTIVE_DEADLINE_SECONDS": "300",
+            "MINI_RUNNER__KUBERNETES__TTL_SECONDS_AFTER_FINISHED": "600",
+        }
+        env.update({f"MINI_RUNNER__KUBERNETES__{k.upper()}": v for k, v in overrides.items()})
+        return env
+
+    def settings(self) -> Settings:
+        return Settings(
+            storage=StorageSettings(
+                backend=StorageBackend.s3,
+                endpoint=self.seaweed.endpoint,
+                access_key=self.seaweed.access_key,
+                secret_key=SecretStr(self.seaweed.secret_key),
+                raw_bucket=self.raw_bucket,
+                processed_bucket=self.processed_bucket,
+            )
+        )
+
+    def store(self) -> ObjectStore:
+        return make_store(self.settings())
+
+    def job(self, dataset_id: str) -> client.V1Job | None:
+        try:
+            return self.batch.read_namespaced_job(f"mini-proc-{dataset_id}", NAMESPACE)
+        except client.exceptions.ApiException as exc:
+            if exc.status == 404:
+                return None
+            raise
+
+    def saved_logs(self, dataset_id: str) -> str | None:
+        store = self.store()
+        if not store.exists(self.processed_bucket, keys.logs_key(dataset_id)):
+            return None
+        with store.open(self.processed_bucket, keys.logs_key(dataset_id)) as fh:
+            return fh.read().decode()
+
+
+@pytest.fixture(scope="session")
+def cluster(
+    kube: KubeControlPlane, seaweed: SeaweedS3, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Cluster]:
+    for manifest in (NAMESPACE_YAML, RBAC_YAML):
+        kube.kubectl("apply", "-f", str(manifest))
+    suffix = os.urandom(4).hex()
+    raw_bucket, processed_bucket = f"kube-raw-{suffix}", f"kube-processed-{suffix}"
+    admin = admin_client(kube)
+    core = client.CoreV1Api(admin)
+    settings = {
+        "MINI_STORAGE__BACKEND": "s3",
+        "MINI_STORAGE__ENDPOINT": seaweed.endpoint,
+        "MINI_STORAGE__SECURE": "false",
+        "MINI_STORAGE__RAW_BUCKET": raw_bucket,
+        "MINI_STORAGE__PROCESSED_BUCKET": processed_bucket,
+    }
+    secrets = {
+        "MINI_STORAGE__ACCESS_KEY": seaweed.access_key,
+        "MINI_STORAGE__SECRET_KEY": seaweed.secret_key,
+    }
+    core.create_namespaced_config_map(
+        NAMESPACE, client.V1ConfigMap(metadata=client.V1ObjectMeta(name=CONFIG_MAP), data=settings)
+    )
+    core.create_namespaced_secret(
+        NAMESPACE,
+        client.V1Secret(
+            metadata=client.V1ObjectMeta(name=SECRET),
+            data={k: base64.b64encode(v.encode()).decode() for k, v in secrets.items()},
+        ),
+    )
+    api_kubeconfig = service_account_kubeconfig(
+        kube, core, API_SERVICE_ACCOUNT, tmp_path_factory.mktemp("sa") / "kubeconfig"
+    )
+    with PodExecutor(kube) as executor:
+        found = Cluster(
+            kube=kube,
+            seaweed=seaweed,
+            executor=executor,
+            admin=admin,
+            api_kubeconfig=api_kubeconfig,
+            raw_bucket=raw_bucket,
+            processed_bucket=processed_bucket,
+        )
+        ensure_buckets(found.store(), found.settings())
+        yield found
+    admin.close()
+
+
+@pytest.fixture
+def start_api(cluster: Cluster, tmp_path: Path) -> Iterator[Callable[..., ApiServer]]:
+    """Start API processes (Kubernetes runner) for one test; all are stopped afterwards."""
+    started: list[ApiServer] = []
+
+    def start(
+        data_dir: Path | None = None, env: dict[str, str] | None = None, **overrides: str
+    ) -> ApiServer:
+        server = ApiServer(
+            data_dir or tmp_path / f"api-{len(started)}",
+            {**cluster.api_env(**overrides), **(env or {})},
+        )
+        started.append(server)
+        return server.start()
+
+    yield start
+    for server in started:
+        server.stop()
+
+
+def catalog_at(data_dir: Path) -> Catalog:
+    return Catalog.from_url(f"sqlite:///{data_dir.resolve() / 'catalog.sqlite3'}")
+
+
+def wait_for(what: str, check: Callable[[], Any], timeout: float = 60.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise TimeoutError(f"timed out after {timeout}s waiting for {what}")
+
+
+def wait_final(api: httpx.Client, dataset_id: str, timeout: float = 120.0) -> dict[str, Any]:
+    def final() -> dict[str, Any] | None:
+        body: dict[str, Any] = api.get(f"/datasets/{dataset_id}/status").json()
+        return body if body["status"] in ("ready", "failed") else None
+
+    result: dict[str, Any] = wait_for(f"dataset {dataset_id} to be final", final, timeout)
+    return result
+
+
+def conditions(job: client.V1Job) -> dict[str, str]:
+    """Condition type -> reason, for the conditions that are True."""
+    found = job.status.conditions if job.status else None
+    return {c.type: c.reason or "" for c in found or [] if c.status == "True"}

@@ -1,0 +1,481 @@
+"""Unit tests of the pure pipeline steps."""
+
+from __future__ import annotations
+
+import codecs
+import datetime as dt
+import io
+from collections.abc import Sequence
+
+import numpy as np
+import pyarrow as pa
+import pytest
+
+from processor.pipeline import BadInput, ProcessOptions
+from processor.pipeline.cleaning import (
+    all_null_rows,
+    count_changed_lengths,
+    line_breaks_per_row,
+    nullify,
+    set_nulls,
+    token_set,
+    trim,
+)
+from processor.pipeline.convert import arrow_type, convert
+from processor.pipeline.dedup import DedupIndex, hash_rows, hash_strings
+from processor.pipeline.dialect import (
+    detect_delimiter,
+    detect_dialect,
+    detect_header,
+    preamble_length,
+)
+from processor.pipeline.encoding import EncodingInfo, Utf8Stream, detect_encoding
+from processor.pipeline.headers import normalise_headers, snake_case
+from processor.pipeline.infer import ColumnStats, ColumnType, Kind, accumulate, decide_type
+from processor.pipeline.options import DEFAULT_NULL_TOKENS
+from processor.pipeline.strbuf import any_leading_zero, is_ascii
+from processor.pipeline.version import processor_version
+
+# --- headers ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("Nome do Cliente", "nome_do_cliente"),
+        ("  Preço Unitário (R$) ", "preco_unitario_r"),
+        ("ClientID", "client_id"),
+        ("HTTPResponseCode", "http_response_code"),
+        ("já-foi_pago?", "ja_foi_pago"),
+        ("日本", ""),
+        ("", ""),
+    ],
+)
+def test_snake_case(raw: str, expected: str) -> None:
+    assert snake_case(raw) == expected
+
+
+def test_normalise_headers_blank_and_duplicates() -> None:
+    names = ["a", "A", "", "a_2", "Nome", "nome", "###"]
+    assert normalise_headers(names) == ["a", "a_3", "column_3", "a_2", "nome", "nome_2", "column_7"]
+
+
+def test_normalise_headers_output_is_unique_and_ascii() -> None:
+    names = ["x"] * 5 + ["x_2", "x_3", "", ""]
+    out = normalise_headers(names)
+    assert len(set(out)) == len(out)
+    assert all(n.isascii() and n == n.lower() for n in out)
+
+
+# --- cleaning --------------------------------------------------------------------
+
+
+def test_trim_ascii_and_unicode_whitespace() -> None:
+    assert trim(pa.array(["  a ", "\tb\t", "c"])).to_pylist() == ["a", "b", "c"]
+    assert trim(pa.array(["\u00a0São Paulo\u3000", " x"])).to_pylist() == ["São Paulo", "x"]
+
+
+def test_trim_keeps_inner_whitespace_and_nulls() -> None:
+    assert trim(pa.array([" a  b ", None])).to_pylist() == ["a  b", None]
+
+
+def test_count_changed_lengths() -> None:
+    before = pa.array([" a", "b", "c ", "d"])
+    assert count_changed_lengths(before, trim(before)) == 2
+
+
+def test_nullify_default_tokens() -> None:
+    tokens = token_set(DEFAULT_NULL_TOKENS)
+    values = pa.array(["", "NA", "N/A", "null", "NULL", "None", "-", "nan", "na", "ok", None])
+    assert nullify(values, tokens).to_pylist() == [None] * 8 + ["na", "ok", None]
+
+
+def test_nullify_is_exact_and_case_sensitive() -> None:
+    tokens = token_set(("NA",))
+    assert nullify(pa.array(["NA", "na", "NAN", " NA"]), tokens).to_pylist() == [
+        None,
+        "na",
+        "NAN",
+        " NA",
+    ]
+
+
+def test_nullify_without_short_values_returns_same_array() -> None:
+    values = pa.array(["long value", "another one"])
+    assert nullify(values, token_set(DEFAULT_NULL_TOKENS)) is values
+
+
+def test_set_nulls_shares_buffers() -> None:
+    values = pa.array(["a", "b", "c"])
+    out = set_nulls(values, pa.array([False, True, False]))
+    assert out.to_pylist() == ["a", None, "c"]
+    assert out.buffers()[2].address == values.buffers()[2].address
+
+
+def test_all_null_rows() -> None:
+    a = pa.array([None, "x", None])
+    b = pa.array([None, None, "y"])
+    mask = all_null_rows([a, b])
+    assert mask is not None
+    assert mask.to_pylist() == [True, False, False]
+    assert all_null_rows([pa.array(["x"]), pa.array([None])]) is None
+
+
+def test_line_breaks_per_row() -> None:
+    cols = [pa.array(["a\r\nb", "c", "d\re\nf"]), pa.array(["x\n", None, "y"])]
+    assert line_breaks_per_row(cols).tolist() == [2, 0, 2]
+
+
+def test_leading_zero_and_ascii_checks() -> None:
+    assert any_leading_zero(pa.array(["1", "007"]))
+    assert any_leading_zero(pa.array(["-01"]))
+    assert any_leading_zero(pa.array(["01310-100"]))
+    assert not any_leading_zero(pa.array(["0", "0.5", "-0", "-0.25", "10", None]))
+    assert is_ascii(pa.array(["abc", "x"]))
+    assert not is_ascii(pa.array(["abc", "ção"]))
+
+
+# --- type inference ----------------------------------------------------------------
+
+
+def infer(*batches: Sequence[str | None], hint: bool = False) -> ColumnType:
+    stats = ColumnStats()
+    tokens = token_set(DEFAULT_NULL_TOKENS)
+    for batch in batches:
+        accumulate(stats, nullify(trim(pa.array(batch, pa.string())), tokens))
+    return decide_type(stats, decimal_comma_hint=hint)
+
+
+@pytest.mark.parametrize(
+    ("values", "kind", "fmt"),
+    [
+        (["1", "-2", "30", None], Kind.INT, "plain"),
+        (["0", "1", "1", "0"], Kind.INT, "plain"),
+        (["1", "2.5", "-3e2", ".5"], Kind.FLOAT, "plain"),
+        (["1,234.50", "12.5", "7"], Kind.FLOAT, "grouped"),
+        (["1.234,56", "12,5", "7"], Kind.FLOAT, "decimal_comma"),
+        (["true", "False", "TRUE"], Kind.BOOL, ""),
+        (["sim", "não", "Nao", "SIM"], Kind.BOOL, ""),
+        (["S", "N", "s"], Kind.BOOL, ""),
+        (["yes", "no"], Kind.BOOL, ""),
+        (["2023-01-31", "2024-02-29"], Kind.DATE, "iso"),
+        (["01/02/2023", "13/02/2023"], Kind.DATE, "dmy/"),
+        (["02/13/2023", "01/02/2023"], Kind.DATE, "mdy/"),
+        (["31.12.2020", "1.1.2021"], Kind.DATE, "dmy."),
+        (["2023-01-31T10:00:00", "2023-02-01 11:30"], Kind.TIMESTAMP, "naive"),
+        (["2023-01-31", "2023-02-01T11:30:00.123456"], Kind.TIMESTAMP, "naive"),
+        (["2023-01-31T10:00:00Z", "2023-02-01T11:30:00-03:00"], Kind.TIMESTAMP, "utc"),
+        ([None, "", "NA"], Kind.STRING, ""),
+    ],
+)
+def test_infer_types(values: list[str | None], kind: Kind, fmt: str) -> None:
+    assert infer(values) == ColumnType(kind, fmt)
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        ["007", "1", "2"],  # leading zeros: identifiers
+        ["01310-100", "04538-132"],  # CEP
+        ["00.5", "1.5"],
+        ["+5", "6"],
+        ["12345678901234567890"],  # does not fit int64
+        ["inf", "1.5"],
+        ["1e999", "1.5"],  # would become infinity
+        ["01/02/2023", "02/03/2023"],  # day and month cannot be told apart
+        ["2023-02-30"],
+        ["2023-01-31T10:00:00Z", "2023-01-31T10:00:00"],  # offset and local mixed
+        ["12,5", "1.5"],  # decimal comma and decimal point mixed
+        ["0x10"],
+        ["1", "yes"],
+    ],
+)
+def test_infer_stays_text(values: list[str]) -> None:
+    assert infer(values).kind is Kind.STRING
+
+
+def test_infer_uses_every_batch_not_just_the_first() -> None:
+    assert infer(["1", "2"], ["3"], ["x"]).kind is Kind.STRING
+    assert infer(["1", "2"], ["3.5"]).kind is Kind.FLOAT
+    assert infer(["2023-01-01"], ["2023-01-01 10:00"]).kind is Kind.TIMESTAMP
+    assert infer(["1/2/2023"], ["25/2/2023"]) == ColumnType(Kind.DATE, "dmy/")
+    assert infer(["1.5"], ["1,234.5"]) == ColumnType(Kind.FLOAT, "grouped")
+
+
+def test_infer_ambiguous_thousands_uses_delimiter_hint() -> None:
+    assert infer(["1,234", "5,678"], hint=True) == ColumnType(Kind.FLOAT, "decimal_comma")
+    assert infer(["1,234", "5,678"], hint=False) == ColumnType(Kind.FLOAT, "grouped")
+
+
+def test_stats_count_nulls_and_values() -> None:
+    stats = ColumnStats()
+    accumulate(stats, nullify(pa.array(["1", "", "NA", "2"]), token_set(DEFAULT_NULL_TOKENS)))
+    assert (stats.values, stats.nulls) == (2, 2)
+
+
+# --- conversion ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("values", "ctype", "expected"),
+    [
+        (["1", None, "-3"], ColumnType(Kind.INT, "plain"), [1, None, -3]),
+        (["1.5", "2"], ColumnType(Kind.FLOAT, "plain"), [1.5, 2.0]),
+        (["1,234.5", "7"], ColumnType(Kind.FLOAT, "grouped"), [1234.5, 7.0]),
+        (["1.234,56", "12,5"], ColumnType(Kind.FLOAT, "decimal_comma"), [1234.56, 12.5]),
+        (["Sim", "não", None, "S", "n"], ColumnType(Kind.BOOL), [True, False, None, True, False]),
+        (["2023-01-31"], ColumnType(Kind.DATE, "iso"), [dt.date(2023, 1, 31)]),
+        (
+            ["5/3/2023", "25/12/2023"],
+            ColumnType(Kind.DATE, "dmy/"),
+            [dt.date(2023, 3, 5), dt.date(2023, 12, 25)],
+        ),
+        (["12-25-2023"], ColumnType(Kind.DATE, "mdy-"), [dt.date(2023, 12, 25)]),
+        (
+            ["2023-01-31 10:00:01.5"],
+            ColumnType(Kind.TIMESTAMP, "naive"),
+            [dt.datetime(2023, 1, 31, 10, 0, 1, 500000)],
+        ),
+        (["x", None], ColumnType(Kind.STRING), ["x", None]),
+    ],
+)
+def test_convert(values: list[str | None], ctype: ColumnType, expected: list[object]) -> None:
+    out = convert(pa.array(values, pa.string()), ctype)
+    assert out.type == arrow_type(ctype)
+    assert out.to_pylist() == expected
+
+
+def test_convert_timestamp_with_offset_is_utc() -> None:
+    out = convert(pa.array(["2023-01-31T10:00:00-03:00"]), ColumnType(Kind.TIMESTAMP, "utc"))
+    assert out.type == pa.timestamp("us", "UTC")
+    assert out[0].as_py() == dt.datetime(2023, 1, 31, 13, 0, tzinfo=dt.UTC)
+
+
+def test_convert_refuses_to_lose_values() -> None:
+    with pytest.raises(RuntimeError):
+        convert(pa.array(["1", "x"]), ColumnType(Kind.INT, "plain"))
+    with pytest.raises(RuntimeError):
+        convert(pa.array(["1/2/2023", "x"]), ColumnType(Kind.DATE, "dmy/"))
+
+
+# --- dedup -----------------------------------------------------------------------
+
+
+def test_hash_strings_is_deterministic_and_slice_safe() -> None:
+    values = pa.array(["", "a", "abcdefgh", "abcdefghi", "abcdefgh\x00", None, "x" * 100, "ação"])
+    h1, h2 = hash_strings(values)
+    assert len(set(h1.tolist())) == len(values)
+    assert len(set(h2.tolist())) == len(values)
+    s1, s2 = hash_strings(values.slice(2, 4))
+    assert (s1 == h1[2:6]).all() and (s2 == h2[2:6]).all()
+    again, _ = hash_strings(pa.array(values.to_pylist()))
+    assert (again == h1).all()
+
+
+def test_hash_rows_depends_on_column_boundaries_and_order() -> None:
+    ab_c, _ = hash_rows([pa.array(["ab"]), pa.array(["c"])])
+    a_bc, _ = hash_rows([pa.array(["a"]), pa.array(["bc"])])
+    c_ab, _ = hash_rows([pa.array(["c"]), pa.array(["ab"])])
+    null_empty, _ = hash_rows([pa.array([None, ""])])
+    assert len({ab_c[0], a_bc[0], c_ab[0]}) == 3
+    assert null_empty[0] != null_empty[1]
+
+
+def test_hash_distinct_on_many_values() -> None:
+    values = pa.array([str(i) * (i % 20) + str(i) for i in range(100_000)])
+    h1, h2 = hash_strings(values)
+    assert len(np.unique(h1)) == len(np.unique(h2)) == 100_000
+
+
+def test_dedup_index_across_batches_keeps_first_occurrence() -> None:
+    index = DedupIndex(capacity=1000)
+    keys = np.array([5, 6, 5, 7], dtype=np.uint64)
+    assert index.first_seen(keys, keys * np.uint64(3)).tolist() == [True, True, False, True]
+    keys = np.array([7, 8, 6, 8], dtype=np.uint64)
+    assert index.first_seen(keys, keys * np.uint64(3)).tolist() == [False, True, False, False]
+
+
+def test_dedup_index_second_hash_settles_first_hash_collisions() -> None:
+    index = DedupIndex(capacity=1000)
+    h1 = np.array([9, 9, 9], dtype=np.uint64)
+    h2 = np.array([1, 2, 1], dtype=np.uint64)
+    assert index.first_seen(h1, h2).tolist() == [True, True, False]
+    assert index.first_seen(h1[:2], np.array([3, 2], dtype=np.uint64)).tolist() == [True, False]
+
+
+def test_dedup_index_matches_a_python_set() -> None:
+    rng = np.random.default_rng(7)
+    pool = rng.integers(0, 2**63, 5000, dtype=np.uint64)
+    index = DedupIndex(capacity=100_000)
+    seen: set[int] = set()
+    for _ in range(30):
+        batch = rng.choice(pool, 700)
+        expected = []
+        for key in batch.tolist():
+            expected.append(key not in seen)
+            seen.add(key)
+        assert index.first_seen(batch, batch ^ np.uint64(99)).tolist() == expected
+
+
+def test_dedup_index_is_bounded() -> None:
+    index = DedupIndex(capacity=3)
+    keys = np.arange(5, dtype=np.uint64)
+    assert index.first_seen(keys, keys).all()
+    assert index.saturated and index.size == 3
+    # Stored keys are still recognised; the ones past the limit are not remembered.
+    assert index.first_seen(keys, keys).tolist() == [False, False, False, True, True]
+
+
+# --- encoding --------------------------------------------------------------------
+
+
+def test_detect_encoding_boms_and_utf8() -> None:
+    assert detect_encoding(b"a,b\n", True, None) == EncodingInfo("utf-8", False, 0, "utf-8")
+    assert detect_encoding(codecs.BOM_UTF8 + b"a\n", True, None).bom_length == 3
+    info = detect_encoding("a,b\n".encode("utf-16"), True, None)
+    assert info.encoding == "utf-16-le" and info.bom
+    assert detect_encoding(codecs.BOM_UTF16_BE + "a".encode("utf-16-be"), True, None).encoding == (
+        "utf-16-be"
+    )
+
+
+def test_detect_encoding_sample_cut_inside_a_character() -> None:
+    sample = "ação".encode()[:-1]  # the sample ends mid-character: not an error
+    assert detect_encoding(sample, False, None).encoding == "utf-8"
+
+
+def test_detect_encoding_cp1252() -> None:
+    text = "nome;cidade;preço\nJoão;São Paulo;1,50\nMaria;Brasília;2,00\n" * 20
+    info = detect_encoding(text.encode("cp1252"), True, None)
+    assert (info.encoding, info.detected_by) == ("cp1252", "charset-normalizer")
+
+
+def test_detect_encoding_broken_utf8_has_offset() -> None:
+    data = "ação,x\n".encode() + b"bad\xff\n"
+    with pytest.raises(BadInput, match=r"byte 0xff at byte offset 12\b"):
+        detect_encoding(data, True, None)
+
+
+@pytest.mark.parametrize(
+    ("data", "what"),
+    [
+        (b"PK\x03\x04rest", "ZIP"),
+        (b"%PDF-1.4", "PDF"),
+        (b"a,b\n\x00\x01", "NUL byte at byte offset 4"),
+    ],
+)
+def test_detect_encoding_binary(data: bytes, what: str) -> None:
+    with pytest.raises(BadInput, match=what):
+        detect_encoding(data, True, None)
+
+
+def test_detect_encoding_forced() -> None:
+    assert detect_encoding(b"\xe9", True, "latin-1").encoding == "iso8859-1"
+    assert detect_encoding(codecs.BOM_UTF8 + b"x", True, "utf-8-sig").bom_length == 3
+
+
+def read_all(data: bytes, info: EncodingInfo, chunk: int = 5) -> bytes:
+    stream = Utf8Stream(io.BufferedReader(io.BytesIO(data), buffer_size=chunk), info)
+    stream._CHUNK = chunk  # force many small reads
+    out = b""
+    while piece := stream.read(3):
+        out += piece
+    return out
+
+
+def test_utf8_stream_passes_text_through_and_adds_final_newline() -> None:
+    data = "ação,é\nx,y".encode()
+    assert read_all(data, EncodingInfo("utf-8", False, 0, "utf-8")) == data + b"\n"
+    assert read_all(b"a\r\n", EncodingInfo("utf-8", False, 0, "utf-8")) == b"a\r\n"
+
+
+def test_utf8_stream_transcodes_and_strips_bom() -> None:
+    data = "a,ção\n".encode("utf-16")
+    info = detect_encoding(data, True, None)
+    assert read_all(data, info) == "a,ção\n".encode()
+
+
+@pytest.mark.parametrize("cut", [1, 2, 3, 4, 5, 7])
+def test_utf8_stream_error_offset_independent_of_chunking(cut: int) -> None:
+    data = "éé".encode() + b"x" * 10 + b"\xc3(" + b"tail"
+    with pytest.raises(BadInput, match=r"byte 0xc3 at byte offset 14\b"):
+        read_all(data, EncodingInfo("utf-8", False, 0, "utf-8"), chunk=cut)
+
+
+def test_utf8_stream_truncated_character_at_end() -> None:
+    with pytest.raises(BadInput, match="incomplete character at byte offset 3"):
+        read_all(b"abc\xc3", EncodingInfo("utf-8", False, 0, "utf-8"))
+
+
+def test_utf8_stream_nul_byte() -> None:
+    with pytest.raises(BadInput, match="NUL character at byte offset 6"):
+        read_all(b"a,b\nc,\x00\n", EncodingInfo("utf-8", False, 0, "utf-8"))
+
+
+# --- dialect ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "delimiter"),
+    [
+        ("a,b,c\n1,2,3\n", ","),
+        ("a;b;c\n1,5;2,5;3\n4;5,5;6\n", ";"),
+        ("a\tb\n1\t2\n", "\t"),
+        ("a|b\n1|2\n", "|"),
+        ('name,text\nx,"a;b;c"\ny,"d;e"\n', ","),
+        ("one column\nvalue\n", ","),
+    ],
+)
+def test_detect_delimiter(text: str, delimiter: str) -> None:
+    assert detect_delimiter(text, truncated=False) == delimiter
+
+
+def test_detect_header() -> None:
+    nulls = frozenset(DEFAULT_NULL_TOKENS)
+    assert detect_header([["id", "name"], ["1", "x"], ["2", "y"]], nulls)
+    assert not detect_header([["1", "x"], ["2", "y"], ["3", "z"]], nulls)
+    assert not detect_header([["1", "NA", "2020-01-01"], ["2", "3", "2021-01-01"]], nulls)
+    assert detect_header([["name", "city"], ["x", "y"]], nulls)  # no evidence: header
+
+
+def test_preamble_length() -> None:
+    table = [["a", "b", "c"], ["1", "2", "3"], ["4", "5", "6"]]
+    assert preamble_length(table) == 0
+    assert preamble_length([["Report 2024"], [], *table]) == 2
+    assert preamble_length([["Title", "", ""], *table]) == 1
+    # A header that is simply narrower than the rows is kept (rows become malformed).
+    assert preamble_length([["a", "b"], *([["1", "2", "3"]] * 3)]) == 0
+    # In a 2-column table "name," may be a header: keep it.
+    assert preamble_length([["name", ""], ["x", "y"], ["z", "w"]]) == 0
+
+
+def test_detect_dialect_counts_physical_lines_to_skip() -> None:
+    text = "Title\r\n\r\nnotes: x\r\nid,name,value\r\n1,a,2\r\n2,b,3\r\n"
+    dialect = detect_dialect(text, False, None, None, False)
+    assert dialect.skip_lines == 3
+    assert dialect.header == ("id", "name", "value")
+    assert dialect.has_header and dialect.line_endings == "CRLF"
+
+
+def test_detect_dialect_user_choices_win() -> None:
+    dialect = detect_dialect("x;y\n1;2\n", False, ",", 0, True)
+    assert dialect.delimiter == "," and not dialect.has_header and dialect.header == ("",)
+
+
+# --- options and version ------------------------------------------------------------
+
+
+def test_options_validation() -> None:
+    assert ProcessOptions(delimiter="tab").delimiter == "\t"
+    with pytest.raises(BadInput):
+        ProcessOptions(delimiter='"')
+    with pytest.raises(BadInput):
+        ProcessOptions(encoding="no-such-codec")
+    with pytest.raises(BadInput):
+        ProcessOptions(header_row=-1)
+
+
+def test_processor_version() -> None:
+    import processor
+
+    assert processor_version() == processor.__version__
