@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: help venv run test lint typecheck unit servers bench clean
+.PHONY: help venv run test lint typecheck unit servers browser bench clean
 
 help:
 	@echo "make run    - serve the embedded default at http://127.0.0.1:8000"
@@ -37,7 +37,11 @@ lint: venv
 typecheck: venv
 	$(VENV)/bin/mypy --strict api processor
 
-test: venv servers lint typecheck
+# The UI tests need Debian's Chromium (Playwright drives it; no browser download).
+browser:
+	bash scripts/ensure-chromium.sh
+
+test: venv servers browser lint typecheck
 	$(VENV)/bin/pytest -q
 
 bench: venv  ## make bench ARGS="bench_processor" runs one

@@ -11,6 +11,7 @@ from typing import Any
 from urllib.parse import quote, urlencode
 
 import anyio
+import pyarrow as pa
 from fastapi import Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
@@ -223,7 +224,7 @@ async def download_response(
             size = store.stat(bucket, key).size
             stack.close()
             return _raw_object(store, bucket, key), size
-        schema = source.schema.select(list(query.columns))
+        schema = pa.schema([source.schema.field(c) for c in query.columns])
         batches = scan(source, query)
         if fmt == "csv":
             return csv_chunks(batches, schema), None

@@ -21,16 +21,26 @@ window.MPChart = (function () {
     return text.length > max ? `${text.slice(0, max - 1)}…` : text;
   }
 
+  const compact = new Intl.NumberFormat("en-US", { notation: "compact", maximumFractionDigits: 2 });
+
+  /* Axis labels stay short: 8.89M, 371.79K, 0.0012. */
   function compactNumber(value) {
     if (typeof value !== "number") return String(value);
     const magnitude = Math.abs(value);
-    if (magnitude !== 0 && (magnitude >= 1e6 || magnitude < 1e-3)) return value.toExponential(2);
-    return Number.isInteger(value) ? fmtNumber(value) : fmtNumber(Number(value.toPrecision(4)));
+    if (magnitude >= 1e4) return compact.format(value);
+    if (magnitude !== 0 && magnitude < 1e-3) return value.toExponential(2);
+    return fmtNumber(Number(value.toPrecision(4)));
   }
 
   function label(value, type) {
     if (type === "timestamp" && typeof value === "string") return value.replace("T", " ").slice(0, 16);
     return compactNumber(value);
+  }
+
+  /* Facts show the value in full. */
+  function exact(value, type) {
+    if (typeof value === "number") return fmtNumber(value);
+    return type === "timestamp" && typeof value === "string" ? value.replace("T", " ") : String(value);
   }
 
   function binText(bin, type) {
@@ -46,7 +56,7 @@ window.MPChart = (function () {
       ["Nulls", fmtNumber(stats.nulls)],
     ];
     if (stats.chart === "histogram") {
-      items.push(["Min", label(stats.min, stats.type)], ["Max", label(stats.max, stats.type)]);
+      items.push(["Min", exact(stats.min, stats.type)], ["Max", exact(stats.max, stats.type)]);
     } else {
       items.push(["Distinct", `${fmtNumber(stats.distinct)}${stats.exact ? "" : "+"}`]);
     }

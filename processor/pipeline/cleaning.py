@@ -9,7 +9,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .strbuf import is_ascii, lengths
+from .strbuf import data_has_any_byte, is_ascii, lengths
 
 
 def trim(values: pa.Array) -> pa.Array:
@@ -75,7 +75,7 @@ def line_breaks_per_row(columns: Sequence[pa.Array]) -> np.ndarray:
     """Line breaks (CRLF, CR or LF) inside the raw values of each row."""
     total = np.zeros(len(columns[0]) if columns else 0, dtype=np.int64)
     for col in columns:
-        if not pc.any(pc.match_substring_regex(col, "[\r\n]")).as_py():
+        if not data_has_any_byte(col, b"\r\n"):
             continue
         counts = pc.count_substring_regex(col, "\r\n|\r|\n")
         total += np.asarray(pc.fill_null(counts, 0).to_numpy(zero_copy_only=False), np.int64)

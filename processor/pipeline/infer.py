@@ -178,14 +178,22 @@ def plain_floats_are_grouped(values: pa.Array) -> bool:
     return not bool(np.any(bare))
 
 
-def dm_to_iso(values: pa.Array, sep: str, day_first: bool) -> pa.Array:
-    """ "d/m/yyyy" (or m/d) strings to "yyyy-mm-dd"; non-matching values become null."""
-    parts = pc.extract_regex(values, day_month_re(sep))
+def dm_parts(values: pa.Array, sep: str) -> pa.Array:
+    """Struct of the a, b and y fields of "a/b/yyyy"; null where a value does not match."""
+    return pc.extract_regex(values, day_month_re(sep))
+
+
+def iso_from_parts(parts: pa.Array, day_first: bool) -> pa.Array:
     a, b, y = (pc.struct_field(parts, name) for name in ("a", "b", "y"))
     day, month = (a, b) if day_first else (b, a)
     return pc.binary_join_element_wise(
         y, pc.utf8_lpad(month, 2, "0"), pc.utf8_lpad(day, 2, "0"), "-"
     )
+
+
+def dm_to_iso(values: pa.Array, sep: str, day_first: bool) -> pa.Array:
+    """ "d/m/yyyy" (or m/d) strings to "yyyy-mm-dd"; non-matching values become null."""
+    return iso_from_parts(dm_parts(values, sep), day_first)
 
 
 def accumulate(stats: ColumnStats, values: pa.Array) -> None:
@@ -255,11 +263,10 @@ def _accumulate_numbers(alive: set[str], values: pa.Array) -> None:
 
 def _accumulate_day_month(stats: ColumnStats, values: pa.Array, sep: str) -> None:
     name = f"dm{sep}"
-    pattern = day_month_re(sep)
-    if pc.extract_regex(_probe(values), pattern).null_count:
+    if dm_parts(_probe(values), sep).null_count:
         stats.alive.discard(name)
         return
-    parts = pc.extract_regex(values, pattern)
+    parts = dm_parts(values, sep)
     if parts.null_count:
         stats.alive.discard(name)
         return
@@ -270,7 +277,7 @@ def _accumulate_day_month(stats: ColumnStats, values: pa.Array, sep: str) -> Non
     valid = stats.dm_valid.setdefault(name, [True, True])
     for i, day_first in enumerate((True, False)):
         if valid[i]:
-            valid[i] = _casts(dm_to_iso(values, sep, day_first), pa.date32())
+            valid[i] = _casts(iso_from_parts(parts, day_first), pa.date32())
     if not any(valid):
         stats.alive.discard(name)
 

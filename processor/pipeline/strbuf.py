@@ -77,6 +77,15 @@ def contains_any_byte(values: pa.Array, chars: bytes) -> bool:
     return any(bytes((c,)) in raw for c in chars)
 
 
+def data_has_any_byte(values: pa.Array, chars: bytes) -> bool:
+    """Whether the value bytes contain one of ``chars``. Bytes held by null slots count
+    too, so this is a cheap pre-check that may say yes for nothing, never a no for
+    something."""
+    _, data = string_buffers(values)
+    raw = data.tobytes()
+    return any(bytes((c,)) in raw for c in chars)
+
+
 def lengths(values: pa.Array) -> I64:
     offsets, _ = string_buffers(values)
     return np.diff(offsets)

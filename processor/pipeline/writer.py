@@ -12,7 +12,7 @@ import pyarrow.parquet as pq
 
 METADATA_KEY = b"mini_pipeline"
 # A row group is also flushed at this size so that very wide rows stay bounded.
-_MAX_BUFFER_BYTES = 128 * 1024 * 1024
+_MAX_BUFFER_BYTES = 64 * 1024 * 1024
 
 
 def output_schema(

@@ -6,6 +6,7 @@ test_cluster.py; these cover what no admission controller looks at.
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import sys
@@ -300,3 +301,25 @@ def test_workloads_read_only_the_secrets_make_deploy_creates(rendered: list[Mani
         if "secretRef" in s
     }
     assert whole == {"Deployment/mini-api", "CronJob/mini-reconciler"}
+
+
+def test_minio_init_script_parses_and_writes_a_valid_policy(
+    rendered: list[Manifest], tmp_path: Path
+) -> None:
+    script = find(rendered, "ConfigMap", "minio-init")["data"]["init.sh"]
+    path = tmp_path / "init.sh"
+    path.write_text(script)
+    syntax = subprocess.run(["sh", "-n", str(path)], capture_output=True, text=True)
+    assert syntax.returncode == 0, syntax.stderr
+    # The heredoc the script writes, with the buckets the ConfigMap names.
+    body = re.search(r"<<JSON\n(.*?)\nJSON\n", script, re.S)
+    assert body, "policy heredoc not found"
+    config = find(rendered, "ConfigMap", "mini-config")["data"]
+    raw, processed = (
+        config["MINI_STORAGE__RAW_BUCKET"],
+        config["MINI_STORAGE__PROCESSED_BUCKET"],
+    )
+    policy = json.loads(body.group(1).replace("$raw", raw).replace("$processed", processed))
+    resources = {r for s in policy["Statement"] for r in s["Resource"]}
+    assert {f"arn:aws:s3:::{raw}/*", f"arn:aws:s3:::{processed}/*"} <= resources
+    assert not any(s["Action"] == ["s3:*"] or s["Action"] == "s3:*" for s in policy["Statement"])

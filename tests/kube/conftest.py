@@ -13,11 +13,13 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import os
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +29,7 @@ from kubernetes import client, config
 from pydantic import SecretStr
 
 from processor import keys
-from processor.catalog import Catalog
+from processor.catalog import Catalog, new_dataset_id
 from processor.settings import Settings, StorageBackend, StorageSettings
 from processor.storage import ObjectStore
 from processor.storage.factory import ensure_buckets, make_store
@@ -255,3 +257,41 @@ def conditions(job: client.V1Job) -> dict[str, str]:
     """Condition type -> reason, for the conditions that are True."""
     found = job.status.conditions if job.status else None
     return {c.type: c.reason or "" for c in found or [] if c.status == "True"}
+
+
+def stage_upload(
+    cluster: Cluster, data: bytes, *, uploaded_at: datetime | None = None
+) -> tuple[str, dict[str, Any]]:
+    """What an upload leaves in storage (raw file, then its sidecar), without the catalog row."""
+    dataset_id = new_dataset_id()
+    store = cluster.store()
+    info = store.put_bytes(cluster.raw_bucket, keys.raw_key(dataset_id), data)
+    manifest: dict[str, Any] = {
+        "dataset_id": dataset_id,
+        "filename": f"{dataset_id[:6]}.csv",
+        "size_bytes": info.size,
+        "sha256": hashlib.sha256(data).hexdigest(),
+        "content_type": "text/csv",
+        "uploaded_at": (uploaded_at or datetime.now(UTC)).isoformat(),
+        "name": dataset_id,
+        "options": {},
+    }
+    store.put_bytes(
+        cluster.raw_bucket,
+        keys.upload_manifest_key(dataset_id),
+        json.dumps(manifest).encode(),
+    )
+    return dataset_id, manifest
+
+
+def record(catalog: Catalog, dataset_id: str, manifest: dict[str, Any]) -> None:
+    """The catalog row the upload route would have written."""
+    catalog.add(
+        dataset_id=dataset_id,
+        filename=manifest["filename"],
+        raw_key=keys.raw_key(dataset_id),
+        sha256=manifest["sha256"],
+        size_bytes=manifest["size_bytes"],
+        options=manifest["options"],
+        name=manifest["name"],
+    )
