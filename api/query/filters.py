@@ -101,7 +101,7 @@ def _range_verdict(f: Filter, s: ColumnStats, exact: bool) -> Verdict:
             return Verdict.NONE
         return every if v < lo or v > hi else Verdict.SOME
     if f.op == "gt":
-        return Verdict.NONE if hi <= v else every if lo >= v else Verdict.SOME
+        return Verdict.NONE if hi <= v else every if lo > v else Verdict.SOME
     if f.op == "gte":
         return Verdict.NONE if hi < v else every if lo >= v else Verdict.SOME
     if f.op == "lt":
