@@ -23,7 +23,7 @@ from .source import Source
 
 # Up to this many leading positions, a sorted page selects the top k instead of sorting all.
 TOPK_MAX = 100_000
-ORDER_CACHE_BYTES = 256 * 1024 * 1024
+ORDER_CACHE_BYTES = 128 * 1024 * 1024
 COUNT_CACHE_ENTRIES = 4096
 
 _fetch_pool = ThreadPoolExecutor(max_workers=os.cpu_count() or 2, thread_name_prefix="mini-fetch")
@@ -188,7 +188,7 @@ def page(source: Source, query: Query, offset: int, limit: int) -> tuple[pa.Tabl
 
 EXPORT_BATCH_ROWS = 64 * 1024
 # Rows of a sorted export held in memory at once (then written out in order).
-SORTED_CHUNK_BYTES = 64 * 1024 * 1024
+SORTED_CHUNK_BYTES = 16 * 1024 * 1024
 MAX_SPILL_FILES = 512
 
 

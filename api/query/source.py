@@ -21,7 +21,7 @@ import pyarrow.parquet as pq
 from .cache import LRUCache
 from .footer_cache import Footer, ObjectIdentity, footer_for
 
-GROUP_CACHE_BYTES = 512 * 1024 * 1024
+GROUP_CACHE_BYTES = 256 * 1024 * 1024
 # A read that needs rows past this fraction of a group decodes (and caches) all of it.
 PREFIX_FRACTION = 0.125
 MIN_BATCH_ROWS = 1024

@@ -72,14 +72,19 @@ def last_exit_code(pods: Sequence[V1Pod]) -> int | None:
     return None
 
 
+def failed_attempts(job: V1Job, pods: Sequence[V1Pod]) -> int:
+    """The Job's count lags behind its FailureTarget condition; the pods do not."""
+    counted = job.status.failed if job.status and job.status.failed else 0
+    seen = sum(1 for pod in pods if pod.status and pod.status.phase == "Failed")
+    return max(counted, seen)
+
+
 def failure_message(
-    job: V1Job, ended: JobOutcome, *, code: int | None, last_line: str | None
+    job: V1Job, ended: JobOutcome, *, failed: int, code: int | None, last_line: str | None
 ) -> str:
     """Why a Job failed without writing a result manifest, in words a user can act on."""
     spec = job.spec
-    status = job.status
     if ended.reason == "BackoffLimitExceeded":
-        failed = status.failed if status and status.failed else 0
         limit = spec.backoff_limit if spec and spec.backoff_limit is not None else 0
         times = "time" if failed == 1 else "times"
         text = f"processing failed {failed} {times}; no retries left (backoffLimit {limit})"
@@ -102,6 +107,7 @@ def decide(
     ended: JobOutcome,
     manifest: dict[str, Any] | None,
     *,
+    failed: int,
     code: int | None,
     last_line: str | None,
 ) -> dict[str, Any]:
@@ -119,5 +125,5 @@ def decide(
         return {"status": "failed", "error": error}
     return {
         "status": "failed",
-        "error": failure_message(job, ended, code=code, last_line=last_line),
+        "error": failure_message(job, ended, failed=failed, code=code, last_line=last_line),
     }

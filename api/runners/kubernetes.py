@@ -34,7 +34,7 @@ from processor.storage import ObjectStore
 
 from . import logs
 from .k8s_job import CONTAINER, SELECTOR, belongs_to, build_job, dataset_of, job_name
-from .k8s_status import decide, exit_code, last_exit_code, outcome
+from .k8s_status import decide, exit_code, failed_attempts, last_exit_code, outcome
 from .k8s_watch import JobWatcher
 
 log = logging.getLogger(__name__)
@@ -241,7 +241,14 @@ class KubernetesRunner:
             # Lines first: once the status is final, readers expect the logs to be there.
             logs.save_logs(self._store, self._bucket, dataset_id, lines)
             manifest = read_result(self._store, self._bucket, dataset_id)
-            result = decide(job, ended, manifest, code=last_exit_code(pods), last_line=last)
+            result = decide(
+                job,
+                ended,
+                manifest,
+                failed=failed_attempts(job, pods),
+                code=last_exit_code(pods),
+                last_line=last,
+            )
             if apply_result(self._catalog, dataset_id, result):
                 log.info("dataset %s is %s (Job %s)", dataset_id, result["status"], ended.reason)
 

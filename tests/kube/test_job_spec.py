@@ -10,7 +10,13 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from api.runners.k8s_job import belongs_to, build_job, dataset_of, job_name
-from api.runners.k8s_status import decide, failure_message, is_finished, outcome
+from api.runners.k8s_status import (
+    decide,
+    failed_attempts,
+    failure_message,
+    is_finished,
+    outcome,
+)
 from processor.catalog import Dataset, Status, new_dataset_id
 from processor.settings import KubernetesSettings
 from tests.kube.conftest import CONFIG_MAP, NAMESPACE, SECRET, Cluster
@@ -184,19 +190,23 @@ def test_ready_only_from_the_manifest() -> None:
     ended = outcome(job)
     assert ended is not None
     manifest = {"status": "ready", "rows_in": 3, "rows_out": 3, "rows_rejected": 0}
-    assert decide(job, ended, manifest, code=0, last_line=None) == manifest
-    missing = decide(job, ended, None, code=0, last_line="done")
+    assert decide(job, ended, manifest, failed=0, code=0, last_line=None) == manifest
+    missing = decide(job, ended, None, failed=0, code=0, last_line="done")
     assert missing["status"] == "failed"
     assert "wrote no result manifest" in missing["error"]
 
 
 def test_failure_messages_say_why() -> None:
-    job = job_with(("FailureTarget", "BackoffLimitExceeded"), failed=3)
+    job = job_with(("FailureTarget", "BackoffLimitExceeded"), failed=1)
     ended = outcome(job)
     assert ended is not None
     processor_said = {"status": "failed", "error": "the file is empty"}
-    assert decide(job, ended, processor_said, code=2, last_line="x") == processor_said
-    text = failure_message(job, ended, code=1, last_line="Traceback: boom")
+    assert decide(job, ended, processor_said, failed=3, code=2, last_line="x") == processor_said
+    # The Job's own count lags behind FailureTarget: the failed pods are counted too.
+    failed_pods = [client.V1Pod(status=client.V1PodStatus(phase="Failed")) for _ in range(3)]
+    assert failed_attempts(job, failed_pods) == 3
+    assert failed_attempts(job, []) == 1
+    text = failure_message(job, ended, failed=3, code=1, last_line="Traceback: boom")
     assert text == (
         "processing failed 3 times; no retries left (backoffLimit 2); "
         "the last attempt exited with code 1; last log line: Traceback: boom"
@@ -204,7 +214,7 @@ def test_failure_messages_say_why() -> None:
     deadline = job_with(("FailureTarget", "DeadlineExceeded"))
     ended = outcome(deadline)
     assert ended is not None
-    assert failure_message(deadline, ended, code=None, last_line=None) == (
+    assert failure_message(deadline, ended, failed=0, code=None, last_line=None) == (
         "processing did not finish within 900s (activeDeadlineSeconds exceeded)"
     )
 

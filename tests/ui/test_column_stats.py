@@ -83,13 +83,15 @@ def test_top_values_of_text(api_client: httpx.Client, ui_api: ApiServer, messy_i
         body = stats(api_client, messy_id, field.name, top=5).json()
         assert body["chart"] == "top_values"
         counts = pc.value_counts(pc.drop_null(table[field.name])).to_pylist()
-        # Chart labels are clipped to 200 characters, marked with an ellipsis.
-        frequency = {clip(c["values"]): c["counts"] for c in counts}
-        assert body["distinct"] == len(frequency) and body["exact"] is True
+        assert body["distinct"] == len(counts) and body["exact"] is True
         shown = [(v["value"], v["count"]) for v in body["values"]]
-        assert len(shown) == min(5, len(frequency))
-        assert [n for _, n in shown] == sorted(frequency.values(), reverse=True)[: len(shown)]
-        assert all(frequency[value] == n for value, n in shown)
+        assert len(shown) == min(5, len(counts))
+        assert [n for _, n in shown] == sorted((c["counts"] for c in counts), reverse=True)[
+            : len(shown)
+        ]
+        # Chart labels are clipped to 200 characters, marked with an ellipsis.
+        for value, n in shown:
+            assert n in {c["counts"] for c in counts if clip(c["values"]) == value}
         assert body["other_count"] == body["count"] - sum(n for _, n in shown)
         assert body["count"] == table.num_rows - table[field.name].null_count
 

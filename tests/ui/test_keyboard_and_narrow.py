@@ -16,9 +16,12 @@ NARROW = {"width": 360, "height": 780}
 
 
 def focus_ring(page: Page) -> dict[str, Any]:
+    """The outline drawn for the focused element; the hidden file input shows it on its label."""
     ring: dict[str, Any] = page.evaluate(
         """() => {
-            const style = getComputedStyle(document.activeElement);
+            let shown = document.activeElement;
+            if (shown.type === "file") shown = document.querySelector(`label[for="${shown.id}"]`);
+            const style = getComputedStyle(shown);
             return {style: style.outlineStyle, width: parseFloat(style.outlineWidth)};
         }"""
     )
