@@ -141,19 +141,20 @@ def sorted_order(source: Source, query: Query, need: int | None) -> Order:
     return order
 
 
-def _group_of(source: Source, rows: pa.Array) -> list[tuple[int, pa.Array, pa.Array]]:
-    """(group, local row indices, their positions in `rows`) for each group `rows` touch."""
-    out = []
-    positions = row_numbers(0, len(rows))
+def _group_of(source: Source, rows: pa.Array) -> Iterator[tuple[int, pa.Array, pa.Array]]:
+    """(group, local row indices, their positions in `rows`) for each group `rows` touch.
+
+    One pass over `rows` per row group, with masks of a bit per row: no second array the
+    size of `rows` is ever built.
+    """
     for g, (start, n) in enumerate(
         zip(source.footer.group_starts, source.footer.group_rows, strict=True)
     ):
         inside = pc.and_(pc.greater_equal(rows, start), pc.less(rows, start + n))
-        if not pc.any(inside).as_py():
+        positions = pc.indices_nonzero(inside)
+        if len(positions) == 0:
             continue
-        local = pc.subtract(pc.filter(rows, inside), start)
-        out.append((g, local, pc.filter(positions, inside)))
-    return out
+        yield g, pc.subtract(pc.filter(rows, inside), start), positions
 
 
 def fetch_rows(source: Source, rows: pa.Array, columns: Sequence[str]) -> pa.Table:
@@ -164,7 +165,7 @@ def fetch_rows(source: Source, rows: pa.Array, columns: Sequence[str]) -> pa.Tab
     """
     if len(rows) == 0:
         return source.schema.empty_table().select(list(columns))
-    parts = _group_of(source, rows)
+    parts = list(_group_of(source, rows))
 
     def one(part: tuple[int, pa.Array, pa.Array]) -> pa.Table:
         g, local, _ = part
@@ -237,23 +238,11 @@ def _sorted_scan(source: Source, query: Query) -> Iterator[pa.Table]:
         )
         return
     chunk = max(chunk, -(-len(order) // MAX_SPILL_FILES))
-    # Output positions of the ordered rows, arranged by file row so each group is one slice.
-    by_row = pc.sort_indices(order)
-    rows_sorted = order.take(by_row)
     with tempfile.TemporaryDirectory(prefix="mini-export-") as tmp:
         writers: dict[int, pa.ipc.RecordBatchFileWriter] = {}
         options = pa.ipc.IpcWriteOptions(compression="lz4")
         try:
-            for g, (start, n) in enumerate(
-                zip(source.footer.group_starts, source.footer.group_rows, strict=True)
-            ):
-                inside = pc.and_(
-                    pc.greater_equal(rows_sorted, start), pc.less(rows_sorted, start + n)
-                )
-                if not pc.any(inside).as_py():
-                    continue
-                local = pc.subtract(pc.filter(rows_sorted, inside), start)
-                out_pos = pc.filter(by_row, inside)
+            for g, local, out_pos in _group_of(source, order):
                 table = source.parquet.read_row_group(g, columns=list(query.columns)).take(local)
                 table = table.append_column(ROW, pc.cast(out_pos, pa.int64()))
                 chunk_of = pc.divide(table.column(ROW), chunk)
@@ -263,9 +252,11 @@ def _sorted_scan(source: Source, query: Query) -> Iterator[pa.Table]:
                         path = os.path.join(tmp, f"{c}.arrow")
                         writers[c] = pa.ipc.new_file(path, part.schema, options=options)
                     writers[c].write_table(part)
+                del table, chunk_of
         finally:
             for w in writers.values():
                 w.close()
+        del order
         for c in sorted(writers):
             with pa.memory_map(os.path.join(tmp, f"{c}.arrow")) as mm:
                 part = pa.ipc.open_file(mm).read_all()

@@ -8,6 +8,7 @@ nothing left to do. SQLite gets the same from a lock file beside the database.
 from __future__ import annotations
 
 import fcntl
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -22,6 +23,9 @@ ADVISORY_LOCK_KEY = 0x6D696E6970697065
 # The revision that matches the schema `Base.metadata.create_all` made before
 # migrations existed; such databases are adopted at it rather than recreated.
 PRE_ALEMBIC_REVISION = "0001"
+# Alembic's `context` and `op` are module-level proxies: within one process, one
+# migration at a time.
+_IN_PROCESS = threading.Lock()
 
 
 def alembic_config(connection: Connection | None = None) -> Config:
@@ -49,8 +53,8 @@ def _sqlite_lock(engine: Engine) -> Iterator[None]:
 
 
 def upgrade_to_head(engine: Engine) -> None:
-    with engine.begin() as conn:
-        if False:
+    with _IN_PROCESS, _sqlite_lock(engine), engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
             # Released at commit or rollback, so a crashed migrator never wedges the rest.
             conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": ADVISORY_LOCK_KEY})
         config = alembic_config(conn)

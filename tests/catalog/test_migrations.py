@@ -5,7 +5,10 @@ Each test runs on SQLite and on a real PostgreSQL (conftest.py).
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -20,6 +23,7 @@ from tests.catalog.conftest import MakeCatalog
 from tests.catalog.threads import race
 from tests.servers.postgres import PostgresServer
 
+ROOT = Path(__file__).resolve().parents[2]
 HEAD = ScriptDirectory.from_config(alembic_config()).get_current_head()
 
 
@@ -115,8 +119,54 @@ def test_a_pre_alembic_catalog_is_adopted_with_its_rows(make_catalog: MakeCatalo
     assert [d.version for d in catalog.versions("sales")] == [1]
 
 
-def test_replicas_racing_create_schema(make_catalog: MakeCatalog) -> None:
-    """Several replicas start at once on one empty database: all succeed, migrated once."""
+# One API replica starting: connect, wait for the starting gun, migrate.
+REPLICA = """
+import sys
+from processor.catalog import Catalog
+catalog = Catalog.from_url(sys.argv[1])
+catalog.ping()
+print("ready", flush=True)
+sys.stdin.readline()
+catalog.create_schema()
+"""
+
+
+def test_replica_processes_racing_create_schema(database_url: str) -> None:
+    """Replicas start at once on one empty database: every one succeeds, migrated once."""
+    replicas = [
+        subprocess.Popen(
+            [sys.executable, "-c", REPLICA, database_url],
+            cwd=ROOT,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(4)
+    ]
+    try:
+        for proc in replicas:
+            assert proc.stdout is not None and proc.stdout.readline() == "ready\n"
+        for proc in replicas:
+            assert proc.stdin is not None
+            proc.stdin.write("go\n")
+            proc.stdin.flush()
+        outcomes = [proc.communicate(timeout=60) for proc in replicas]
+    finally:
+        for proc in replicas:
+            proc.kill()
+            proc.wait()
+    failures = [err for proc, (_, err) in zip(replicas, outcomes, strict=True) if proc.returncode]
+    assert failures == []
+    catalog = Catalog.from_url(database_url)
+    try:
+        assert revisions(catalog.engine) == [HEAD]
+        assert schema_diff(catalog.engine) == []
+    finally:
+        catalog.engine.dispose()
+
+
+def test_threads_racing_create_schema(make_catalog: MakeCatalog) -> None:
     replicas = [make_catalog() for _ in range(4)]
     race(len(replicas), lambda i: replicas[i].create_schema())
     assert revisions(replicas[0].engine) == [HEAD]
