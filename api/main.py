@@ -11,15 +11,19 @@ from fastapi.staticfiles import StaticFiles
 from processor import __version__
 from processor.settings import Settings
 
+from .auth import install_api_keys
 from .container import build_container
 from .errors import install_error_handlers
 from .routes import datasets, health, ui, upload
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
+    # Resolved here, not in lifespan: middleware (API keys) is fixed before start.
+    resolved = settings or Settings()
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        container = build_container(settings or Settings())
+        container = build_container(resolved)
         container.start()
         app.state.container = container
         try:
@@ -34,6 +38,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     install_error_handlers(app)
+    install_api_keys(app, resolved)
     app.include_router(upload.router)
     app.include_router(datasets.router)
     app.include_router(health.router)

@@ -244,9 +244,7 @@ class Catalog:
 
     @staticmethod
     def _next_version(session: Session, name: str) -> int:
-        latest = session.scalar(
-            select(func.max(DatasetRow.version)).where(DatasetRow.name == name)
-        )
+        latest = session.scalar(select(func.max(DatasetRow.version)).where(DatasetRow.name == name))
         return int(latest or 0) + 1
 
     def next_version(self, name: str) -> int:

@@ -95,6 +95,8 @@ class Settings(BaseSettings):
     processor: ProcessorSettings = ProcessorSettings()
     # `python -m processor reconcile` deletes datasets older than this; None keeps all.
     retention_days: int | None = Field(default=None, ge=1)
+    # Comma-separated bearer keys; when set, the API requires one (see api/auth.py).
+    api_keys: SecretStr | None = None
 
     def resolved_database_url(self) -> str:
         if self.database_url:

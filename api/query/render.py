@@ -1,4 +1,8 @@
-"""Arrow rows as JSON-ready Python values."""
+"""Arrow rows as JSON-ready Python values.
+
+Columns are made JSON-safe in Arrow, not value by value in Python: a page's dates and
+times become ISO 8601 text exactly as `datetime.isoformat()` writes it.
+"""
 
 from __future__ import annotations
 
@@ -9,9 +13,25 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 
+def _iso_column(column: Any, arrow_type: pa.DataType) -> Any | None:
+    """ISO text in Arrow, or None when only Python formats this type faithfully."""
+    if pa.types.is_date32(arrow_type):
+        return pc.cast(column, pa.string())
+    if pa.types.is_timestamp(arrow_type) and arrow_type.unit == "us":
+        if arrow_type.tz not in (None, "UTC", "+00:00"):
+            return None
+        # With microseconds, %S prints "SS.ffffff"; isoformat() omits a zero fraction.
+        text = pc.strftime(column, format="%Y-%m-%dT%H:%M:%S")
+        text = pc.replace_substring_regex(text, pattern=r"\.000000$", replacement="")
+        if arrow_type.tz is not None:
+            text = pc.binary_join_element_wise(text, "+00:00", "")
+        return text
+    return None
+
+
 def json_safe(table: pa.Table) -> pa.Table:
     """Strict JSON has no NaN or Infinity (they become null) and no decimals (strings keep
-    their exact digits); dates and times are written by `rows` as ISO 8601."""
+    their exact digits)."""
     for i, f in enumerate(table.schema):
         column = table.column(i)
         if pa.types.is_floating(f.type):
@@ -19,22 +39,25 @@ def json_safe(table: pa.Table) -> pa.Table:
         elif pa.types.is_decimal(f.type):
             column = pc.cast(column, pa.string())
         else:
-            continue
+            iso = _iso_column(column, f.type)
+            if iso is None:
+                continue
+            column = iso
         table = table.set_column(i, pa.field(f.name, column.type), column)
     return table
 
 
 def rows(table: pa.Table) -> list[dict[str, Any]]:
     table = json_safe(table)
-    temporal = [
+    out: list[dict[str, Any]] = table.to_pylist()
+    left = [
         f.name
         for f in table.schema
         if pa.types.is_timestamp(f.type) or pa.types.is_date(f.type) or pa.types.is_time(f.type)
     ]
-    out: list[dict[str, Any]] = table.to_pylist()
-    if temporal:
+    if left:
         for row in out:
-            for name in temporal:
+            for name in left:
                 value = row[name]
                 if isinstance(value, dt.date | dt.time):
                     row[name] = value.isoformat()

@@ -101,43 +101,42 @@ async def page_response(
     version: int | None,
     cursor: str | None,
 ) -> Response | dict[str, Any]:
-    target = await anyio.to_thread.run_sync(
-        lambda: _target(catalog, dataset_id, version, offset, cursor)
-    )
-    dataset = target.dataset
-    if dataset.status is Status.failed:
-        return failed(dataset)
-    if dataset.status is not Status.ready:
-        return pending(dataset)
     items = _query_items(request)
-    tag = etag(dataset.id, items, "page")
-    if etag_matches(request.headers.get("if-none-match"), tag):
-        return _not_modified(tag)
-    raw = raw_query(items)
+    if_none_match = request.headers.get("if-none-match")
 
-    def load() -> tuple[list[dict[str, Any]], list[dict[str, str]], int, Query]:
+    def work() -> Response | dict[str, Any]:
+        # One worker-thread hop for catalog, storage and rendering alike.
+        target = _target(catalog, dataset_id, version, offset, cursor)
+        dataset = target.dataset
+        if dataset.status is Status.failed:
+            return failed(dataset)
+        if dataset.status is not Status.ready:
+            return pending(dataset)
+        tag = etag(dataset.id, items, "page")
+        if etag_matches(if_none_match, tag):
+            return _not_modified(tag)
         with _opened(store, settings, dataset) as source:
-            query = raw.bind(source.schema)
+            query = raw_query(items).bind(source.schema)
             _check_cursor(cursor, query)
             table, total = page(source, query, target.position, limit)
-            columns = [{"name": f.name, "type": column_type(f.type)} for f in table.schema]
-            return json_rows(table), columns, total, query
+        end = target.position + table.num_rows
+        body = {
+            "id": dataset.id,
+            "status": "ready",
+            "name": dataset.name,
+            "version": version_of(dataset),
+            "columns": [{"name": f.name, "type": column_type(f.type)} for f in table.schema],
+            "total_rows": total,
+            "offset": target.position,
+            "limit": limit,
+            "rows": json_rows(table),
+            "next": _next_link(request.url.path, items, dataset, query, end)
+            if end < total
+            else None,
+        }
+        return JSONResponse(body, headers={"ETag": tag, "Cache-Control": CACHE_CONTROL})
 
-    rows, columns, total, query = await anyio.to_thread.run_sync(load)
-    end = target.position + len(rows)
-    body = {
-        "id": dataset.id,
-        "status": "ready",
-        "name": dataset.name,
-        "version": version_of(dataset),
-        "columns": columns,
-        "total_rows": total,
-        "offset": target.position,
-        "limit": limit,
-        "rows": rows,
-        "next": _next_link(request, dataset, query, end) if end < total else None,
-    }
-    return JSONResponse(body, headers={"ETag": tag, "Cache-Control": CACHE_CONTROL})
+    return await anyio.to_thread.run_sync(work)
 
 
 def _fingerprint(query: Query) -> str:
@@ -149,10 +148,12 @@ def _check_cursor(token: str | None, query: Query) -> None:
         raise Unprocessable("cursor belongs to another query: keep the filters and sort it had")
 
 
-def _next_link(request: Request, dataset: Dataset, query: Query, position: int) -> str:
+def _next_link(
+    path: str, items: list[tuple[str, str]], dataset: Dataset, query: Query, position: int
+) -> str:
     token = cursors.encode(cursors.Cursor(dataset.id, position, _fingerprint(query)))
-    kept = [(k, v) for k, v in _query_items(request) if k not in ("offset", "cursor")]
-    return f"{request.url.path}?{urlencode([*kept, ('cursor', token)])}"
+    kept = [(k, v) for k, v in items if k not in ("offset", "cursor")]
+    return f"{path}?{urlencode([*kept, ('cursor', token)])}"
 
 
 # -- downloads --------------------------------------------------------------------------

@@ -21,12 +21,18 @@ import pyarrow.parquet as pq
 from .cache import LRUCache
 from .footer_cache import Footer, ObjectIdentity, footer_for
 
-GROUP_CACHE_BYTES = 256 * 1024 * 1024
-# A read that needs rows past this fraction of a group decodes (and caches) all of it.
-PREFIX_FRACTION = 0.125
+GROUP_CACHE_BYTES = 512 * 1024 * 1024
+# A first read that needs rows past this fraction of a group decodes (and caches) all of
+# it: a prefix that long costs about as much as the whole group.
+FULL_READ_FRACTION = 0.6
 MIN_BATCH_ROWS = 1024
+RECENT_READS = 4096
 
 groups: LRUCache[pa.Table] = LRUCache(GROUP_CACHE_BYTES, weigh=lambda t: max(t.nbytes, 1))
+# Groups read once through a prefix: the second read of one decodes and caches it whole,
+# so paging through a group decodes it at most twice, and a one-off deep page never
+# pays for rows after the ones it shows.
+_recent: LRUCache[bool] = LRUCache(RECENT_READS)
 
 
 Opener = Callable[[], BinaryIO]
@@ -74,13 +80,14 @@ class Source:
         )
 
     def read_prefix(self, group: int, columns: Sequence[str], stop: int) -> pa.Table:
-        """At least the first `stop` rows of a group (all of it when that is most of it)."""
+        """At least the first `stop` rows of a group."""
         table = self.cached(group, columns)
         if table is not None:
             return table
-        n = self.footer.group_rows[group]
-        if stop > n * PREFIX_FRACTION:
+        key = self._key(group, columns)
+        if _recent.get(key) or stop > self.footer.group_rows[group] * FULL_READ_FRACTION:
             return self.read_group(group, columns)
+        _recent.put(key, True)
         return self.read_uncached_prefix(group, columns, stop)
 
     def read_uncached_prefix(self, group: int, columns: Sequence[str], stop: int) -> pa.Table:
@@ -117,4 +124,9 @@ def open_source(dataset_id: str, bucket: str, key: str, opener: Opener) -> Itera
         fh.close()
 
 
-__all__ = ["ObjectIdentity", "Opener", "Source", "groups", "open_source"]
+def clear() -> None:
+    groups.clear()
+    _recent.clear()
+
+
+__all__ = ["ObjectIdentity", "Opener", "Source", "clear", "groups", "open_source"]

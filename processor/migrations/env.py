@@ -31,7 +31,10 @@ def _run(connection: Connection) -> None:
 def main() -> None:
     if context.is_offline_mode():
         context.configure(
-            url=Settings().resolved_database_url(), target_metadata=Base.metadata, literal_binds=True, render_as_batch=True
+            url=Settings().resolved_database_url(),
+            target_metadata=Base.metadata,
+            literal_binds=True,
+            render_as_batch=True,
         )
         with context.begin_transaction():
             context.run_migrations()

@@ -14,8 +14,12 @@ from tests.catalog.threads import race
 def add(catalog: Catalog, name: str | None = None, dataset_id: str | None = None) -> str:
     ds_id = dataset_id or new_dataset_id()
     catalog.add(
-        dataset_id=ds_id, filename="a.csv", raw_key=f"{ds_id}/source.csv", sha256="0" * 64,
-        size_bytes=3, name=name,
+        dataset_id=ds_id,
+        filename="a.csv",
+        raw_key=f"{ds_id}/source.csv",
+        sha256="0" * 64,
+        size_bytes=3,
+        name=name,
     )
     return ds_id
 
@@ -94,7 +98,11 @@ def test_options_round_trip(catalog: Catalog) -> None:
     ds_id = new_dataset_id()
     options = {"delimiter": ";", "header_row": 2, "encoding": "cp1252"}
     catalog.add(
-        dataset_id=ds_id, filename="b.csv", raw_key="k", sha256="f" * 64, size_bytes=5,
+        dataset_id=ds_id,
+        filename="b.csv",
+        raw_key="k",
+        sha256="f" * 64,
+        size_bytes=5,
         options=options,
     )
     ds = catalog.get(ds_id)

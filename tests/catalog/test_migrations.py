@@ -17,7 +17,14 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
-from processor.catalog import Base, Catalog, CatalogUnavailable, Status, new_dataset_id
+from processor.catalog import (
+    Base,
+    Catalog,
+    CatalogUnavailable,
+    Status,
+    make_engine,
+    new_dataset_id,
+)
 from processor.migrations.apply import alembic_config
 from tests.catalog.conftest import MakeCatalog
 from tests.catalog.threads import race
@@ -98,9 +105,15 @@ def test_a_pre_alembic_catalog_is_adopted_with_its_rows(make_catalog: MakeCatalo
         conn.execute(
             PRE_ALEMBIC.tables["datasets"].insert(),
             {
-                "id": ds_id, "filename": "old.csv", "raw_key": "k", "sha256": "0" * 64,
-                "size_bytes": 7, "status": "ready", "options": {"delimiter": ";"},
-                "attempts": 1, "created_at": datetime.now(UTC),
+                "id": ds_id,
+                "filename": "old.csv",
+                "raw_key": "k",
+                "sha256": "0" * 64,
+                "size_bytes": 7,
+                "status": "ready",
+                "options": {"delimiter": ";"},
+                "attempts": 1,
+                "created_at": datetime.now(UTC),
             },
         )
     catalog.create_schema()
@@ -109,61 +122,82 @@ def test_a_pre_alembic_catalog_is_adopted_with_its_rows(make_catalog: MakeCatalo
     old = catalog.get(ds_id)
     assert old is not None
     assert (old.status, old.options, old.name, old.version) == (
-        Status.ready, {"delimiter": ";"}, None, None,
+        Status.ready,
+        {"delimiter": ";"},
+        None,
+        None,
     )
     new_id = new_dataset_id()
     catalog.add(
-        dataset_id=new_id, filename="n.csv", raw_key="n", sha256="1" * 64, size_bytes=1,
+        dataset_id=new_id,
+        filename="n.csv",
+        raw_key="n",
+        sha256="1" * 64,
+        size_bytes=1,
         name="sales",
     )
     assert [d.version for d in catalog.versions("sales")] == [1]
 
 
-# One API replica starting: connect, wait for the starting gun, migrate.
+# An API replica that starts once per "go" line: connected beforehand, so the
+# migrations themselves race, not process start-up.
 REPLICA = """
 import sys
 from processor.catalog import Catalog
 catalog = Catalog.from_url(sys.argv[1])
 catalog.ping()
 print("ready", flush=True)
-sys.stdin.readline()
-catalog.create_schema()
+for _ in sys.stdin:
+    try:
+        catalog.create_schema()
+        print("ok", flush=True)
+    except Exception as exc:
+        print("error:", repr(exc).replace(chr(10), " "), flush=True)
 """
+ROUNDS = 5
+
+
+def drop_everything(url: str) -> None:
+    engine = make_engine(url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(sa.text("DROP TABLE IF EXISTS alembic_version"))
+            conn.execute(sa.text("DROP TABLE IF EXISTS datasets"))
+    finally:
+        engine.dispose()
 
 
 def test_replica_processes_racing_create_schema(database_url: str) -> None:
-    """Replicas start at once on one empty database: every one succeeds, migrated once."""
+    """Replicas start at once on an empty database: every one succeeds, it is migrated once."""
     replicas = [
         subprocess.Popen(
             [sys.executable, "-c", REPLICA, database_url],
             cwd=ROOT,
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
             text=True,
         )
         for _ in range(4)
     ]
+    engine = make_engine(database_url)
     try:
         for proc in replicas:
             assert proc.stdout is not None and proc.stdout.readline() == "ready\n"
-        for proc in replicas:
-            assert proc.stdin is not None
-            proc.stdin.write("go\n")
-            proc.stdin.flush()
-        outcomes = [proc.communicate(timeout=60) for proc in replicas]
+        for _ in range(ROUNDS):
+            drop_everything(database_url)
+            for proc in replicas:
+                assert proc.stdin is not None
+                proc.stdin.write("go\n")
+                proc.stdin.flush()
+            answers = [proc.stdout.readline().strip() for proc in replicas if proc.stdout]
+            assert answers == ["ok"] * len(replicas)
+            assert revisions(engine) == [HEAD]
+            assert schema_diff(engine) == []
     finally:
+        engine.dispose()
         for proc in replicas:
             proc.kill()
             proc.wait()
-    failures = [err for proc, (_, err) in zip(replicas, outcomes, strict=True) if proc.returncode]
-    assert failures == []
-    catalog = Catalog.from_url(database_url)
-    try:
-        assert revisions(catalog.engine) == [HEAD]
-        assert schema_diff(catalog.engine) == []
-    finally:
-        catalog.engine.dispose()
 
 
 def test_threads_racing_create_schema(make_catalog: MakeCatalog) -> None:

@@ -97,6 +97,9 @@ class Cluster:
     api_kubeconfig: Path
     raw_bucket: str
     processed_bucket: str
+    # A Job-list resourceVersion from the start of the session, and when it was read.
+    started_rv: str = ""
+    started_at: float = 0.0
 
     @property
     def batch(self) -> client.BatchV1Api:
@@ -195,6 +198,7 @@ def cluster(
     api_kubeconfig = service_account_kubeconfig(
         kube, core, API_SERVICE_ACCOUNT, tmp_path_factory.mktemp("sa") / "kubeconfig"
     )
+    started = client.BatchV1Api(admin).list_namespaced_job(NAMESPACE)
     with PodExecutor(kube) as executor:
         found = Cluster(
             kube=kube,
@@ -204,6 +208,8 @@ def cluster(
             api_kubeconfig=api_kubeconfig,
             raw_bucket=raw_bucket,
             processed_bucket=processed_bucket,
+            started_rv=started.metadata.resource_version,
+            started_at=time.monotonic(),
         )
         ensure_buckets(found.store(), found.settings())
         yield found

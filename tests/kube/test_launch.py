@@ -8,6 +8,7 @@ import httpx
 from kubernetes import client
 
 from api.runners.k8s_job import build_job
+from processor.catalog import Catalog
 from processor.settings import KubernetesSettings
 from tests.kube.conftest import (
     IMAGE,
@@ -17,6 +18,7 @@ from tests.kube.conftest import (
     record,
     stage_upload,
     wait_final,
+    wait_for,
 )
 from tests.kube.test_runner import GOOD_CSV, JobLog, StartApi, job_log
 
@@ -41,12 +43,21 @@ def test_resubmitted_dataset_follows_its_existing_job(
     # Created before this API could: its own launch will get 409 AlreadyExists.
     queued = catalog.get(dataset_id)
     assert queued is not None
+    cluster.executor.hold()
     existing = cluster.batch.create_namespaced_job(NAMESPACE, build_job(queued, SETTINGS))
+    # The API tried to launch it (queued -> processing) while the Job was still running.
+    wait_for("the API's launch", lambda: _status(catalog, dataset_id) == "processing")
+    cluster.executor.release(dataset_id)
     with httpx.Client(base_url=server.url, timeout=30) as api:
         status = wait_final(api, dataset_id)
     assert status["status"] == "ready", status
     assert job_log.uids(dataset_id) == {existing.metadata.uid}  # type: ignore[union-attr]
     assert len(cluster.executor.runs_of(dataset_id)) == 1
+
+
+def _status(catalog: Catalog, dataset_id: str) -> str | None:
+    found = catalog.get(dataset_id)
+    return found.status.value if found else None
 
 
 def test_a_foreign_job_with_our_name_is_refused(

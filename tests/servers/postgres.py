@@ -47,9 +47,7 @@ def _find_bindir() -> Path | None:
         return int(name) if name.isdigit() else -1
 
     found = [
-        b
-        for b in PG_ROOT.glob("*/bin")
-        if (b / "postgres").is_file() and (b / "initdb").is_file()
+        b for b in PG_ROOT.glob("*/bin") if (b / "postgres").is_file() and (b / "initdb").is_file()
     ]
     return max(found, key=major) if found else None
 

@@ -1,0 +1,110 @@
+"""API keys: with MINI_API_KEYS set, every request except the health probes needs one.
+
+A pure ASGI middleware rather than a dependency or BaseHTTPMiddleware: it
+answers before anything reads the request body, so an unauthenticated upload
+is never streamed anywhere; it passes an authorised request's body through
+untouched, so uploads still stream; and it also covers what route dependencies
+do not reach (/docs, /openapi.json, /static).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from collections.abc import Iterable, Sequence
+
+from fastapi import FastAPI
+from pydantic import SecretStr
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from processor.settings import Settings
+
+from .errors import error_response
+
+# Kubernetes probes call these without credentials.
+OPEN_PATHS = frozenset({"/healthz", "/readyz"})
+REALM = "mini-pipeline"
+# RFC 6455: "policy violation".
+WS_POLICY_VIOLATION = 1008
+
+
+def parse_api_keys(secret: SecretStr | None) -> list[str]:
+    """The configured keys; none means keys are off. Set but empty is a mistake, not "off"."""
+    if secret is None:
+        return []
+    keys = [k.strip() for k in secret.get_secret_value().split(",")]
+    keys = [k for k in keys if k]
+    if not keys:
+        raise ValueError("MINI_API_KEYS is set but holds no keys; unset it to turn API keys off")
+    return keys
+
+
+def _digest(value: bytes) -> bytes:
+    # Equal-length inputs, so compare_digest leaks not even a key's length.
+    return hashlib.sha256(value).digest()
+
+
+class KeyRing:
+    def __init__(self, keys: Iterable[str]) -> None:
+        self._digests = [_digest(k.encode()) for k in keys]
+
+    def accepts(self, token: bytes) -> bool:
+        presented = _digest(token)
+        accepted = False
+        # Every key is compared, match or not: the time taken says nothing about which.
+        for digest in self._digests:
+            accepted |= hmac.compare_digest(presented, digest)
+        return accepted
+
+
+def _authorization(scope: Scope) -> bytes | None:
+    for name, value in scope.get("headers", ()):
+        if name == b"authorization":
+            return bytes(value)
+    return None
+
+
+class ApiKeyMiddleware:
+    def __init__(self, app: ASGIApp, keys: Sequence[str]) -> None:
+        self.app = app
+        self.ring = KeyRing(keys)
+
+    def problem(self, scope: Scope) -> tuple[str, str] | None:
+        """None when the request carries a valid key, else (message, challenge)."""
+        header = _authorization(scope)
+        if header is None:
+            return "an API key is required: send 'Authorization: Bearer <key>'", ""
+        scheme, _, token = header.strip().partition(b" ")
+        token = token.strip()
+        if scheme.lower() != b"bearer" or not token:
+            return "the Authorization header must be 'Bearer <key>'", ', error="invalid_request"'
+        if not self.ring.accepts(token):
+            return "the API key is not valid", ', error="invalid_token"'
+        return None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket") or scope["path"] in OPEN_PATHS:
+            await self.app(scope, receive, send)
+            return
+        problem = self.problem(scope)
+        if problem is None:
+            await self.app(scope, receive, send)
+            return
+        if scope["type"] == "websocket":
+            await send({"type": "websocket.close", "code": WS_POLICY_VIOLATION})
+            return
+        message, error = problem
+        response = error_response(
+            401,
+            "unauthorized",
+            message,
+            headers={"WWW-Authenticate": f'Bearer realm="{REALM}"{error}'},
+        )
+        await response(scope, receive, send)
+
+
+def install_api_keys(app: FastAPI, settings: Settings) -> None:
+    """Require a key on every request when MINI_API_KEYS is set; a no-op otherwise."""
+    keys = parse_api_keys(settings.api_keys)
+    if keys:
+        app.add_middleware(ApiKeyMiddleware, keys=keys)

@@ -1,0 +1,194 @@
+"""API keys (MINI_API_KEYS), over real HTTP against the real uvicorn process."""
+
+from __future__ import annotations
+
+import socket
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import psutil
+import pytest
+
+from tests.api.conftest import catalog_of, local_objects
+from tests.servers.api import MULTIPART_TYPE, ApiServer, multipart_stream, wait_final
+
+KEYS = ["k1-" + "a" * 40, "k2-" + "b" * 40, "k3-" + "c" * 40]
+CSV = b"city,temp\nOslo,3\nLima,19\n"
+
+
+@pytest.fixture(scope="module")
+def keyed_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiServer]:
+    # Spaces around the commas are allowed: a list typed by hand into a Secret.
+    env = {"MINI_API_KEYS": f"{KEYS[0]}, {KEYS[1]} ,{KEYS[2]}"}
+    with ApiServer(tmp_path_factory.mktemp("api-keys"), env) as server:
+        yield server
+
+
+def http(server: ApiServer, key: str | None = None) -> httpx.Client:
+    headers = {"Authorization": f"Bearer {key}"} if key is not None else {}
+    return httpx.Client(base_url=server.url, timeout=60, headers=headers)
+
+
+def assert_unauthorized(r: httpx.Response, error: str | None = None) -> None:
+    assert r.status_code == 401, r.text
+    assert r.headers["content-type"] == "application/json"
+    body = r.json()
+    assert list(body) == ["error"] and set(body["error"]) == {"code", "message"}
+    assert body["error"]["code"] == "unauthorized"
+    assert body["error"]["message"]
+    challenge = r.headers["www-authenticate"]
+    assert challenge.startswith('Bearer realm="mini-pipeline"')
+    if error:
+        assert f'error="{error}"' in challenge
+    else:
+        assert "error=" not in challenge
+
+
+def stored(server: ApiServer) -> tuple[list[Path], int]:
+    """Raw objects and catalog rows: a rejected upload must add to neither."""
+    catalog = catalog_of(server)
+    try:
+        return local_objects(server), catalog.page()[1]
+    finally:
+        catalog.engine.dispose()
+
+
+def test_probes_are_open(keyed_api: ApiServer) -> None:
+    with http(keyed_api) as c:
+        assert c.get("/healthz").status_code == 200
+        assert c.get("/readyz").json() == {"status": "ready"}
+    with http(keyed_api, "wrong") as c:
+        assert c.get("/healthz").status_code == 200
+
+
+@pytest.mark.parametrize("path", ["/datasets", "/docs", "/openapi.json", "/upload", "/nope"])
+def test_no_key_is_401(keyed_api: ApiServer, path: str) -> None:
+    with http(keyed_api) as c:
+        r = c.get(path)
+    assert_unauthorized(r)
+    assert "Bearer" in r.json()["error"]["message"]
+
+
+@pytest.mark.parametrize(
+    "authorization",
+    [
+        f"Basic {KEYS[0]}",
+        "Bearer",
+        f"Token {KEYS[0]}",
+        KEYS[0],
+    ],
+    ids=["basic-scheme", "bearer-no-token", "other-scheme", "no-scheme"],
+)
+def test_malformed_authorization_is_401(keyed_api: ApiServer, authorization: str) -> None:
+    r = httpx.get(f"{keyed_api.url}/datasets", headers={"Authorization": authorization})
+    assert_unauthorized(r, "invalid_request")
+
+
+@pytest.mark.parametrize(
+    "key",
+    ["wrong", KEYS[0][:-1], KEYS[0] + "x", KEYS[0].upper(), f"{KEYS[0]},{KEYS[1]}", "k1-"],
+    ids=["wrong", "prefix", "extended", "case", "whole-list", "short"],
+)
+def test_wrong_key_is_401(keyed_api: ApiServer, key: str) -> None:
+    before = stored(keyed_api)
+    with http(keyed_api, key) as c:
+        assert_unauthorized(c.get("/datasets"), "invalid_token")
+        assert_unauthorized(
+            c.post("/upload", content=CSV, headers={"Content-Type": "text/csv"}), "invalid_token"
+        )
+    assert stored(keyed_api) == before
+
+
+def test_scheme_is_case_insensitive(keyed_api: ApiServer) -> None:
+    r = httpx.get(f"{keyed_api.url}/datasets", headers={"Authorization": f"bearer {KEYS[1]}"})
+    assert r.status_code == 200, r.text
+
+
+def test_rejected_before_the_body_is_read(keyed_api: ApiServer) -> None:
+    """An upload without a key is answered at once, with 10 MB of its body never sent."""
+    before = stored(keyed_api)
+    head = (
+        "POST /upload HTTP/1.1\r\n"
+        f"Host: 127.0.0.1:{keyed_api.port}\r\n"
+        "Content-Type: text/csv\r\n"
+        "Content-Length: 10000000\r\n\r\n"
+    ).encode()
+    with socket.create_connection(("127.0.0.1", keyed_api.port), timeout=10) as s:
+        s.sendall(head + CSV)
+        # A server that waited for the body would time out here instead.
+        answer = s.recv(65536)
+    assert answer.startswith(b"HTTP/1.1 401 "), answer[:200]
+    assert b'"code":"unauthorized"' in answer
+    assert stored(keyed_api) == before
+
+
+def test_docs_with_a_key(keyed_api: ApiServer) -> None:
+    with http(keyed_api, KEYS[2]) as c:
+        assert c.get("/openapi.json").json()["info"]["title"] == "mini-pipeline"
+        assert c.get("/docs").status_code == 200
+
+
+def test_every_key_lists_and_uploads(keyed_api: ApiServer, tmp_path: Path) -> None:
+    uploaded = []
+    for key in KEYS:
+        with http(keyed_api, key) as c:
+            r = c.post("/upload", files={"file": ("cities.csv", CSV)})
+            assert r.status_code == 202, r.text
+            uploaded.append(r.json()["id"])
+            listed = c.get("/datasets")
+            assert listed.status_code == 200
+            assert uploaded[-1] in {item["id"] for item in listed.json()["items"]}
+    with http(keyed_api, KEYS[1]) as c:
+        for ds_id in uploaded:
+            assert wait_final(c, ds_id)["status"] == "ready"
+        body = c.get(f"/datasets/{uploaded[0]}").json()
+        assert body["total_rows"] == 2
+    with http(keyed_api) as c:
+        assert_unauthorized(c.get(f"/datasets/{uploaded[0]}"))
+
+
+def test_keyed_upload_still_streams(keyed_api: ApiServer) -> None:
+    """The key check passes the body through: a 128 MiB upload never sits in server memory."""
+    assert keyed_api.proc is not None
+    proc = psutil.Process(keyed_api.proc.pid)
+    base = peak = proc.memory_info().rss
+    done = threading.Event()
+
+    def sample() -> None:
+        nonlocal peak
+        while not done.wait(0.02):
+            peak = max(peak, proc.memory_info().rss)
+
+    row = b"0123456789," * 9 + b"x\n"
+    chunk = b"c" + b",c" * 9 + b"\n" + row * (1024 * 1024 // len(row))
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    try:
+        with http(keyed_api, KEYS[0]) as c:
+            r = c.post(
+                "/upload",
+                content=multipart_stream(chunk for _ in range(128)),
+                headers={"Content-Type": MULTIPART_TYPE},
+            )
+    finally:
+        done.set()
+        sampler.join()
+    assert r.status_code == 202, r.text
+    assert r.json()["size_bytes"] == 128 * len(chunk)
+    growth_mib = (peak - base) / 2**20
+    assert growth_mib < 64, f"server RSS grew by {growth_mib:.0f} MiB"
+
+
+def test_off_by_default(client: httpx.Client) -> None:
+    """The embedded default (no MINI_API_KEYS): no header needed."""
+    assert client.get("/datasets").status_code == 200
+    assert client.get("/openapi.json").status_code == 200
+
+
+def test_set_but_empty_refuses_to_start(tmp_path: Path) -> None:
+    server = ApiServer(tmp_path / "api", {"MINI_API_KEYS": " , "})
+    with pytest.raises(RuntimeError, match="MINI_API_KEYS is set but holds no keys"):
+        server.start()
+    server.stop()

@@ -1,0 +1,198 @@
+"""Versions and lifecycle over HTTP: named uploads, the latest ready version, pinned
+versions and cursors, reprocess and delete, on the real API with the local runner."""
+
+from __future__ import annotations
+
+import httpx
+
+from processor import keys
+from tests.api.conftest import catalog_of, local_objects
+from tests.servers.api import ApiServer, wait_final
+
+
+def _csv(values: list[int]) -> bytes:
+    return ("n,label\n" + "".join(f"{v},item {v}\n" for v in values)).encode()
+
+
+def upload(client: httpx.Client, name: str, data: bytes, wait: bool = True) -> dict[str, object]:
+    r = client.post(f"/upload?name={name}", files={"file": (f"{name}.csv", data)})
+    assert r.status_code == 202, r.text
+    body: dict[str, object] = r.json()
+    if wait:
+        wait_final(client, str(body["id"]))
+    return body
+
+
+def served(client: httpx.Client, dataset_id: str, extra: str = "") -> list[int]:
+    body = client.get(f"/datasets/{dataset_id}?limit=1000{extra}").json()
+    return [row["n"] for row in body["rows"]]
+
+
+BAD_FILE = b"\n\n\n\n"  # only blank lines: the processor fails it (no columns)
+
+
+def test_named_uploads_are_versions_and_latest_ready_is_served(
+    client: httpx.Client, local_api: ApiServer
+) -> None:
+    v1 = upload(client, "sales", _csv([1, 2, 3]))
+    v2 = upload(client, "sales", _csv([4, 5]))
+    assert (v1["name"], v1["version"]) == ("sales", 1)
+    assert (v2["name"], v2["version"]) == ("sales", 2)
+    first, second = str(v1["id"]), str(v2["id"])
+    # Any version's id addresses the dataset; the newest ready version is served.
+    for any_id in (first, second):
+        body = client.get(f"/datasets/{any_id}").json()
+        assert (body["id"], body["version"], body["name"]) == (second, 2, "sales")
+        assert [r["n"] for r in body["rows"]] == [4, 5]
+    assert served(client, second, "&version=1") == [1, 2, 3]
+    assert client.get(f"/datasets/{first}?version=9").status_code == 404
+
+    # A failed newer version never hides the last good one.
+    v3 = upload(client, "sales", BAD_FILE)
+    assert client.get(f"/datasets/{v3['id']}/status").json()["status"] == "failed"
+    assert served(client, first) == [4, 5]
+    failed = client.get(f"/datasets/{first}?version=3").json()
+    assert failed["status"] == "failed" and failed["error"]
+
+    # Nor does one still in progress: queue a version nobody launches.
+    catalog = catalog_of(local_api)
+    pending_id = "e" * 32
+    catalog.add(
+        dataset_id=pending_id,
+        filename="p.csv",
+        raw_key=keys.raw_key(pending_id),
+        sha256="0" * 64,
+        size_bytes=1,
+        name="sales",
+    )
+    try:
+        assert served(client, pending_id) == [4, 5]
+        r = client.get(f"/datasets/{first}?version=4")
+        assert r.status_code == 202 and r.json() == {"id": pending_id, "status": "queued"}
+        listing = client.get(f"/datasets/{first}/versions").json()
+        assert listing["name"] == "sales"
+        assert listing["latest_ready_version"] == 2
+        assert [(v["version"], v["status"]) for v in listing["versions"]] == [
+            (1, "ready"),
+            (2, "ready"),
+            (3, "failed"),
+            (4, "queued"),
+        ]
+        assert [v["id"] for v in listing["versions"]][:3] == [first, second, v3["id"]]
+        assert listing["versions"][0]["links"]["data"] == f"/datasets/{first}?version=1"
+    finally:
+        catalog.mark_failed(pending_id, "given up by the test")
+
+
+def test_nothing_ready_yet_answers_with_the_newest_status(client: httpx.Client) -> None:
+    only = upload(client, "broken", BAD_FILE)
+    body = client.get(f"/datasets/{only['id']}").json()
+    assert body["status"] == "failed" and body["id"] == only["id"]
+    listing = client.get(f"/datasets/{only['id']}/versions").json()
+    assert listing["latest_ready_version"] is None
+
+
+def test_cursor_stays_on_its_version(client: httpx.Client) -> None:
+    v1 = upload(client, "walk", _csv(list(range(10))))
+    page = client.get(f"/datasets/{v1['id']}?limit=4").json()
+    upload(client, "walk", _csv([100, 200]))
+    assert served(client, str(v1["id"])) == [100, 200]
+    seen = [r["n"] for r in page["rows"]]
+    url = page["next"]
+    while url:
+        page = client.get(url).json()
+        assert page["version"] == 1
+        seen.extend(r["n"] for r in page["rows"])
+        url = page["next"]
+    assert seen == list(range(10))
+
+
+def test_unnamed_uploads_stay_separate_datasets(client: httpx.Client) -> None:
+    a = client.post("/upload", files={"file": ("same.csv", _csv([1]))}).json()
+    b = client.post("/upload", files={"file": ("same.csv", _csv([2]))}).json()
+    for body in (a, b):
+        wait_final(client, str(body["id"]))
+        # Without a name, a dataset is named by its own id: a family of one.
+        assert (body["name"], body["version"]) == (body["id"], 1)
+    assert served(client, str(a["id"])) == [1]
+    assert served(client, str(b["id"])) == [2]
+    # Its id as a name adds versions to it.
+    c = upload(client, str(a["id"]), _csv([3]))
+    assert c["version"] == 2 and served(client, str(a["id"])) == [3]
+    bad = client.post("/upload?name=no%20spaces", files={"file": ("x.csv", _csv([1]))})
+    assert bad.status_code == 422 and "name" in bad.json()["error"]["message"]
+
+
+def test_reprocess_makes_a_new_version_from_the_same_file(client: httpx.Client) -> None:
+    v1 = upload(client, "again", _csv([7, 8, 9]))
+    upload(client, "again", BAD_FILE)
+    r = client.post(f"/datasets/{v1['id']}/reprocess?version=1")
+    assert r.status_code == 202, r.text
+    body = r.json()
+    assert (body["name"], body["version"], body["status"]) == ("again", 3, "queued")
+    assert r.headers["location"] == f"/datasets/{body['id']}?version=3"
+    assert body["id"] != v1["id"]
+    assert wait_final(client, body["id"])["status"] == "ready"
+    current = client.get(f"/datasets/{v1['id']}").json()
+    assert (current["version"], [x["n"] for x in current["rows"]]) == (3, [7, 8, 9])
+    # Without ?version=, the newest version (now 3) is reprocessed.
+    again = client.post(f"/datasets/{v1['id']}/reprocess").json()
+    assert again["version"] == 4
+    assert wait_final(client, again["id"])["status"] == "ready"
+    assert client.get(f"/datasets/{v1['id']}").json()["version"] == 4
+    # Reprocessing the failed upload fails again, and hides nothing.
+    failing = client.post(f"/datasets/{v1['id']}/reprocess?version=2").json()
+    assert wait_final(client, failing["id"])["status"] == "failed"
+    body = client.get(f"/datasets/{v1['id']}").json()
+    assert (body["version"], [x["n"] for x in body["rows"]]) == (4, [7, 8, 9])
+    assert client.post(f"/datasets/{v1['id']}/reprocess?version=99").status_code == 404
+
+
+def test_delete_removes_objects_and_rows(client: httpx.Client, local_api: ApiServer) -> None:
+    v1 = upload(client, "gone", _csv([1]))
+    v2 = upload(client, "gone", _csv([2]))
+    other = upload(client, "kept", _csv([3]))
+    ids = [str(v1["id"]), str(v2["id"])]
+    for bucket in ("raw", "processed"):
+        for ds in ids:
+            assert any(p.parent.name == ds for p in local_objects(local_api, bucket))
+    r = client.delete(f"/datasets/{ids[1]}")
+    assert r.status_code == 204 and r.content == b""
+    for ds in ids:
+        assert client.get(f"/datasets/{ds}").status_code == 404
+        assert client.get(f"/datasets/{ds}/status").status_code == 404
+    for bucket in ("raw", "processed"):
+        assert not any(p.parent.name in ids for p in local_objects(local_api, bucket))
+    catalog = catalog_of(local_api)
+    assert catalog.versions("gone") == []
+    assert all(catalog.get(ds) is None for ds in ids)
+    assert served(client, str(other["id"])) == [3]
+    assert client.delete(f"/datasets/{ids[0]}").status_code == 404
+
+
+def test_delete_one_version_and_refuse_while_processing(
+    client: httpx.Client, local_api: ApiServer
+) -> None:
+    v1 = upload(client, "partial", _csv([1]))
+    v2 = upload(client, "partial", _csv([2]))
+    assert client.delete(f"/datasets/{v2['id']}?version=2").status_code == 204
+    assert served(client, str(v1["id"])) == [1]
+    assert client.get(f"/datasets/{v2['id']}").status_code == 404
+    catalog = catalog_of(local_api)
+    busy = "d" * 32
+    catalog.add(
+        dataset_id=busy,
+        filename="b.csv",
+        raw_key=keys.raw_key(busy),
+        sha256="0" * 64,
+        size_bytes=1,
+        name="partial",
+    )
+    try:
+        r = client.delete(f"/datasets/{v1['id']}")
+        assert r.status_code == 409 and r.headers["retry-after"]
+        assert busy in r.json()["error"]["message"]
+        assert served(client, str(v1["id"])) == [1]
+    finally:
+        catalog.mark_failed(busy, "given up by the test")
+    assert client.delete(f"/datasets/{v1['id']}").status_code == 204
