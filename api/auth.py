@@ -12,8 +12,10 @@ from __future__ import annotations
 import hashlib
 import hmac
 from collections.abc import Iterable, Sequence
+from urllib.parse import urlencode
 
 from fastapi import FastAPI
+from fastapi.responses import RedirectResponse
 from pydantic import SecretStr
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -21,8 +23,14 @@ from processor.settings import Settings
 
 from .errors import error_response
 
-# Kubernetes probes call these without credentials.
-OPEN_PATHS = frozenset({"/healthz", "/readyz"})
+# Kubernetes probes call these without credentials; a browser needs the login
+# page and its stylesheet before it has a key.
+OPEN_PATHS = frozenset({"/healthz", "/readyz", "/login", "/logout", "/favicon.ico"})
+OPEN_PREFIXES = ("/static/",)
+# Browsers cannot add an Authorization header to a page load, so the login page
+# stores the key in an HttpOnly, SameSite=Strict cookie (never sent cross-site,
+# which is what keeps cookie-authenticated uploads safe from CSRF).
+COOKIE = "mini_api_key"
 REALM = "mini-pipeline"
 # RFC 6455: "policy violation".
 WS_POLICY_VIOLATION = 1008
@@ -57,11 +65,27 @@ class KeyRing:
         return accepted
 
 
-def _authorization(scope: Scope) -> bytes | None:
+def _header(scope: Scope, wanted: bytes) -> bytes | None:
     for name, value in scope.get("headers", ()):
-        if name == b"authorization":
+        if name == wanted:
             return bytes(value)
     return None
+
+
+def _cookie(scope: Scope, wanted: str) -> bytes | None:
+    raw = _header(scope, b"cookie")
+    if not raw:
+        return None
+    for part in raw.split(b";"):
+        name, _, value = part.strip().partition(b"=")
+        if name.decode("latin-1") == wanted and value:
+            return value
+    return None
+
+
+def _wants_html(scope: Scope) -> bool:
+    accept = _header(scope, b"accept") or b""
+    return scope.get("method") == "GET" and b"text/html" in accept
 
 
 class ApiKeyMiddleware:
@@ -71,8 +95,11 @@ class ApiKeyMiddleware:
 
     def problem(self, scope: Scope) -> tuple[str, str] | None:
         """None when the request carries a valid key, else (message, challenge)."""
-        header = _authorization(scope)
+        header = _header(scope, b"authorization")
         if header is None:
+            cookie = _cookie(scope, COOKIE)
+            if cookie is not None and self.ring.accepts(cookie):
+                return None
             return "an API key is required: send 'Authorization: Bearer <key>'", ""
         scheme, _, token = header.strip().partition(b" ")
         token = token.strip()
@@ -83,7 +110,12 @@ class ApiKeyMiddleware:
         return None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] not in ("http", "websocket") or scope["path"] in OPEN_PATHS:
+        path = scope.get("path", "")
+        if (
+            scope["type"] not in ("http", "websocket")
+            or path in OPEN_PATHS
+            or path.startswith(OPEN_PREFIXES)
+        ):
             await self.app(scope, receive, send)
             return
         problem = self.problem(scope)
@@ -92,6 +124,14 @@ class ApiKeyMiddleware:
             return
         if scope["type"] == "websocket":
             await send({"type": "websocket.close", "code": WS_POLICY_VIOLATION})
+            return
+        if _wants_html(scope):
+            # A person in a browser: send them to the login page, then back here.
+            query = scope.get("query_string", b"").decode("latin-1")
+            target = path + (f"?{query}" if query else "")
+            await RedirectResponse(f"/login?{urlencode({'next': target})}", 303)(
+                scope, receive, send
+            )
             return
         message, error = problem
         response = error_response(
@@ -106,5 +146,6 @@ class ApiKeyMiddleware:
 def install_api_keys(app: FastAPI, settings: Settings) -> None:
     """Require a key on every request when MINI_API_KEYS is set; a no-op otherwise."""
     keys = parse_api_keys(settings.api_keys)
+    app.state.key_ring = KeyRing(keys) if keys else None
     if keys:
         app.add_middleware(ApiKeyMiddleware, keys=keys)

@@ -192,3 +192,45 @@ def test_set_but_empty_refuses_to_start(tmp_path: Path) -> None:
     with pytest.raises(RuntimeError, match="MINI_API_KEYS is set but holds no keys"):
         server.start()
     server.stop()
+
+
+def test_browser_page_load_redirects_to_login(keyed_api: ApiServer) -> None:
+    with http(keyed_api) as c:
+        r = c.get("/ui/datasets?x=1", headers={"Accept": "text/html"})
+        assert r.status_code == 303
+        assert r.headers["location"] == "/login?next=%2Fui%2Fdatasets%3Fx%3D1"
+        page = c.get("/login")
+        assert page.status_code == 200 and 'name="key"' in page.text
+        # Assets the login page needs are not secret.
+        assert c.get("/static/app.css").status_code == 200
+
+
+def test_login_sets_a_strict_httponly_cookie_that_authenticates(keyed_api: ApiServer) -> None:
+    with http(keyed_api) as c:
+        bad = c.post("/login", data={"key": "nope", "next": "/ui/datasets"})
+        assert bad.status_code == 401 and "not valid" in bad.text
+        assert "mini_api_key" not in c.cookies
+        r = c.post("/login", data={"key": KEYS[1], "next": "/ui/datasets"})
+        assert r.status_code == 303 and r.headers["location"] == "/ui/datasets"
+        cookie = r.headers["set-cookie"].lower()
+        assert "httponly" in cookie and "samesite=strict" in cookie
+        assert c.get("/ui/datasets").status_code == 200
+        upload = c.post("/upload", files={"file": ("c.csv", CSV)})
+        assert upload.status_code == 202
+        assert wait_final(c, upload.json()["id"])["status"] == "ready"
+        out = c.post("/logout")
+        assert out.status_code == 303
+        c.cookies.clear()
+        assert c.get("/datasets").status_code == 401
+
+
+def test_login_never_redirects_off_site(keyed_api: ApiServer) -> None:
+    with http(keyed_api) as c:
+        for target in ("https://evil.example/", "//evil.example/x", "javascript:alert(1)"):
+            r = c.post("/login", data={"key": KEYS[0], "next": target})
+            assert r.headers["location"] == "/ui/datasets"
+
+
+def test_forged_cookie_is_refused(keyed_api: ApiServer) -> None:
+    with httpx.Client(base_url=keyed_api.url, cookies={"mini_api_key": "forged"}) as c:
+        assert_unauthorized(c.get("/datasets"))
