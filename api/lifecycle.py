@@ -19,7 +19,7 @@ from processor.storage import ObjectNotFound
 
 from .container import Container
 from .errors import ServiceError
-from .versions import family, get_dataset, pick_version
+from .versions import family, forget_resolved, get_dataset, pick_version
 
 log = logging.getLogger(__name__)
 COPY_CHUNK = 1024 * 1024
@@ -81,6 +81,7 @@ def reprocess(container: Container, dataset_id: str, version: int | None) -> Dat
                 log.exception("could not remove %s/%s after a failed reprocess", raw_bucket, key)
         raise
     container.runner.submit(new_id)
+    forget_resolved()
     return created
 
 
@@ -114,4 +115,5 @@ def delete(container: Container, dataset_id: str, version: int | None) -> list[s
             store.delete(settings.storage.raw_bucket, target.raw_key)
         catalog.delete(target.id)
         deleted.append(target.id)
+        forget_resolved()
     return deleted

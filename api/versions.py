@@ -8,7 +8,10 @@ another. A dataset recorded without a name is a family of one.
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from datetime import datetime
+from threading import Lock
 from typing import Any
 
 from processor import keys
@@ -54,6 +57,44 @@ def resolve(catalog: Catalog, dataset_id: str, version: int | None = None) -> Da
         return latest
     members = family(catalog, dataset)
     return members[-1] if members else dataset
+
+
+# Data requests resolve the version to serve once per this many seconds at most: under
+# load that saves two catalog queries per request, and a version that just became ready
+# (or was deleted elsewhere) is seen at most this much later. Deletes and reprocesses
+# through this process clear it at once.
+RESOLVE_TTL_SECONDS = 0.2
+_resolved: dict[tuple[str, int | None, bool], tuple[float, Dataset]] = {}
+_resolved_lock = Lock()
+
+
+def _cached(key: tuple[str, int | None, bool], load: Callable[[], Dataset]) -> Dataset:
+    now = time.monotonic()
+    with _resolved_lock:
+        hit = _resolved.get(key)
+    if hit is not None and now - hit[0] < RESOLVE_TTL_SECONDS:
+        return hit[1]
+    dataset = load()
+    if dataset.status is Status.ready:
+        # Only ready answers: a client polling a pending dataset sees it finish at once.
+        with _resolved_lock:
+            if len(_resolved) > 10_000:
+                _resolved.clear()
+            _resolved[key] = (now, dataset)
+    return dataset
+
+
+def resolve_cached(catalog: Catalog, dataset_id: str, version: int | None = None) -> Dataset:
+    return _cached((dataset_id, version, True), lambda: resolve(catalog, dataset_id, version))
+
+
+def get_cached(catalog: Catalog, dataset_id: str) -> Dataset:
+    return _cached((dataset_id, None, False), lambda: get_dataset(catalog, dataset_id))
+
+
+def forget_resolved() -> None:
+    with _resolved_lock:
+        _resolved.clear()
 
 
 def same_family(a: Dataset, b: Dataset) -> bool:

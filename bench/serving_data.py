@@ -17,8 +17,6 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from processor.pipeline.options import ProcessOptions
-
 SEED = 20261125
 ROWS = 6_000_000
 NOTE_WORDS = 40
@@ -107,6 +105,9 @@ def ensure_dataset(rows: int = ROWS, log: bool = True) -> Path:
     if path.exists():
         return path
     path.parent.mkdir(parents=True, exist_ok=True)
+    # Imported here: a reused file needs nothing from the processor.
+    from processor.pipeline.options import ProcessOptions
+
     group_rows = ProcessOptions().row_group_rows
     tmp = path.with_name(f".{path.name}.partial")
     vocabulary = _vocabulary()

@@ -15,7 +15,7 @@ from processor.storage import ObjectNotFound
 from ..deps import CatalogDep, ContainerDep, SettingsDep, StoreDep
 from ..errors import NotFound
 from ..lifecycle import delete, reprocess
-from ..query.service import download_response, page_response
+from ..query.service import HotContainerDep, download_response, page_response
 from ..runners.logs import load_logs
 from ..serving import DEFAULT_LIMIT, MAX_LIMIT
 from ..versions import versions_body
@@ -93,9 +93,7 @@ async def list_datasets(
 async def get_dataset(
     request: Request,
     dataset_id: str,
-    catalog: CatalogDep,
-    store: StoreDep,
-    settings: SettingsDep,
+    container: HotContainerDep,
     offset: Annotated[int | None, Query(ge=0)] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
     columns: Annotated[str | None, Query(description="comma-separated column names")] = None,
@@ -107,9 +105,9 @@ async def get_dataset(
     ...), sorted and projected, a page at a time."""
     return await page_response(
         request,
-        catalog,
-        store,
-        settings,
+        container.catalog,
+        container.store,
+        container.settings,
         dataset_id,
         offset=offset,
         limit=limit,
@@ -122,9 +120,7 @@ async def get_dataset(
 async def download_dataset(
     request: Request,
     dataset_id: str,
-    catalog: CatalogDep,
-    store: StoreDep,
-    settings: SettingsDep,
+    container: HotContainerDep,
     format: Annotated[Literal["csv", "jsonl", "parquet"], Query()] = "csv",
     columns: Annotated[str | None, Query(description="comma-separated column names")] = None,
     sort: Annotated[str | None, Query(description="col,-col2")] = None,
@@ -132,7 +128,13 @@ async def download_dataset(
 ) -> Response | dict[str, Any]:
     """The whole result (same filters, sort and projection as the rows), streamed."""
     return await download_response(
-        request, catalog, store, settings, dataset_id, fmt=format, version=version
+        request,
+        container.catalog,
+        container.store,
+        container.settings,
+        dataset_id,
+        fmt=format,
+        version=version,
     )
 
 

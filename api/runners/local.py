@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import subprocess
@@ -31,7 +32,9 @@ class LocalRunner:
         self._lock = threading.Lock()
         self._inflight: set[str] = set()
         self._procs: dict[str, subprocess.Popen[bytes]] = {}
-        self._env = {**os.environ, **to_env(settings)}
+        # The processor only writes its manifest; _settle records it after saving the
+        # logs, so a final dataset always has them (as with the Kubernetes runner).
+        self._env = {**os.environ, **to_env(settings), "MINI_PROCESSOR__UPDATE_CATALOG": "false"}
         self.log_dir = settings.data_dir.resolve() / "logs"
 
     def start(self) -> None:
@@ -86,7 +89,12 @@ class LocalRunner:
                 self._procs.pop(dataset_id, None)
 
     def _run_once(self, dataset_id: str) -> None:
+        dataset = self._catalog.get(dataset_id)
+        if dataset is None or dataset.is_final or not self._catalog.mark_processing(dataset_id):
+            return
         cmd = [sys.executable, "-m", "processor", "run", "--dataset-id", dataset_id]
+        if dataset.options:
+            cmd += ["--options", json.dumps(dataset.options)]
         log_path = self.log_path(dataset_id)
         with log_path.open("wb") as log_file:
             proc = subprocess.Popen(cmd, env=self._env, stdout=log_file, stderr=subprocess.STDOUT)

@@ -9,7 +9,10 @@ transcoding for other encodings does not either, so every byte goes through
 from __future__ import annotations
 
 import codecs
+import hashlib
 import io
+import queue
+import threading
 from dataclasses import dataclass
 from typing import BinaryIO
 
@@ -111,6 +114,9 @@ def detect_encoding(sample: bytes, at_eof: bool, forced: str | None) -> Encoding
         return EncodingInfo(codec, False, 0, "option")
     if found:
         return EncodingInfo(found[1], True, len(found[0]), "bom")
+    utf16 = _utf16_without_bom(sample)
+    if utf16 is not None:
+        return EncodingInfo(utf16, False, 0, "nul-pattern")
     sniff_binary(sample)
     decoder = codecs.getincrementaldecoder("utf-8")("strict")
     try:
@@ -124,6 +130,30 @@ def detect_encoding(sample: bytes, at_eof: bool, forced: str | None) -> Encoding
     if guess is None:
         raise decode_error("utf-8", bad_at, sample[bad_at])
     return EncodingInfo(guess, False, 0, "charset-normalizer")
+
+
+def _utf16_without_bom(sample: bytes) -> str | None:
+    """UTF-16 text without a BOM: ASCII characters leave a NUL in every other byte.
+
+    Only when NULs sit mostly at odd (LE) or even (BE) positions *and* the sample
+    decodes to text without control characters; anything else stays binary.
+    """
+    body = sample[: len(sample) - len(sample) % 2][: 1 << 16]
+    if len(body) < 4 or body.count(0) < len(body) // 4:
+        return None
+    even, odd = body[0::2].count(0), body[1::2].count(0)
+    if odd > 3 * even:
+        codec = "utf-16-le"
+    elif even > 3 * odd:
+        codec = "utf-16-be"
+    else:
+        return None
+    try:
+        text = codecs.getincrementaldecoder(codec)("strict").decode(body, final=False)
+    except UnicodeDecodeError:
+        return None
+    controls = sum(1 for ch in text if ch < " " and ch not in "\t\r\n")
+    return codec if text and controls <= len(text) // 100 else None
 
 
 def _latin_guess(sample: bytes) -> str | None:
@@ -146,26 +176,120 @@ def _latin_guess(sample: bytes) -> str | None:
     return None
 
 
+class RawDigest:
+    """sha256 of every source byte, and (for UTF-8) strict validation, in a thread.
+
+    Both run off the parsing thread: hashlib releases the GIL and the parser does not
+    need it, so on two cores they cost almost no wall time. Validation that lags
+    behind the parser is safe because nothing is published before :meth:`finish`
+    has confirmed every byte; :meth:`error` lets the caller prefer this precise
+    message when a later stage trips over the same bad bytes first.
+    """
+
+    _DEPTH = 8
+
+    def __init__(self, validate_utf8: bool) -> None:
+        self._sha = hashlib.sha256()
+        self._validate = validate_utf8
+        self._decoder = codecs.getincrementaldecoder("utf-8")("strict")
+        self._queue: queue.Queue[tuple[bytes, int] | None] = queue.Queue(self._DEPTH)
+        self._error: BadInput | None = None
+        self.size = 0
+        self._thread = threading.Thread(target=self._run, name="raw-digest", daemon=True)
+        self._thread.start()
+
+    def feed(self, raw: bytes, start: int) -> None:
+        """``raw`` are source bytes from offset ``start``; b"" marks the end."""
+        self._queue.put((raw, start))
+
+    def _run(self) -> None:
+        while True:
+            item = self._queue.get()
+            if item is None:
+                self._queue.task_done()
+                return
+            try:
+                self._digest(*item)
+            finally:
+                self._queue.task_done()
+
+    def _digest(self, raw: bytes, start: int) -> None:
+        self._sha.update(raw)
+        self.size += len(raw)
+        if not self._validate or self._error is not None:
+            return
+        held = getattr(self._decoder, "buffer", b"")
+        if held or not raw or not raw.isascii():
+            try:
+                self._decoder.decode(raw, final=not raw)
+            except UnicodeDecodeError as exc:
+                self._error = _decode_failure("utf-8", start, held, raw, exc, not raw)
+
+    def error(self) -> BadInput | None:
+        """The validation error among the bytes fed so far, once they are all checked."""
+        if self._thread.is_alive():
+            self._queue.join()
+        return self._error
+
+    def finish(self) -> str:
+        """Wait for the thread; raise the validation error, else return the sha256."""
+        self._queue.put(None)
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        return self._sha.hexdigest()
+
+    def abandon(self) -> None:
+        if self._thread.is_alive():
+            self._queue.put(None)
+            self._thread.join()
+
+
+def _decode_failure(
+    codec: str, start: int, held: bytes, raw: bytes, exc: UnicodeDecodeError, final: bool
+) -> BadInput:
+    # exc.start counts from the bytes the decoder held back from the last chunk.
+    offset = start - len(held) + exc.start
+    joined = held + raw
+    truncated = final and exc.reason == "unexpected end of data"
+    byte = None if truncated or exc.start >= len(joined) else joined[exc.start]
+    return decode_error(codec, offset, byte)
+
+
 class Utf8Stream(io.RawIOBase):
     """Read-only, forward-only stream of UTF-8 bytes decoded from ``source``.
 
-    UTF-8 input is validated and passed through without copying; other codecs are
-    transcoded. Decode errors and NUL characters raise BadInput with the byte offset
-    in the source. pyarrow re-raises exceptions from ``read`` unchanged.
+    UTF-8 input is passed through without copying (validated here, or by ``digest``
+    in its own thread); other codecs are transcoded. Decode errors and NUL characters
+    raise BadInput with the byte offset in the source. pyarrow re-raises exceptions
+    from ``read`` unchanged. The last two chunks handed out are kept as ``tail``, so
+    the end of the file can be re-read without a second pass.
     """
 
     _CHUNK = 1 << 20
 
-    def __init__(self, source: BinaryIO, info: EncodingInfo) -> None:
+    def __init__(self, source: BinaryIO, info: EncodingInfo, digest: RawDigest | None = None) -> None:
         super().__init__()
         self._source = source
         self._codec = info.encoding
         self._decoder = codecs.getincrementaldecoder(info.encoding)("strict")
+        self._digest = digest
+        self._inline_check = info.encoding != "utf-8" or digest is None
         self._skip = info.bom_length
         self._consumed = 0  # source bytes read so far
         self._pending = b""  # output not yet handed out
         self._eof = False
         self._last = b"\n"  # last byte handed out
+        self._tail: list[bytes] = [b"", b""]
+
+    @property
+    def at_eof(self) -> bool:
+        return self._eof and not self._pending
+
+    @property
+    def tail(self) -> bytes:
+        """The last 1-2 MiB of UTF-8 output (the whole output for small files)."""
+        return self._tail[0] + self._tail[1]
 
     def readable(self) -> bool:
         return True
@@ -196,20 +320,24 @@ class Utf8Stream(io.RawIOBase):
     def _next_chunk(self, size: int) -> bytes:
         raw = self._source.read(size)
         start = self._consumed
+        if self._digest is not None:
+            self._digest.feed(raw, start)
         if not raw:
             self._eof = True
-            self._decode(b"", start, final=True)
+            if self._inline_check:
+                self._decode(b"", start, final=True)
             # pyarrow fails ("straddling object") when the header or a skipped row is
             # the last line and has no line break; one more never changes the data.
-            return b"" if self._last in b"\r\n" else b"\n"
+            return b"" if self._last in b"\r\n" else self._emit(b"\n")
         self._consumed += len(raw)
         if self._skip:
             cut = min(self._skip, len(raw))
             raw, self._skip, start = raw[cut:], self._skip - cut, start + cut
         if self._codec == "utf-8":
-            held = getattr(self._decoder, "buffer", b"")
-            if held or not raw.isascii():
-                self._decode(raw, start, final=False)
+            if self._inline_check:
+                held = getattr(self._decoder, "buffer", b"")
+                if held or not raw.isascii():
+                    self._decode(raw, start, final=False)
             nul = raw.find(b"\x00")
             if nul >= 0:
                 raise _nul_error(start + nul)
@@ -222,6 +350,7 @@ class Utf8Stream(io.RawIOBase):
     def _emit(self, data: bytes) -> bytes:
         if data:
             self._last = data[-1:]
+            self._tail = [self._tail[1], data]
         return data
 
     def _decode(self, raw: bytes, start: int, final: bool) -> str:
@@ -229,12 +358,7 @@ class Utf8Stream(io.RawIOBase):
         try:
             text: str = self._decoder.decode(raw, final)
         except UnicodeDecodeError as exc:
-            # exc.start counts from the bytes the decoder held back from the last chunk.
-            offset = start - len(held) + exc.start
-            joined = held + raw
-            truncated = final and exc.reason == "unexpected end of data"
-            byte = None if truncated or exc.start >= len(joined) else joined[exc.start]
-            raise decode_error(self._codec, offset, byte) from None
+            raise _decode_failure(self._codec, start, held, raw, exc, final) from None
         return text
 
 

@@ -1,18 +1,22 @@
-"""Streaming CSV reader: pyarrow batches of raw string columns, plus malformed rows.
+"""Streaming CSV reader: pyarrow batches of raw string columns, plus rejected rows.
 
 pyarrow parses with ``use_threads=False``: on string-only columns it is faster than the
-threaded reader here, and it is the only mode that reports row numbers for malformed
-rows. Rows with the wrong number of fields go to :class:`MalformedLog` (never padded or
-shifted). Blank lines are kept as all-null rows so that pyarrow's row numbers count
-them; the caller drops empty rows later.
+threaded reader here, and it is the only mode that reports row numbers for rejected
+rows. Rows with the wrong number of fields, and a last row whose quote is never
+closed, are handed to a :class:`RejectSink` with their physical line number and raw
+text (never padded or shifted). Blank lines are kept as all-null rows so that
+pyarrow's row numbers count them; the caller drops empty rows later.
+
+:func:`parse` is a generator meant to run in its own thread (stage.Producer): the
+parser, the source read and the line bookkeeping then overlap with the cleaning.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -20,10 +24,11 @@ import pyarrow as pa
 import pyarrow.csv as pcsv
 
 from .dialect import Dialect
-from .encoding import EncodingInfo, Utf8Stream
+from .encoding import EncodingInfo, RawDigest, Utf8Stream
 from .errors import BadInput
+from .strbuf import string_buffers
 
-_TEXT_PREVIEW = 200
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")
 
 
 def count_line_breaks(text: str) -> int:
@@ -35,42 +40,60 @@ class BlockTooSmall(Exception):
     """A row does not fit in one read block; retry the pass with bigger blocks."""
 
 
+WRONG_FIELDS = "wrong number of fields"
+UNTERMINATED = "unterminated quote"
+
+
 @dataclass
-class MalformedRow:
-    number: int | None  # pyarrow's row number: records, not lines
-    skipped_before: int  # rows pyarrow skipped before this one (malformed or blank)
+class Reject:
+    """One rejected record: its first physical line, why, and its raw text."""
+
+    reason: str
+    detail: str
+    text: str
     expected: int
     found: int
-    text: str
-    breaks_before: int  # line breaks inside earlier malformed rows
-    line: int | None = None  # physical line, once resolved
+    number: int | None = None  # pyarrow's record number, before line resolution
+    skipped_before: int = 0  # rejected or blank records pyarrow skipped before this one
+    breaks_before: int = 0  # line breaks inside earlier rejected records
+    line: int | None = None
 
-    def as_dict(self) -> dict[str, Any]:
+    @property
+    def lines(self) -> int:
+        return 1 + count_line_breaks(self.text.rstrip("\r\n"))
+
+    def as_dict(self, preview: int | None = None) -> dict[str, Any]:
+        text = self.text if preview is None else self.text[:preview]
         return {
             "line": self.line,
+            "reason": self.reason,
+            "detail": self.detail,
             "expected_fields": self.expected,
             "found_fields": self.found,
-            "reason": f"expected {self.expected} fields, found {self.found}",
-            "text": self.text,
+            "text": text,
         }
 
 
-class MalformedLog:
-    """pyarrow ``invalid_row_handler``: counts and keeps the first rows, always skips.
+class RejectSink(Protocol):
+    def add(self, reject: Reject) -> None: ...
 
-    pyarrow swallows exceptions raised here, so a fatal problem is stored in ``fatal``
-    for the caller to raise after the batch.
+
+class RejectLog:
+    """pyarrow ``invalid_row_handler``: classifies each bad row, always skips it.
+
+    Rows wait in ``pending`` until :class:`LineResolver` knows their line, then go to
+    the sink in file order. pyarrow swallows exceptions raised here, so nothing in
+    this handler may fail.
     """
 
-    def __init__(self, limit: int, rows_before_data: int, header_breaks: int) -> None:
+    def __init__(self, rows_before_data: int, header_breaks: int, quote: str) -> None:
         self.count = 0
         self.blank = 0
-        self.rows: list[MalformedRow] = []
-        self.fatal: BadInput | None = None
-        self._limit = limit
+        self.pending: list[Reject] = []
         self._rows_before_data = rows_before_data
         self._header_breaks = header_breaks
-        self._breaks = 0
+        self._quote = quote
+        self.breaks = 0  # line breaks inside every rejected record so far
 
     def __call__(self, row: Any) -> str:
         text: str = row.text
@@ -79,77 +102,124 @@ class MalformedLog:
             self.blank += 1
             return "skip"
         self.count += 1
-        breaks = count_line_breaks(text)
-        if breaks and text.count('"') % 2 == 1 and self.fatal is None:
-            self.fatal = BadInput(
-                f"near line {self.approximate_line(row.number)}: a quoted field is never "
-                f"closed, so the rest of the file would be read as one value"
+        breaks = count_line_breaks(text.rstrip("\r\n"))
+        expected, found = row.expected_columns, row.actual_columns
+        if breaks and self._quote and text.count(self._quote) % 2 == 1:
+            reason = UNTERMINATED
+            detail = (
+                f"a quoted field that starts on this line is never closed; the "
+                f"{breaks} line(s) after it were read into it"
             )
-        if len(self.rows) < self._limit:
-            self.rows.append(
-                MalformedRow(
-                    number=row.number,
-                    skipped_before=self.count - 1 + self.blank,
-                    expected=row.expected_columns,
-                    found=row.actual_columns,
-                    text=text[:_TEXT_PREVIEW],
-                    breaks_before=self._breaks,
-                )
+        else:
+            reason = WRONG_FIELDS
+            detail = f"expected {expected} fields, found {found}"
+        self.pending.append(
+            Reject(
+                reason,
+                detail,
+                text,
+                expected,
+                found,
+                number=row.number,
+                skipped_before=self.count - 1 + self.blank,
+                breaks_before=self.breaks,
             )
-        self._breaks += breaks
+        )
+        self.breaks += count_line_breaks(text)
         return "skip"
 
-    def approximate_line(self, number: int | None) -> int | str:
-        """Line of a record, ignoring quoted line breaks above it (pass 1 only)."""
-        return "?" if number is None else number + self._header_breaks
-
-    def valid_rows_before(self, row: MalformedRow) -> int | None:
-        if row.number is None:
+    def valid_rows_before(self, reject: Reject) -> int | None:
+        if reject.number is None:
             return None
         # Empty lines are valid (all-null) rows and whitespace-only ones are skipped
         # here, so record numbers map one to one onto valid + skipped rows.
-        return row.number - self._rows_before_data - 1 - row.skipped_before
+        return reject.number - self._rows_before_data - 1 - reject.skipped_before
 
 
 class LineResolver:
     """Turns pyarrow record numbers into physical line numbers.
 
-    A malformed row's line is its record number plus every line break inside quoted
+    A rejected row's line is its record number plus every line break inside quoted
     values above it. Those are counted per valid row in each batch; pyarrow calls the
     row handler before it hands out the batch the row was cut from, so by the time a
-    batch is processed the malformed rows that follow its valid rows are known.
+    batch is processed the rejected rows that follow its valid rows are known.
     """
 
-    def __init__(self, log: MalformedLog, header_breaks: int) -> None:
+    def __init__(self, log: RejectLog, header_breaks: int, sink: RejectSink) -> None:
         self._log = log
         self._header_breaks = header_breaks
-        self._valid = 0
-        self._breaks = 0
-        self._next = 0
+        self._sink = sink
+        self.valid = 0
+        self.breaks = 0  # line breaks inside valid values so far
 
-    def add_batch(self, breaks_per_row: npt.NDArray[np.int64]) -> None:
-        cumulative = np.concatenate(([0], np.cumsum(breaks_per_row)))
-        end = self._valid + len(breaks_per_row)
-        rows = self._log.rows
-        while self._next < len(rows):
-            row = rows[self._next]
-            before = self._log.valid_rows_before(row)
+    def add_batch(self, columns: list[pa.Array], num_rows: int) -> None:
+        end = self.valid + num_rows
+        pending = self._log.pending
+        resolved = 0
+        cumulative: npt.NDArray[np.int64] | None = None
+        for reject in pending:
+            before = self._log.valid_rows_before(reject)
             if before is not None and before > end:
                 break
-            inside = 0 if before is None else int(cumulative[max(0, before - self._valid)])
-            self._resolve(row, self._breaks + inside)
-            self._next += 1
-        self._valid = end
-        self._breaks += int(cumulative[-1])
+            if cumulative is None:
+                per_row = line_breaks_per_row(columns, num_rows)
+                cumulative = np.concatenate(([0], np.cumsum(per_row)))
+            inside = 0 if before is None else int(cumulative[max(0, before - self.valid)])
+            self._resolve(reject, self.breaks + inside)
+            resolved += 1
+        del pending[:resolved]
+        self.valid = end
+        if cumulative is not None:
+            self.breaks += int(cumulative[-1])
+        else:
+            self.breaks += total_line_breaks(columns)
 
     def finish(self) -> None:
-        for row in self._log.rows[self._next :]:
-            self._resolve(row, self._breaks)
-        self._next = len(self._log.rows)
+        for reject in self._log.pending:
+            self._resolve(reject, self.breaks)
+        self._log.pending.clear()
 
-    def _resolve(self, row: MalformedRow, breaks_in_valid: int) -> None:
-        if row.number is not None:
-            row.line = row.number + self._header_breaks + breaks_in_valid + row.breaks_before
+    def _resolve(self, reject: Reject, breaks_in_valid: int) -> None:
+        if reject.number is not None:
+            reject.line = reject.number + self._header_breaks + breaks_in_valid + reject.breaks_before
+        self._sink.add(reject)
+
+
+def _count_byte(data: npt.NDArray[np.uint8], byte: int) -> int:
+    return int(np.count_nonzero(data == byte))
+
+
+def total_line_breaks(columns: list[pa.Array]) -> int:
+    """Line breaks inside all values (CRLF counts once); null slots hold no bytes."""
+    total = 0
+    for col in columns:
+        _, data = string_buffers(col)
+        if not data.size:
+            continue
+        lf, cr = _count_byte(data, 10), _count_byte(data, 13)
+        if cr:
+            cr -= int(np.count_nonzero((data[:-1] == 13) & (data[1:] == 10)))
+        total += lf + cr
+    return total
+
+
+def line_breaks_per_row(columns: list[pa.Array], num_rows: int) -> npt.NDArray[np.int64]:
+    """Line breaks (CRLF, CR or LF) inside the raw values of each row."""
+    total = np.zeros(num_rows, dtype=np.int64)
+    for col in columns:
+        offsets, data = string_buffers(col)
+        if not data.size:
+            continue
+        is_break = (data == 10) | (data == 13)
+        if not is_break.any():
+            continue
+        # A CR directly followed by LF is one break: count the LF only.
+        crlf = np.zeros(data.size, dtype=bool)
+        crlf[:-1] = (data[:-1] == 13) & (data[1:] == 10)
+        is_break &= ~crlf
+        cumulative = np.concatenate(([0], np.cumsum(is_break, dtype=np.int64)))
+        total += cumulative[offsets[1:]] - cumulative[offsets[:-1]]
+    return total
 
 
 def internal_names(count: int) -> list[str]:
@@ -157,74 +227,42 @@ def internal_names(count: int) -> list[str]:
     return [f"c{i}" for i in range(count)]
 
 
-@contextmanager
-def read_batches(
-    open_input: Callable[[], BinaryIO],
-    encoding: EncodingInfo,
-    dialect: Dialect,
-    block_size: int,
-    handler: MalformedLog,
-) -> Iterator[Iterator[pa.RecordBatch]]:
-    """Batches of all-string columns named ``c0..cN``; the input is closed on exit."""
-    names = internal_names(len(dialect.header))
-    stream = Utf8Stream(open_input(), encoding)
-    try:
-        try:
-            reader = _open(stream, names, dialect, block_size, handler)
-        except pa.ArrowInvalid as exc:
-            raise _translate(exc) from exc
-        yield _guarded(reader, handler)
-    finally:
-        stream.close()
-
-
-def _open(
-    stream: Utf8Stream, names: list[str], dialect: Dialect, block_size: int, handler: MalformedLog
+def open_reader(
+    stream: Utf8Stream, dialect: Dialect, block_size: int, handler: RejectLog
 ) -> Any:
-    return pcsv.open_csv(
-        stream,
-        read_options=pcsv.ReadOptions(
-            use_threads=False,
-            block_size=block_size,
-            skip_rows=dialect.skip_lines,
-            column_names=names,
-            skip_rows_after_names=1 if dialect.has_header else 0,
-        ),
-        parse_options=pcsv.ParseOptions(
-            delimiter=dialect.delimiter,
-            quote_char='"',
-            double_quote=True,
-            escape_char=False,
-            newlines_in_values=True,
-            ignore_empty_lines=False,
-            invalid_row_handler=handler,
-        ),
-        convert_options=pcsv.ConvertOptions(
-            column_types={name: pa.string() for name in names},
-            strings_can_be_null=False,
-            quoted_strings_can_be_null=False,
-            # Utf8Stream has validated every byte already.
-            check_utf8=False,
-        ),
-    )
+    names = internal_names(len(dialect.header))
+    try:
+        return pcsv.open_csv(
+            stream,
+            read_options=pcsv.ReadOptions(
+                use_threads=False,
+                block_size=block_size,
+                skip_rows=dialect.skip_lines,
+                column_names=names,
+                skip_rows_after_names=1 if dialect.has_header else 0,
+            ),
+            parse_options=pcsv.ParseOptions(
+                delimiter=dialect.delimiter,
+                quote_char=dialect.quote or False,
+                double_quote=True,
+                escape_char=False,
+                newlines_in_values=True,
+                ignore_empty_lines=False,
+                invalid_row_handler=handler,
+            ),
+            convert_options=pcsv.ConvertOptions(
+                column_types={name: pa.string() for name in names},
+                strings_can_be_null=False,
+                quoted_strings_can_be_null=False,
+                # Utf8Stream (or its RawDigest) checks every byte.
+                check_utf8=False,
+            ),
+        )
+    except pa.ArrowInvalid as exc:
+        raise translate(exc) from exc
 
 
-def _guarded(reader: Any, handler: MalformedLog) -> Iterator[pa.RecordBatch]:
-    while True:
-        try:
-            batch = reader.read_next_batch()
-        except StopIteration:
-            break
-        except pa.ArrowInvalid as exc:
-            raise _translate(exc) from exc
-        if handler.fatal is not None:
-            raise handler.fatal
-        yield batch
-    if handler.fatal is not None:
-        raise handler.fatal
-
-
-def _translate(exc: Exception) -> Exception:
+def translate(exc: Exception) -> Exception:
     message = str(exc)
     if "straddling" in message or "straddles" in message:
         return BlockTooSmall(message)
@@ -235,3 +273,156 @@ def _translate(exc: Exception) -> Exception:
     if message.startswith("CSV parse error"):
         return BadInput(f"the CSV cannot be parsed: {message.split(':', 1)[1].strip()}")
     return exc
+
+
+@dataclass
+class ReadState:
+    """What the reading thread learned, read by the caller once the pass ended."""
+
+    rows: int = 0  # valid rows handed out (blank lines included)
+
+
+def _next_batch(reader: Any) -> pa.RecordBatch | None:
+    try:
+        batch: pa.RecordBatch = reader.read_next_batch()
+    except StopIteration:
+        return None
+    except pa.ArrowInvalid as exc:
+        raise translate(exc) from exc
+    return batch
+
+
+def _concat(batches: list[pa.RecordBatch]) -> pa.RecordBatch:
+    if len(batches) == 1:
+        return batches[0]
+    table = pa.Table.from_batches(batches).combine_chunks()
+    return table.to_batches()[0]
+
+
+def parse(
+    open_input: Callable[[], BinaryIO],
+    encoding: EncodingInfo,
+    dialect: Dialect,
+    block_size: int,
+    batch_bytes: int,
+    log: RejectLog,
+    sink: RejectSink,
+    digest: RawDigest | None,
+    state: ReadState,
+) -> Iterator[pa.RecordBatch]:
+    """Raw string batches of about ``batch_bytes`` each, in file order.
+
+    One batch is held back so the last one can be checked for a quote that is never
+    closed before the end of the file (pyarrow accepts that row silently).
+    """
+    stream = Utf8Stream(open_input(), encoding, digest)
+
+    def counted(batch: pa.RecordBatch) -> pa.RecordBatch:
+        resolver.add_batch(batch.columns, batch.num_rows)
+        state.rows += batch.num_rows
+        return batch
+
+    try:
+        reader = open_reader(stream, dialect, block_size, log)
+        resolver = LineResolver(log, dialect.header_line_breaks, sink)
+        group: list[pa.RecordBatch] = []
+        size = 0
+        held: pa.RecordBatch | None = None
+        while True:
+            batch = _next_batch(reader)
+            if batch is None:
+                break
+            if batch.num_rows:
+                group.append(batch)
+                size += batch.nbytes
+            if size >= batch_bytes:
+                if held is not None:
+                    yield counted(held)
+                held, group, size = _concat(group), [], 0
+        if group:
+            if held is not None:
+                yield counted(held)
+            held = _concat(group)
+        if held is not None:
+            held = _check_last_row(held, stream, dialect, log, resolver, sink, state)
+            if held.num_rows:
+                yield held
+        resolver.finish()
+    finally:
+        stream.close()
+
+
+def _check_last_row(
+    batch: pa.RecordBatch,
+    stream: Utf8Stream,
+    dialect: Dialect,
+    log: RejectLog,
+    resolver: LineResolver,
+    sink: RejectSink,
+    state: ReadState,
+) -> pa.RecordBatch:
+    """Resolve the lines of the final batch; cut its last row if its quote never closed."""
+    value = batch.column(batch.num_columns - 1)[-1].as_py() or ""
+    if not last_field_unterminated(value, stream.tail, dialect.quote):
+        resolver.add_batch(batch.columns, batch.num_rows)
+        state.rows += batch.num_rows
+        return batch
+    kept = batch.slice(0, batch.num_rows - 1)
+    resolver.add_batch(kept.columns, kept.num_rows)
+    resolver.finish()
+    state.rows += kept.num_rows
+    breaks = sum(count_line_breaks(col[-1].as_py() or "") for col in batch.columns)
+    # Every record before it is resolved by now, so its line follows from the totals.
+    header_lines = 1 + dialect.header_line_breaks if dialect.has_header else 0
+    line = (
+        dialect.skip_lines
+        + header_lines
+        + 1
+        + resolver.valid
+        + log.count
+        + log.blank
+        + resolver.breaks
+        + log.breaks
+    )
+    reject = Reject(
+        UNTERMINATED,
+        f"the quoted field that starts on this line is never closed before the end of "
+        f"the file; the {breaks} line(s) after it were read into it",
+        last_lines(stream.tail, breaks),
+        batch.num_columns,
+        batch.num_columns,
+        line=line,
+    )
+    log.count += 1
+    log.breaks += breaks
+    sink.add(reject)
+    return kept
+
+
+def last_lines(tail: bytes, breaks: int) -> str:
+    """The text of the last record when its final field ran to the end of the file
+    (so the value holds the file's last line break): its ``breaks + 1`` lines."""
+    text = tail.decode("utf-8", "replace")
+    starts = [0, *(m.end() for m in _LINE_BREAK.finditer(text))]
+    if starts[-1] == len(text):
+        starts.pop()
+    return text[starts[max(0, len(starts) - breaks)] :]
+
+
+def last_field_unterminated(value: str, tail: bytes, quote: str | None) -> bool:
+    """Whether the file's last field opened a quote it never closed.
+
+    pyarrow then takes everything to the end of the file into that value, including
+    the final line break, and reports nothing. A value that ends with a line break is
+    closed only if the file (minus its final line break) ends with a closing quote:
+    an odd run of quote characters, since ``""`` inside quotes is an escaped quote.
+    """
+    if not quote or not value.endswith(("\n", "\r")):
+        return False
+    text = tail.decode("utf-8", "replace")
+    if text.endswith("\r\n"):
+        text = text[:-2]
+    elif text.endswith(("\n", "\r")):
+        text = text[:-1]
+    run = len(text) - len(text.rstrip(quote))
+    return run % 2 == 0

@@ -13,9 +13,11 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import json
 import os
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -25,7 +27,7 @@ from typing import Any
 
 import httpx
 import pytest
-from kubernetes import client, config
+from kubernetes import client, config, watch
 from pydantic import SecretStr
 
 from processor import keys
@@ -164,6 +166,21 @@ class Cluster:
             return fh.read().decode()
 
 
+def _marker_job() -> client.V1Job:
+    return client.V1Job(
+        metadata=client.V1ObjectMeta(name="session-marker"),
+        spec=client.V1JobSpec(
+            suspend=True,
+            template=client.V1PodTemplateSpec(
+                spec=client.V1PodSpec(
+                    restart_policy="Never",
+                    containers=[client.V1Container(name="marker", image="none")],
+                )
+            ),
+        ),
+    )
+
+
 @pytest.fixture(scope="session")
 def cluster(
     kube: KubeControlPlane, seaweed: SeaweedS3, tmp_path_factory: pytest.TempPathFactory
@@ -198,7 +215,10 @@ def cluster(
     api_kubeconfig = service_account_kubeconfig(
         kube, core, API_SERVICE_ACCOUNT, tmp_path_factory.mktemp("sa") / "kubeconfig"
     )
-    started = client.BatchV1Api(admin).list_namespaced_job(NAMESPACE)
+    batch = client.BatchV1Api(admin)
+    started = batch.list_namespaced_job(NAMESPACE)
+    # An early event in the apiserver's Job watch history (see test_watch.py).
+    batch.create_namespaced_job(NAMESPACE, _marker_job())
     with PodExecutor(kube) as executor:
         found = Cluster(
             kube=kube,
@@ -301,3 +321,62 @@ def record(catalog: Catalog, dataset_id: str, manifest: dict[str, Any]) -> None:
         options=manifest["options"],
         name=manifest["name"],
     )
+
+
+GOOD_CSV = b"id;name;score\n1;alpha;1.5\n2;beta;2.5\n3;gamma;3.5\n"
+# Valid CSV, but the upload asks for a header row it does not have: BadInput, exit 2.
+SHORT_CSV = b"id,name\n1,a\n"
+
+StartApi = Callable[..., ApiServer]
+
+
+def upload(api: httpx.Client, data: bytes, name: str = "data.csv", **params: Any) -> str:
+    r = api.post("/upload", files={"file": (name, data)}, params=params)
+    assert r.status_code == 202, r.text
+    dataset_id: str = r.json()["id"]
+    return dataset_id
+
+
+class JobLog:
+    """Every Job event in the namespace from the start of a test, as the admin sees them."""
+
+    def __init__(self, cluster: Cluster) -> None:
+        self.events: list[tuple[str, float, client.V1Job]] = []
+        self._watch = watch.Watch()
+        listing = cluster.batch.list_namespaced_job(NAMESPACE)
+        self._thread = threading.Thread(
+            target=self._run, args=(cluster, listing.metadata.resource_version), daemon=True
+        )
+        self._thread.start()
+
+    def _run(self, cluster: Cluster, rv: str) -> None:
+        # Ends with an error when stop() cuts the stream: nothing to report then.
+        with contextlib.suppress(Exception):
+            for event in self._watch.stream(
+                cluster.batch.list_namespaced_job,
+                NAMESPACE,
+                resource_version=rv,
+                timeout_seconds=600,
+            ):
+                self.events.append((event["type"], time.time(), event["object"]))
+
+    def of(self, dataset_id: str, kind: str | None = None) -> list[tuple[str, float, client.V1Job]]:
+        name = f"mini-proc-{dataset_id}"
+        return [
+            e
+            for e in list(self.events)
+            if e[2].metadata.name == name and (kind is None or e[0] == kind)
+        ]
+
+    def uids(self, dataset_id: str) -> set[str]:
+        return {e[2].metadata.uid for e in self.of(dataset_id)}
+
+    def stop(self) -> None:
+        self._watch.stop()
+
+
+@pytest.fixture
+def job_log(cluster: Cluster) -> Iterator[JobLog]:
+    found = JobLog(cluster)
+    yield found
+    found.stop()

@@ -11,18 +11,18 @@ from api.runners.k8s_job import build_job
 from processor.catalog import Catalog
 from processor.settings import KubernetesSettings
 from tests.kube.conftest import (
+    GOOD_CSV,
     IMAGE,
     NAMESPACE,
     Cluster,
+    JobLog,
+    StartApi,
     catalog_at,
     record,
     stage_upload,
     wait_final,
     wait_for,
 )
-from tests.kube.test_runner import GOOD_CSV, JobLog, StartApi, job_log
-
-__all__ = ["job_log"]
 
 SETTINGS = KubernetesSettings(
     namespace=NAMESPACE,

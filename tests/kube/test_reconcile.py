@@ -16,14 +16,15 @@ from sqlalchemy import update
 from processor import keys
 from processor.catalog import Catalog, DatasetRow
 from tests.kube.conftest import (
+    GOOD_CSV,
     ROOT,
     Cluster,
+    StartApi,
     catalog_at,
     record,
     stage_upload,
     wait_final,
 )
-from tests.kube.test_runner import GOOD_CSV, StartApi
 
 CSV = GOOD_CSV.replace(b";", b",")
 

@@ -7,86 +7,26 @@ executor; processors write to SeaweedFS; the API's watcher records the results.
 
 from __future__ import annotations
 
-import contextlib
-import threading
-import time
-from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 import httpx
-import pytest
-from kubernetes import client, watch
+from kubernetes import client
 
 from tests.kube.conftest import (
+    GOOD_CSV,
     NAMESPACE,
+    SHORT_CSV,
     Cluster,
+    JobLog,
+    StartApi,
     catalog_at,
     conditions,
+    upload,
     wait_final,
     wait_for,
 )
-from tests.servers.api import ApiServer
 from tests.servers.executor import CRASH_MESSAGE
-
-GOOD_CSV = b"id;name;score\n1;alpha;1.5\n2;beta;2.5\n3;gamma;3.5\n"
-# Valid CSV, but the upload asks for a header row it does not have: BadInput, exit 2.
-SHORT_CSV = b"id,name\n1,a\n"
-
-StartApi = Callable[..., ApiServer]
-
-
-def upload(api: httpx.Client, data: bytes, name: str = "data.csv", **params: Any) -> str:
-    r = api.post("/upload", files={"file": (name, data)}, params=params)
-    assert r.status_code == 202, r.text
-    dataset_id: str = r.json()["id"]
-    return dataset_id
-
-
-class JobLog:
-    """Every Job event in the namespace from the start of a test, as the admin sees them."""
-
-    def __init__(self, cluster: Cluster) -> None:
-        self.events: list[tuple[str, float, client.V1Job]] = []
-        self._watch = watch.Watch()
-        listing = cluster.batch.list_namespaced_job(NAMESPACE)
-        self._thread = threading.Thread(
-            target=self._run, args=(cluster, listing.metadata.resource_version), daemon=True
-        )
-        self._thread.start()
-
-    def _run(self, cluster: Cluster, rv: str) -> None:
-        # Ends with an error when stop() cuts the stream: nothing to report then.
-        with contextlib.suppress(Exception):
-            for event in self._watch.stream(
-                cluster.batch.list_namespaced_job,
-                NAMESPACE,
-                resource_version=rv,
-                timeout_seconds=600,
-            ):
-                self.events.append((event["type"], time.time(), event["object"]))
-
-    def of(self, dataset_id: str, kind: str | None = None) -> list[tuple[str, float, client.V1Job]]:
-        name = f"mini-proc-{dataset_id}"
-        return [
-            e
-            for e in list(self.events)
-            if e[2].metadata.name == name and (kind is None or e[0] == kind)
-        ]
-
-    def uids(self, dataset_id: str) -> set[str]:
-        return {e[2].metadata.uid for e in self.of(dataset_id)}
-
-    def stop(self) -> None:
-        self._watch.stop()
-
-
-@pytest.fixture
-def job_log(cluster: Cluster) -> Iterator[JobLog]:
-    found = JobLog(cluster)
-    yield found
-    found.stop()
 
 
 def test_happy_path(cluster: Cluster, start_api: StartApi) -> None:

@@ -101,10 +101,10 @@ def test_a_resource_version_out_of_the_watch_history_is_gone_then_relisted(
     old_rv = cluster.started_rv
     time.sleep(max(0.0, cluster.started_at + HISTORY_SECONDS - time.monotonic()))
     name = make_job()
-    for batch in range(MAX_EVENTS // 25):
+    for batch in range(MAX_EVENTS // 50):
         if _gone(cluster, old_rv):
             break
-        for i in range(25):
+        for i in range(50):
             cluster.batch.patch_namespaced_job(
                 name, NAMESPACE, {"metadata": {"annotations": {"n": f"{batch}-{i}"}}}
             )
@@ -130,6 +130,7 @@ def test_lists_again_every_poll_and_stops_promptly(
     w = watcher(cluster, seen, poll=1)
     w.start()
     try:
+        wait_for("the first list", lambda: w.lists >= 1, 30)
         name = make_job()
         wait_for("three lists", lambda: w.lists >= 3, 30)
         assert any(name in listed for listed in seen.lists)
