@@ -14,7 +14,7 @@ from .container import Container
 from .runners.base import Runner
 
 
-def get_container(request: Request) -> Container:
+async def get_container(request: Request) -> Container:
     container: Container = request.app.state.container
     return container
 
@@ -22,19 +22,19 @@ def get_container(request: Request) -> Container:
 ContainerDep = Annotated[Container, Depends(get_container)]
 
 
-def get_settings(container: ContainerDep) -> Settings:
+async def get_settings(container: ContainerDep) -> Settings:
     return container.settings
 
 
-def get_store(container: ContainerDep) -> ObjectStore:
+async def get_store(container: ContainerDep) -> ObjectStore:
     return container.store
 
 
-def get_catalog(container: ContainerDep) -> Catalog:
+async def get_catalog(container: ContainerDep) -> Catalog:
     return container.catalog
 
 
-def get_runner(container: ContainerDep) -> Runner:
+async def get_runner(container: ContainerDep) -> Runner:
     return container.runner
 
 

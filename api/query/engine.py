@@ -18,7 +18,7 @@ import pyarrow.compute as pc
 from .cache import LRUCache
 from .filters import Filter, Verdict, evaluate, filter_columns
 from .plan import GroupPlan, locate, plan_groups
-from .sort import ROW, SortKey, order_rows, row_numbers
+from .sort import ROW, SortKey, order_positions, order_rows, row_numbers
 from .source import Source
 
 # Up to this many leading positions, a sorted page selects the top k instead of sorting all.
@@ -106,11 +106,10 @@ def _concat(source: Source, columns: Sequence[str], pieces: list[pa.Table]) -> p
     return pa.concat_tables(pieces) if len(pieces) > 1 else pieces[0]
 
 
-def _sort_input(source: Source, query: Query) -> pa.Table:
-    """(sort keys..., ROW) for every matching row."""
+def _sort_parts(source: Source, query: Query) -> Iterator[pa.Table]:
+    """(sort keys..., ROW) for the matching rows, one row group at a time."""
     keys = [k.column for k in query.sort]
     needed = list(dict.fromkeys([*keys, *filter_columns(query.filters)]))
-    parts = []
     for plan in plan_groups(source.footer, query.filters):
         if plan.verdict is Verdict.NONE:
             continue
@@ -118,25 +117,41 @@ def _sort_input(source: Source, query: Query) -> pa.Table:
         table = table.append_column(ROW, row_numbers(plan.start, plan.rows))
         if plan.verdict is Verdict.SOME:
             table = table.filter(evaluate(query.filters, table))
-        parts.append(table.select([*keys, ROW]))
-    if not parts:
-        schema = source.schema
-        return pa.table(
-            {**{k: pa.array([], schema.field(k).type) for k in keys}, ROW: row_numbers(0, 0)}
-        )
-    return pa.concat_tables(parts)
+        yield table.select([*keys, ROW])
+
+
+def _empty_sort_input(source: Source, query: Query) -> pa.Table:
+    fields = {k.column: pa.array([], source.schema.field(k.column).type) for k in query.sort}
+    return pa.table({**fields, ROW: row_numbers(0, 0)})
 
 
 def sorted_order(source: Source, query: Query, need: int | None) -> Order:
-    """The first `need` row indices of the sort order (all of them for None)."""
+    """The first `need` row indices of the sort order (all of them for None).
+
+    Up to TOPK_MAX, the leading rows are kept group by group (top k of the group plus
+    the running top k), so memory stays at k rows whatever the file and the width of
+    the sort keys; past it, the keys of every matching row are sorted at once.
+    """
     key = (source.footer.identity, query.filter_key(), query.sort_key())
     cached = _orders.get(key)
     if cached is not None and (cached.complete or (need is not None and need <= len(cached.rows))):
         return cached
-    table = _sort_input(source, query)
     top = need if need is not None and need <= TOPK_MAX else None
-    rows = order_rows(table, query.sort, top)
-    order = Order(rows=rows, complete=top is None or top >= table.num_rows, total=table.num_rows)
+    if top is None:
+        parts = list(_sort_parts(source, query))
+        table = pa.concat_tables(parts) if parts else _empty_sort_input(source, query)
+        total = table.num_rows
+        rows = order_rows(table, query.sort, None)
+    else:
+        total = 0
+        running = _empty_sort_input(source, query)
+        for part in _sort_parts(source, query):
+            total += part.num_rows
+            best = part.take(order_positions(part, query.sort, top))
+            running = pa.concat_tables([running, best])
+            running = running.take(order_positions(running, query.sort, top))
+        rows = running.column(ROW).combine_chunks()
+    order = Order(rows=rows, complete=top is None or top >= total, total=total)
     _orders.put(key, order)
     return order
 

@@ -23,6 +23,7 @@ from processor.storage import ObjectNotFound, ObjectStore
 
 from ..container import Container
 from ..errors import NotFound, Unprocessable
+from ..lifecycle import Conflict
 from ..serving import column_type
 from ..versions import get_cached, resolve_cached, same_family, version_of
 from . import cursor as cursors
@@ -220,7 +221,7 @@ async def download_response(
         )
     dataset = await anyio.to_thread.run_sync(lambda: resolve_cached(catalog, dataset_id, version))
     if dataset.status is Status.failed:
-        return JSONResponse(failed(dataset), status_code=409)
+        raise Conflict(f"dataset {dataset.id} failed, it has no data: {dataset.error}")
     if dataset.status is not Status.ready:
         return pending(dataset)
     tag = etag(dataset.id, items, f"download-{fmt}")

@@ -61,12 +61,17 @@ def _sort_keys(keys: Sequence[SortKey]) -> list[tuple[str, str]]:
     return [*order, (ROW, "ascending")]
 
 
-def order_rows(table: pa.Table, keys: Sequence[SortKey], need: int | None) -> pa.Array:
-    """Row indices (the ROW column) of `table` in sort order: the first `need`, or all."""
+def order_positions(table: pa.Table, keys: Sequence[SortKey], need: int | None) -> pa.Array:
+    """Positions in `table` of its rows in sort order: the first `need`, or all."""
     sort_keys = _sort_keys(keys)
     if need is not None and need < table.num_rows:
         top = pc.select_k_unstable(table, k=need, sort_keys=sort_keys)
-        table = table.take(top)
-    indices = pc.sort_indices(table, sort_keys=sort_keys)
-    rows = table.column(ROW).take(indices)
+        # select_k's ties come in any order; the ROW key makes this sort total.
+        return top.take(pc.sort_indices(table.take(top), sort_keys=sort_keys))
+    return pc.sort_indices(table, sort_keys=sort_keys)
+
+
+def order_rows(table: pa.Table, keys: Sequence[SortKey], need: int | None) -> pa.Array:
+    """Row indices (the ROW column) of `table` in sort order: the first `need`, or all."""
+    rows = table.column(ROW).take(order_positions(table, keys, need))
     return rows.combine_chunks() if isinstance(rows, pa.ChunkedArray) else rows

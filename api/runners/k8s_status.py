@@ -72,6 +72,17 @@ def last_exit_code(pods: Sequence[V1Pod]) -> int | None:
     return None
 
 
+def waiting_reason(pods: Sequence[V1Pod]) -> str | None:
+    """Why the newest pod never ran its container (ImagePullBackOff, a missing ConfigMap, ...)."""
+    for pod in reversed(pods):
+        statuses = pod.status.container_statuses if pod.status else None
+        for status in statuses or []:
+            waiting = status.state.waiting if status.state else None
+            if status.name == CONTAINER and waiting is not None and waiting.reason:
+                return f"{waiting.reason}: {waiting.message}" if waiting.message else waiting.reason
+    return None
+
+
 def failed_attempts(job: V1Job, pods: Sequence[V1Pod]) -> int:
     """The Job's count lags behind its FailureTarget condition; the pods do not."""
     counted = job.status.failed if job.status and job.status.failed else 0
@@ -80,7 +91,13 @@ def failed_attempts(job: V1Job, pods: Sequence[V1Pod]) -> int:
 
 
 def failure_message(
-    job: V1Job, ended: JobOutcome, *, failed: int, code: int | None, last_line: str | None
+    job: V1Job,
+    ended: JobOutcome,
+    *,
+    failed: int,
+    code: int | None,
+    last_line: str | None,
+    waiting: str | None = None,
 ) -> str:
     """Why a Job failed without writing a result manifest, in words a user can act on."""
     spec = job.spec
@@ -97,6 +114,8 @@ def failure_message(
         text = f"the processing Job failed: {ended.reason}: {ended.message}".rstrip(": ")
     if code is not None:
         text += f"; the last attempt exited with code {code}"
+    elif waiting:
+        text += f"; the container never started: {waiting}"
     if last_line:
         text += f"; last log line: {last_line}"
     return text
@@ -110,6 +129,7 @@ def decide(
     failed: int,
     code: int | None,
     last_line: str | None,
+    waiting: str | None = None,
 ) -> dict[str, Any]:
     """The result to record: the processor's own manifest when there is one.
 
@@ -125,5 +145,7 @@ def decide(
         return {"status": "failed", "error": error}
     return {
         "status": "failed",
-        "error": failure_message(job, ended, failed=failed, code=code, last_line=last_line),
+        "error": failure_message(
+            job, ended, failed=failed, code=code, last_line=last_line, waiting=waiting
+        ),
     }

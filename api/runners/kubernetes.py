@@ -34,7 +34,14 @@ from processor.storage import ObjectStore
 
 from . import logs
 from .k8s_job import CONTAINER, SELECTOR, belongs_to, build_job, dataset_of, job_name
-from .k8s_status import decide, exit_code, failed_attempts, last_exit_code, outcome
+from .k8s_status import (
+    decide,
+    exit_code,
+    failed_attempts,
+    last_exit_code,
+    outcome,
+    waiting_reason,
+)
 from .k8s_watch import JobWatcher
 
 log = logging.getLogger(__name__)
@@ -90,6 +97,7 @@ class KubernetesRunner:
         self._catalog = catalog
         self._store = store
         self._api_client = api_client
+        self._owned_client: ApiClient | None = None
         self._bucket = settings.storage.processed_bucket
         self._queue: queue.Queue[str | None] = queue.Queue()
         self._lock = threading.Lock()
@@ -102,7 +110,9 @@ class KubernetesRunner:
     # -- the Runner port ------------------------------------------------------------
 
     def start(self) -> None:
-        api = self._api_client or load_api_client(self._k)
+        if self._api_client is None:
+            self._api_client = self._owned_client = load_api_client(self._k)
+        api = self._api_client
         self._batch = BatchV1Api(api)
         self._core = CoreV1Api(api)
         self._launcher = threading.Thread(
@@ -136,6 +146,9 @@ class KubernetesRunner:
             self._queue.put(None)
             self._launcher.join(REQUEST_TIMEOUT)
             self._launcher = None
+        if self._owned_client is not None:
+            self._owned_client.close()  # type: ignore[no-untyped-call]
+            self._owned_client = self._api_client = None
 
     # -- launching ------------------------------------------------------------------
 
@@ -248,6 +261,7 @@ class KubernetesRunner:
                 failed=failed_attempts(job, pods),
                 code=last_exit_code(pods),
                 last_line=last,
+                waiting=waiting_reason(pods),
             )
             if apply_result(self._catalog, dataset_id, result):
                 log.info("dataset %s is %s (Job %s)", dataset_id, result["status"], ended.reason)

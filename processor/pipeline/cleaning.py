@@ -3,13 +3,45 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
+import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .strbuf import data_has_any_byte, is_ascii, lengths
+from .strbuf import data_has_any_byte, is_ascii, lengths, string_buffers
+
+# Bytes that can start or end a whitespace character: ASCII space and controls, and
+# the lead/trail bytes of NBSP (C2 A0) and the Unicode spaces (E1 9A 80, E2 80 80-8A,
+# E2 80 A8/A9/AF, E2 81 9F, E3 80 80). A hit only means "run the real trim".
+_EDGE_START = np.zeros(256, dtype=bool)
+_EDGE_START[[0x20, 0x09, 0x0A, 0x0B, 0x0C, 0x0D, 0x1C, 0x1D, 0x1E, 0x1F, 0x85, 0xC2]] = True
+_EDGE_START[[0xE1, 0xE2, 0xE3]] = True
+_EDGE_END = np.zeros(256, dtype=bool)
+_EDGE_END[[0x20, 0x09, 0x0A, 0x0B, 0x0C, 0x0D, 0x1C, 0x1D, 0x1E, 0x1F, 0x85, 0xA0]] = True
+_EDGE_END[list(range(0x80, 0x8B)) + [0xA8, 0xA9, 0xAF, 0x9F]] = True
+
+
+def edges(
+    values: pa.Array,
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.uint8], npt.NDArray[np.uint8]]:
+    """(length, first byte, last byte) of each value; 0 bytes for empty values."""
+    offsets, data = string_buffers(values)
+    sizes = np.diff(offsets)
+    if not data.size:
+        zeros = np.zeros(len(sizes), dtype=np.uint8)
+        return sizes, zeros, zeros
+    nonempty = sizes > 0
+    first = data[np.minimum(offsets[:-1], data.size - 1)]
+    last = data[np.maximum(offsets[1:] - 1, 0)]
+    first[~nonempty] = 0
+    last[~nonempty] = 0
+    return sizes, first, last
+
+
+def may_need_trim(first: npt.NDArray[np.uint8], last: npt.NDArray[np.uint8]) -> bool:
+    return bool(_EDGE_START[first].any() or _EDGE_END[last].any())
 
 
 def trim(values: pa.Array) -> pa.Array:
@@ -29,13 +61,80 @@ def count_changed_lengths(before: pa.Array, after: pa.Array) -> int:
 class NullTokens:
     values: pa.Array
     longest: int  # bytes
+    # First bytes of the tokens (index 0 stands for the empty token).
+    first_bytes: npt.NDArray[np.bool_] = field(default_factory=lambda: np.zeros(256, dtype=bool))
 
 
 def token_set(tokens: Sequence[str]) -> NullTokens:
     unique = sorted(set(tokens))
+    first = np.zeros(256, dtype=bool)
+    for token in unique:
+        encoded = token.encode()
+        first[encoded[0] if encoded else 0] = True
     return NullTokens(
-        pa.array(unique, type=pa.string()), max((len(t.encode()) for t in unique), default=0)
+        pa.array(unique, type=pa.string()),
+        max((len(t.encode()) for t in unique), default=0),
+        first,
     )
+
+
+def may_hold_token(
+    tokens: NullTokens, sizes: npt.NDArray[np.int64], first: npt.NDArray[np.uint8]
+) -> bool:
+    """Cheap pre-check on lengths and first bytes: False proves no value is a token."""
+    if len(tokens.values) == 0:
+        return False
+    return bool(np.any((sizes <= tokens.longest) & tokens.first_bytes[first]))
+
+
+@dataclass
+class CleanCounts:
+    tokens: NullTokens
+    values_trimmed: int = 0
+    values_nulled: int = 0
+    empty_rows: int = 0
+
+    @classmethod
+    def for_tokens(cls, tokens: Sequence[str]) -> CleanCounts:
+        return cls(token_set(tokens))
+
+
+def clean_column(values: pa.Array, counts: CleanCounts) -> pa.Array:
+    """Trim, then turn null tokens into nulls, counting what each step changed.
+
+    Both steps are skipped, without a copy, when a look at each value's length and
+    first and last byte proves they would change nothing (most columns, most batches).
+    """
+    sizes, first, last = edges(values)
+    if may_need_trim(first, last):
+        trimmed = trim(values)
+        changed = int(np.count_nonzero(lengths(trimmed) != sizes))
+        if changed:
+            counts.values_trimmed += changed
+            values = trimmed
+            sizes, first, last = edges(values)
+    if may_hold_token(counts.tokens, sizes, first):
+        before = values.null_count
+        values = nullify(values, counts.tokens)
+        counts.values_nulled += values.null_count - before
+    return values
+
+
+def clean_columns(columns: Sequence[pa.Array], counts: CleanCounts) -> list[pa.Array]:
+    return [clean_column(values, counts) for values in columns]
+
+
+def drop_empty_rows(
+    columns: list[pa.Array],
+) -> tuple[list[pa.Array], npt.NDArray[np.intp] | None, int]:
+    """Rows with at least one value, the indexes they had (None: all kept), the count
+    of rows dropped."""
+    empty = all_null_rows(columns)
+    if empty is None:
+        return columns, None, 0
+    mask = np.asarray(empty.to_numpy(zero_copy_only=False), dtype=bool)
+    keep = pa.array(~mask)
+    return [c.filter(keep) for c in columns], np.flatnonzero(~mask), int(mask.sum())
 
 
 def nullify(values: pa.Array, tokens: NullTokens) -> pa.Array:

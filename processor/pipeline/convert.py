@@ -1,13 +1,22 @@
-"""Conversion of cleaned string arrays to the decided Arrow types (pure functions)."""
+"""Conversion of cleaned string arrays to the decided Arrow types (pure functions).
+
+Decimals: a number column becomes float64 when every value has at most 15
+significant digits (a float64 then holds each of them exactly: printed back with 15
+digits it is the same number); a column with longer values becomes decimal128 with
+the precision and scale the file needs, so nothing is rounded; beyond 38 digits it
+stays text. Percentages are parsed as exact decimals, shifted two places (12.5% is
+0.125), then turned into float64 with one correct rounding.
+"""
 
 from __future__ import annotations
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .infer import TRUE_TOKENS, ColumnType, Kind, dm_to_iso
+from .infer import TRUE_TOKENS, ColumnType, Kind, dm_to_iso, percent_body
 
 _TRUE_SET = pa.array(TRUE_TOKENS)
+MAX_PRECISION = 38
 
 
 def arrow_type(ctype: ColumnType) -> pa.DataType:
@@ -15,6 +24,8 @@ def arrow_type(ctype: ColumnType) -> pa.DataType:
         return pa.int64()
     if ctype.kind is Kind.FLOAT:
         return pa.float64()
+    if ctype.kind is Kind.DECIMAL:
+        return pa.decimal128(ctype.precision, ctype.scale + _shift(ctype))
     if ctype.kind is Kind.BOOL:
         return pa.bool_()
     if ctype.kind is Kind.DATE:
@@ -22,6 +33,10 @@ def arrow_type(ctype: ColumnType) -> pa.DataType:
     if ctype.kind is Kind.TIMESTAMP:
         return pa.timestamp("us", "UTC") if ctype.fmt == "utc" else pa.timestamp("us")
     return pa.string()
+
+
+def _shift(ctype: ColumnType) -> int:
+    return 2 if ctype.fmt.startswith("percent") else 0
 
 
 def convert(values: pa.Array, ctype: ColumnType) -> pa.Array:
@@ -37,6 +52,28 @@ def convert(values: pa.Array, ctype: ColumnType) -> pa.Array:
     return out
 
 
+def _plain_number_text(values: pa.Array, fmt: str) -> pa.Array:
+    """Number text with "." as the only mark: what pyarrow's parsers read."""
+    if fmt == "grouped":
+        return pc.replace_substring(values, ",", "")
+    if fmt == "decimal_comma":
+        return pc.replace_substring(pc.replace_substring(values, ".", ""), ",", ".")
+    if fmt == "percent":
+        return percent_body(values)
+    if fmt == "percent_comma":
+        return pc.replace_substring(percent_body(values), ",", ".")
+    return values
+
+
+def _percent(text: pa.Array, ctype: ColumnType, target: pa.DataType) -> pa.Array:
+    # A percent decimal's precision already counts the two extra places.
+    digits = ctype.precision - 2 if ctype.kind is Kind.DECIMAL else MAX_PRECISION - 2
+    exact = pc.cast(text, pa.decimal128(digits, ctype.scale))
+    # Same unscaled integers, two more decimal places: the value divided by 100.
+    shifted = exact.view(pa.decimal128(digits + 2, ctype.scale + 2))
+    return shifted if ctype.kind is Kind.DECIMAL else pc.cast(shifted, target)
+
+
 def _convert(values: pa.Array, ctype: ColumnType, target: pa.DataType) -> pa.Array:
     kind, fmt = ctype.kind, ctype.fmt
     if kind is Kind.STRING:
@@ -44,10 +81,14 @@ def _convert(values: pa.Array, ctype: ColumnType, target: pa.DataType) -> pa.Arr
     if kind is Kind.BOOL:
         truth = pc.is_in(pc.utf8_lower(values), value_set=_TRUE_SET)
         return pc.if_else(pc.is_null(values), pa.scalar(None, pa.bool_()), truth)
-    if kind is Kind.FLOAT and fmt == "grouped":
-        values = pc.replace_substring(values, ",", "")
-    elif kind is Kind.FLOAT and fmt == "decimal_comma":
-        values = pc.replace_substring(pc.replace_substring(values, ".", ""), ",", ".")
-    elif kind is Kind.DATE and fmt != "iso":
+    if kind in (Kind.INT, Kind.FLOAT, Kind.DECIMAL):
+        text = _plain_number_text(values, fmt)
+        if fmt.startswith("percent"):
+            return _percent(text, ctype, target)
+        return pc.cast(text, target)
+    if kind is Kind.DATE and fmt != "iso":
         values = dm_to_iso(values, fmt[-1], day_first=fmt.startswith("dmy"))
+    elif kind is Kind.TIMESTAMP and fmt.endswith(" time"):
+        sep = fmt[3]
+        values = dm_to_iso(values, sep, day_first=fmt.startswith("dmy"), with_time=True)
     return pc.cast(values, target)

@@ -28,6 +28,9 @@ class Dialect:
     header_line_breaks: int  # line breaks inside quoted header cells
     line_endings: str  # "LF" | "CRLF" | "CR" | "mixed" | "none"
     title_rows: int = 0  # rows above the header recognised as titles and skipped
+    quote: str | None = '"'  # None: quotes are ordinary characters
+    delimiter_score: float = 1.0  # share of sample records with the usual field count
+    header_votes: int = 0  # columns whose values voted for (+) or against (-) a header
 
 
 def line_endings(text: str) -> str:
@@ -171,9 +174,14 @@ def detect_header(records: list[list[str]], null_tokens: frozenset[str]) -> bool
     """Whether the first record is a header: columns whose sample values are all
     numbers (or all dates) vote "header" when the first cell is not of that kind and
     "data" when it is. Text columns carry no evidence; a tie means header."""
+    return header_votes(records, null_tokens) >= 0
+
+
+def header_votes(records: list[list[str]], null_tokens: frozenset[str]) -> int:
+    """The vote behind :func:`detect_header`: > 0 header, < 0 data, 0 no evidence."""
     first, body = records[0], records[1:]
     if not body:
-        return True
+        return 0
     votes = 0
     for j, cell in enumerate(first):
         head = cell.strip()
@@ -184,7 +192,7 @@ def detect_header(records: list[list[str]], null_tokens: frozenset[str]) -> bool
         if len(kinds) != 1 or None in kinds:
             continue
         votes += -1 if cell_kind(head) in kinds else 1
-    return votes >= 0
+    return votes
 
 
 def line_breaks_in(cells: list[str] | tuple[str, ...]) -> int:
@@ -220,6 +228,7 @@ def detect_dialect(
             skip += sample.line_ends[titles - 1]
             records = records[titles:]
     first = records[0]
+    votes = header_votes(records, null_tokens)
     if no_header:
         has_header, detected = False, False
     elif header_row is not None:
@@ -227,7 +236,7 @@ def detect_dialect(
     else:
         # A table below title rows nearly always has a header, even one of numbers
         # ("Year,2000,2001") that the column vote would take for data.
-        has_header = titles > 0 or detect_header(records, null_tokens)
+        has_header = titles > 0 or votes >= 0
         detected = True
     header = tuple(first) if has_header else tuple("" for _ in first)
     return Dialect(
@@ -239,4 +248,6 @@ def detect_dialect(
         header_line_breaks=line_breaks_in(first) if has_header else 0,
         line_endings=endings,
         title_rows=titles,
+        delimiter_score=1.0 if delimiter else modal_width(sample.records)[1],
+        header_votes=votes,
     )

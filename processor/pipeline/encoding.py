@@ -268,7 +268,9 @@ class Utf8Stream(io.RawIOBase):
 
     _CHUNK = 1 << 20
 
-    def __init__(self, source: BinaryIO, info: EncodingInfo, digest: RawDigest | None = None) -> None:
+    def __init__(
+        self, source: BinaryIO, info: EncodingInfo, digest: RawDigest | None = None
+    ) -> None:
         super().__init__()
         self._source = source
         self._codec = info.encoding

@@ -3,11 +3,14 @@
 Each column keeps a :class:`ColumnStats` that every batch updates (:func:`accumulate`);
 :func:`decide_type` then picks a type from the stats alone. A candidate type survives
 only while *every* non-null value seen so far parses as that type, so the first block
-never decides on its own.
+never decides on its own. When a type family (numbers, dates, ...) explained nearly
+every value and then died, the values that killed it are kept, with their lines, as
+counterexamples for the report.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -21,6 +24,7 @@ from .strbuf import any_leading_zero, contains_any_byte, edge_bytes, lengths, on
 class Kind(StrEnum):
     INT = "int"
     FLOAT = "float"
+    DECIMAL = "decimal"
     BOOL = "bool"
     DATE = "date"
     TIMESTAMP = "timestamp"
@@ -30,10 +34,15 @@ class Kind(StrEnum):
 @dataclass(frozen=True)
 class ColumnType:
     kind: Kind
-    # int/float: "plain" | "grouped" (1,234.5) | "decimal_comma" (1.234,5)
+    # int: "plain" | "grouped" (1,234)
+    # float/decimal: "plain" | "grouped" (1,234.5) | "decimal_comma" (1.234,5)
+    #   | "percent" (12.5%) | "percent_comma" (12,5%); percentages are stored as fractions
     # date: "iso" | "dmy/" | "mdy/" (last char is the separator)
-    # timestamp: "naive" | "utc" (offsets were present and are converted to UTC)
+    # timestamp: "naive" | "utc" (offsets were present, converted to UTC)
+    #   | "dmy/ time" | "mdy/ time"
     fmt: str = ""
+    precision: int = 0  # decimal only
+    scale: int = 0  # decimal, and percent (fraction digits of the written value)
 
     @property
     def label(self) -> str:
@@ -45,6 +54,8 @@ _FORMAT_LABELS = {
     "plain": "",
     "grouped": "1,234.56",
     "decimal_comma": "1.234,56",
+    "percent": "12.5% (stored as 0.125)",
+    "percent_comma": "12,5% (stored as 0.125)",
     "iso": "yyyy-mm-dd",
     "naive": "ISO 8601",
     "utc": "ISO 8601 with offset, stored as UTC",
@@ -52,42 +63,83 @@ _FORMAT_LABELS = {
 for _sep in "/-.":
     _FORMAT_LABELS[f"dmy{_sep}"] = f"dd{_sep}mm{_sep}yyyy"
     _FORMAT_LABELS[f"mdy{_sep}"] = f"mm{_sep}dd{_sep}yyyy"
+    _FORMAT_LABELS[f"dmy{_sep} time"] = f"dd{_sep}mm{_sep}yyyy HH:MM[:SS]"
+    _FORMAT_LABELS[f"mdy{_sep} time"] = f"mm{_sep}dd{_sep}yyyy HH:MM[:SS]"
 
 STRING = ColumnType(Kind.STRING)
 
 # What each candidate accepts (checked with pyarrow's strict parsers plus byte checks,
 # or with these RE2 patterns where no parser exists):
-#   int       -?(0|[1-9][0-9]*) fitting int64
-#   float     the same with an optional fraction and exponent: "1.5", ".5", "5.", "1e-3"
-#   grouped   "1,234.56"; decimal_comma "1.234,56" or "12,5"
-#   date      yyyy-mm-dd, or d/m/yyyy (also with "-" or ".") once a day > 12 proves it
-#   timestamp ISO 8601 date and time, all with an offset (stored UTC) or all without
+#   int           -?(0|[1-9][0-9]*) fitting int64; int_grouped "1,234" (no fraction)
+#   float         the same with an optional fraction and exponent: "1.5", ".5", "1e-3"
+#   grouped       "1,234.56"; decimal_comma "1.234,56" or "12,5"
+#   pct, pct_comma  one of the above followed by "%"
+#   date          yyyy-mm-dd, or d/m/yyyy (also with "-" or ".") once a day > 12 proves it
+#   timestamp     ISO 8601 date and time, all with an offset (stored UTC) or all without;
+#                 or d/m/yyyy HH:MM[:SS]
 # Leading zeros are excluded on purpose: "007" and "01310-100" are identifiers and
 # must stay text, and so must every value of their column.
 INT_RE = r"^-?(?:0|[1-9][0-9]*)$"
+GROUPED_INT_RE = r"^-?[1-9][0-9]{0,2}(?:,[0-9]{3})+$"
 GROUPED_RE = r"^-?(?:[1-9][0-9]{0,2}(?:,[0-9]{3})+|0|[1-9][0-9]*)(?:\.[0-9]+)?$"
 DECIMAL_COMMA_RE = r"^-?(?:[1-9][0-9]{0,2}(?:\.[0-9]{3})+|0|[1-9][0-9]*)(?:,[0-9]+)?$"
+PLAIN_NUMBER_RE = r"^-?(?:0|[1-9][0-9]*)?(?:\.[0-9]+)?$"
+PERCENT_RE = r"^(-?(?:0|[1-9][0-9]*)(?:[.,][0-9]+)?)\s?%$"
 DATE_SEPARATORS = ("/", "-", ".")
+# Loose shapes, only to tell counterexamples from values of a mixed-format column.
+_FAMILY_SHAPES = {
+    "number": r"^[-+]?(?:[0-9]+(?:[.,][0-9]+)*|[.,][0-9]+)(?:[eE][-+]?[0-9]+)?\s?%?$",
+    "date": r"^(?:[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}|[0-9]{1,2}[/.-][0-9]{1,2}[/.-][0-9]{4})$",
+    "timestamp": r"^(?:[0-9]{4}-[0-9]{2}-[0-9]{2}|[0-9]{1,2}[/.-][0-9]{1,2}[/.-][0-9]{4})"
+    r"[T ][0-9]{1,2}:[0-9]{2}",
+}
+_FAMILY_NAMES = {
+    "number": "numbers",
+    "date": "dates",
+    "timestamp": "date-times",
+    "bool": "yes/no values",
+}
 
 
-def day_month_re(sep: str) -> str:
+def day_month_re(sep: str, with_time: bool = False) -> str:
     s = "\\" + sep
-    return rf"^(?P<a>[0-9]{{1,2}}){s}(?P<b>[0-9]{{1,2}}){s}(?P<y>[0-9]{{4}})$"
+    date = rf"^(?P<a>[0-9]{{1,2}}){s}(?P<b>[0-9]{{1,2}}){s}(?P<y>[0-9]{{4}})"
+    if not with_time:
+        return date + "$"
+    return date + r"[ T](?P<h>[0-9]{1,2}):(?P<t>[0-9]{2}(?::[0-9]{2}(?:\.[0-9]{1,6})?)?)$"
 
 
-# Portuguese and English spellings; 0/1 are deliberately absent so such columns stay int.
-TRUE_TOKENS = ("true", "yes", "sim", "s", "y")
-FALSE_TOKENS = ("false", "no", "não", "nao", "n")
+# Portuguese and English spellings. 0/1 count only next to a word ("true", "sim"),
+# so that a column of 0s and 1s stays int.
+TRUE_TOKENS = ("true", "yes", "sim", "s", "y", "t", "1")
+FALSE_TOKENS = ("false", "no", "não", "nao", "n", "f", "0")
 _BOOL_SET = pa.array(TRUE_TOKENS + FALSE_TOKENS)
 
-# Numbers: int ⊂ every float format, so float checks only look at non-int values.
-_NUMBER_CANDIDATES = ("float", "grouped", "decimal_comma")
-_NUMBER_RES = {"grouped": GROUPED_RE, "decimal_comma": DECIMAL_COMMA_RE}
-_NUMBER_KINDS = frozenset({"int", *_NUMBER_CANDIDATES})
-ALL_CANDIDATES = frozenset(
-    {"int", *_NUMBER_CANDIDATES, "bool", "date_iso", "timestamp"}
-    | {f"dm{sep}" for sep in DATE_SEPARATORS}
-)
+_NUMBER_KINDS = frozenset({"int", "int_grouped", "float", "grouped", "decimal_comma"})
+_PERCENT_KINDS = frozenset({"pct", "pct_comma"})
+_FAMILIES: dict[str, frozenset[str]] = {
+    "number": _NUMBER_KINDS | _PERCENT_KINDS,
+    "bool": frozenset({"bool"}),
+    "date": frozenset({"date_iso"} | {f"dm{sep}" for sep in DATE_SEPARATORS}),
+    "timestamp": frozenset({"timestamp"} | {f"dmt{sep}" for sep in DATE_SEPARATORS}),
+}
+ALL_CANDIDATES = frozenset().union(*_FAMILIES.values())
+# Beyond this many significant digits a float64 no longer holds every decimal exactly.
+FLOAT_DIGITS = 15
+MAX_DECIMAL_DIGITS = 38
+_NEAR_MISS_SHARE = 0.9
+_EXAMPLES = 3
+
+LineOf = Callable[[list[int]], list[int]]
+
+
+@dataclass
+class NearMiss:
+    """A type family that explained nearly every value until some values broke it."""
+
+    family: str
+    matched: int  # values that fit before it died
+    examples: list[tuple[str, int | None]]  # (value, line)
 
 
 @dataclass
@@ -97,12 +149,19 @@ class ColumnStats:
     values: int = 0  # non-null
     nulls: int = 0
     alive: set[str] = field(default_factory=lambda: set(ALL_CANDIDATES))
-    # For "dd/mm/yyyy" vs "mm/dd/yyyy", per separator: the largest first and second
+    # For "dd/mm/yyyy" vs "mm/dd/yyyy", per candidate: the largest first and second
     # field seen, and whether every value is a real date when read either way.
     dm_max: dict[str, list[int]] = field(default_factory=dict)
     dm_valid: dict[str, list[bool]] = field(default_factory=dict)
     ts_with_offset: int = 0
     ts_without_offset: int = 0
+    # Numbers longer than FLOAT_DIGITS bytes: their most digits, and fraction digits.
+    max_digits: int = 0
+    max_scale: int = 0
+    max_int_digits: int = 0
+    has_exponent: bool = False
+    bool_words: bool = False  # saw a bool word, not only 0/1
+    near_miss: NearMiss | None = None
 
 
 _PROBE = 64
@@ -110,10 +169,6 @@ _PROBE = 64
 
 def _all(mask: pa.Array) -> bool:
     return bool(pc.all(mask).as_py() is not False)
-
-
-def _any(mask: pa.Array) -> bool:
-    return bool(pc.any(mask).as_py())
 
 
 def _probe(values: pa.Array) -> pa.Array:
@@ -138,10 +193,9 @@ def _casts(values: pa.Array, target: pa.DataType) -> bool:
     return _parse(values, target) is not None
 
 
-def _is_bool(values: pa.Array) -> bool:
-    return all(
-        _all(pc.is_in(pc.utf8_lower(part), value_set=_BOOL_SET))
-        for part in (_probe(values), values)
+def _matches(values: pa.Array, pattern: str) -> bool:
+    return _all(pc.match_substring_regex(_probe(values), pattern)) and _all(
+        pc.match_substring_regex(values, pattern)
     )
 
 
@@ -178,43 +232,67 @@ def plain_floats_are_grouped(values: pa.Array) -> bool:
     return not bool(np.any(bare))
 
 
-def dm_parts(values: pa.Array, sep: str) -> pa.Array:
-    """Struct of the a, b and y fields of "a/b/yyyy"; null where a value does not match."""
-    return pc.extract_regex(values, day_month_re(sep))
+def dm_parts(values: pa.Array, sep: str, with_time: bool = False) -> pa.Array:
+    """Struct of the a, b, y (and t) fields of "a/b/yyyy[ HH:MM]"; null where a value
+    does not match."""
+    return pc.extract_regex(values, day_month_re(sep, with_time))
 
 
-def iso_from_parts(parts: pa.Array, day_first: bool) -> pa.Array:
+def iso_from_parts(parts: pa.Array, day_first: bool, with_time: bool = False) -> pa.Array:
     a, b, y = (pc.struct_field(parts, name) for name in ("a", "b", "y"))
     day, month = (a, b) if day_first else (b, a)
-    return pc.binary_join_element_wise(
+    date = pc.binary_join_element_wise(
         y, pc.utf8_lpad(month, 2, "0"), pc.utf8_lpad(day, 2, "0"), "-"
     )
+    if not with_time:
+        return date
+    hour = pc.utf8_lpad(pc.struct_field(parts, "h"), 2, "0")
+    time = pc.binary_join_element_wise(hour, pc.struct_field(parts, "t"), ":")
+    return pc.binary_join_element_wise(date, time, "T")
 
 
-def dm_to_iso(values: pa.Array, sep: str, day_first: bool) -> pa.Array:
+def dm_to_iso(values: pa.Array, sep: str, day_first: bool, with_time: bool = False) -> pa.Array:
     """ "d/m/yyyy" (or m/d) strings to "yyyy-mm-dd"; non-matching values become null."""
-    return iso_from_parts(dm_parts(values, sep), day_first)
+    return iso_from_parts(dm_parts(values, sep, with_time), day_first, with_time)
 
 
-def accumulate(stats: ColumnStats, values: pa.Array) -> None:
-    """Fold one batch of cleaned values (trimmed, null tokens already null) into stats."""
+def accumulate(stats: ColumnStats, values: pa.Array, line_of: LineOf | None = None) -> None:
+    """Fold one batch of cleaned values (trimmed, null tokens already null) into stats.
+
+    ``line_of`` maps row indexes of ``values`` to physical lines, for counterexamples.
+    """
     nulls = values.null_count
     stats.nulls += nulls
-    stats.values += len(values) - nulls
     if len(values) == nulls:
         return
-    values = pc.drop_null(values) if nulls else values
+    rows: np.ndarray | None = None
+    if nulls:
+        rows = np.flatnonzero(np.asarray(values.is_valid().to_numpy(zero_copy_only=False)))
+        values = pc.drop_null(values)
+    before = {family: bool(stats.alive & kinds) for family, kinds in _FAMILIES.items()}
+    _accumulate_candidates(stats, values)
+    stats.values += len(values)
+    for family, kinds in _FAMILIES.items():
+        if before[family] and not stats.alive & kinds:
+            _note_near_miss(stats, family, values, rows, line_of)
+
+
+def _accumulate_candidates(stats: ColumnStats, values: pa.Array) -> None:
     alive = stats.alive
+    if alive & _PERCENT_KINDS:
+        _accumulate_percent(stats, values)
     if alive & _NUMBER_KINDS:
-        _accumulate_numbers(alive, values)
-    if "bool" in alive and not _is_bool(values):
-        alive.discard("bool")
+        _accumulate_numbers(stats, values)
+    if "bool" in alive:
+        _accumulate_bool(stats, values)
     iso_dates = "date_iso" in alive and _casts(values, pa.date32())
     if not iso_dates:
         alive.discard("date_iso")
     for sep in DATE_SEPARATORS:
         if f"dm{sep}" in alive:
-            _accumulate_day_month(stats, values, sep)
+            _accumulate_day_month(stats, values, sep, with_time=False)
+        if f"dmt{sep}" in alive:
+            _accumulate_day_month(stats, values, sep, with_time=True)
     if iso_dates:
         # Dates are valid offset-free timestamps, so no need to parse them again.
         stats.ts_without_offset += len(values)
@@ -222,6 +300,30 @@ def accumulate(stats: ColumnStats, values: pa.Array) -> None:
             alive.discard("timestamp")
     elif "timestamp" in alive:
         _accumulate_timestamp(stats, values)
+
+
+def _note_near_miss(
+    stats: ColumnStats,
+    family: str,
+    values: pa.Array,
+    rows: np.ndarray | None,
+    line_of: LineOf | None,
+) -> None:
+    if family == "bool":
+        fits = pc.is_in(pc.utf8_lower(values), value_set=_BOOL_SET)
+    else:
+        fits = pc.match_substring_regex(values, _FAMILY_SHAPES[family])
+    misfits = np.flatnonzero(~np.asarray(fits.to_numpy(zero_copy_only=False), dtype=bool))
+    matched = stats.values - len(misfits)
+    if matched < _NEAR_MISS_SHARE * stats.values or not len(misfits):
+        return
+    if stats.near_miss is not None and stats.near_miss.matched >= matched:
+        return
+    picked = [int(i) for i in misfits[:_EXAMPLES]]
+    batch_rows = [int(rows[i]) if rows is not None else i for i in picked]
+    lines: list[int | None] = list(line_of(batch_rows)) if line_of else [None] * len(picked)
+    examples = [(str(values[i].as_py()), line) for i, line in zip(picked, lines, strict=True)]
+    stats.near_miss = NearMiss(family, matched, examples)
 
 
 def has_oversized_int(values: pa.Array) -> bool:
@@ -235,7 +337,24 @@ def has_oversized_int(values: pa.Array) -> bool:
     return len(ints) > 0 and not _casts(ints, pa.int64())
 
 
-def _accumulate_numbers(alive: set[str], values: pa.Array) -> None:
+def _note_long_numbers(stats: ColumnStats, values: pa.Array, decimal_mark: str) -> None:
+    """Digits of the values too long to be sure a float64 holds them exactly."""
+    sizes = lengths(values)
+    if not sizes.size or sizes.max() <= FLOAT_DIGITS:
+        return
+    for text in values.filter(pa.array(sizes > FLOAT_DIGITS)).to_pylist():
+        mantissa, _, exponent = text.replace("E", "e").partition("e")
+        if exponent:
+            stats.has_exponent = True
+        whole, _, fraction = mantissa.partition(decimal_mark)
+        integer = sum(ch.isdigit() for ch in whole)
+        stats.max_digits = max(stats.max_digits, integer + len(fraction))
+        stats.max_scale = max(stats.max_scale, len(fraction))
+        stats.max_int_digits = max(stats.max_int_digits, integer)
+
+
+def _accumulate_numbers(stats: ColumnStats, values: pa.Array) -> None:
+    alive = stats.alive
     if has_oversized_int(values):
         alive -= _NUMBER_KINDS
         return
@@ -246,6 +365,8 @@ def _accumulate_numbers(alive: set[str], values: pa.Array) -> None:
         alive.discard("int")
         is_int = pc.match_substring_regex(values, INT_RE)
         rest = pc.filter(values, pc.invert(is_int))
+    if "int_grouped" in alive and not _matches(rest, GROUPED_INT_RE):
+        alive.discard("int_grouped")
     if "float" in alive:
         if is_float_batch(rest):
             if "grouped" in alive and not plain_floats_are_grouped(rest):
@@ -254,19 +375,73 @@ def _accumulate_numbers(alive: set[str], values: pa.Array) -> None:
                 pc.match_substring_regex(rest, DECIMAL_COMMA_RE)
             ):
                 alive.discard("decimal_comma")
+            _note_long_numbers(stats, values, ".")
             return
         alive.discard("float")
-    for name in ("grouped", "decimal_comma"):
-        if name in alive and not _all(pc.match_substring_regex(rest, _NUMBER_RES[name])):
-            alive.discard(name)
+    if "grouped" in alive and not _matches(rest, GROUPED_RE):
+        alive.discard("grouped")
+    if "decimal_comma" in alive and not _matches(rest, DECIMAL_COMMA_RE):
+        alive.discard("decimal_comma")
+    # Every value, ints included: a float column holding a long int would round it.
+    if "grouped" in alive:
+        _note_long_numbers(stats, values, ".")
+    elif "decimal_comma" in alive:
+        _note_long_numbers(stats, values, ",")
 
 
-def _accumulate_day_month(stats: ColumnStats, values: pa.Array, sep: str) -> None:
-    name = f"dm{sep}"
-    if dm_parts(_probe(values), sep).null_count:
+def percent_body(values: pa.Array) -> pa.Array:
+    """ "12,5 %" -> "12,5": the number of a percentage."""
+    return pc.replace_substring_regex(values, r"\s?%$", "")
+
+
+def _accumulate_percent(stats: ColumnStats, values: pa.Array) -> None:
+    alive = stats.alive
+    _, _, last = edge_bytes(values)
+    if not bool(np.all(last == ord("%"))) or not _matches(values, PERCENT_RE):
+        alive -= _PERCENT_KINDS
+        return
+    body = percent_body(values)
+    if any_leading_zero(body):
+        alive -= _PERCENT_KINDS
+        return
+    if "pct" in alive and contains_any_byte(body, b","):
+        alive.discard("pct")
+    if "pct_comma" in alive and contains_any_byte(body, b"."):
+        alive.discard("pct_comma")
+    for name, mark in (("pct", "."), ("pct_comma", ",")):
+        if name in alive:
+            size = pc.utf8_length(body)
+            position = pc.find_substring(body, mark)
+            has_mark = pc.greater_equal(position, 0)
+            scale = pc.if_else(has_mark, pc.subtract(pc.subtract(size, position), 1), 0)
+            stats.max_scale = max(stats.max_scale, int(pc.max(scale).as_py() or 0))
+            digits = pc.subtract(size, pc.if_else(has_mark, 1, 0))
+            stats.max_digits = max(stats.max_digits, int(pc.max(digits).as_py() or 0))
+            integer = pc.subtract(digits, scale)
+            stats.max_int_digits = max(stats.max_int_digits, int(pc.max(integer).as_py() or 0))
+
+
+def _accumulate_bool(stats: ColumnStats, values: pa.Array) -> None:
+    if lengths(values).max() > 5:
+        stats.alive.discard("bool")
+        return
+    lowered = pc.utf8_lower(values)
+    if not (
+        _all(pc.is_in(_probe(lowered), value_set=_BOOL_SET))
+        and _all(pc.is_in(lowered, value_set=_BOOL_SET))
+    ):
+        stats.alive.discard("bool")
+        return
+    if not stats.bool_words and not only_bytes(values, b"01"):
+        stats.bool_words = True
+
+
+def _accumulate_day_month(stats: ColumnStats, values: pa.Array, sep: str, with_time: bool) -> None:
+    name = f"dmt{sep}" if with_time else f"dm{sep}"
+    if dm_parts(_probe(values), sep, with_time).null_count:
         stats.alive.discard(name)
         return
-    parts = dm_parts(values, sep)
+    parts = dm_parts(values, sep, with_time)
     if parts.null_count:
         stats.alive.discard(name)
         return
@@ -275,9 +450,10 @@ def _accumulate_day_month(stats: ColumnStats, values: pa.Array, sep: str) -> Non
     maxima = stats.dm_max.setdefault(name, [0, 0])
     maxima[0], maxima[1] = max(maxima[0], first), max(maxima[1], second)
     valid = stats.dm_valid.setdefault(name, [True, True])
+    target = pa.timestamp("us") if with_time else pa.date32()
     for i, day_first in enumerate((True, False)):
         if valid[i]:
-            valid[i] = _casts(iso_from_parts(parts, day_first), pa.date32())
+            valid[i] = _casts(iso_from_parts(parts, day_first, with_time), target)
     if not any(valid):
         stats.alive.discard(name)
 
@@ -297,6 +473,18 @@ def _accumulate_timestamp(stats: ColumnStats, values: pa.Array) -> None:
         stats.alive.discard("timestamp")
 
 
+def _number_type(stats: ColumnStats, fmt: str) -> ColumnType:
+    """float64 when it holds every value exactly, else an exact decimal, else text."""
+    if stats.max_digits <= FLOAT_DIGITS:
+        return ColumnType(Kind.FLOAT, fmt, scale=stats.max_scale)
+    # Values up to FLOAT_DIGITS bytes long were not measured: allow as many digits.
+    integer_digits = max(stats.max_int_digits, FLOAT_DIGITS)
+    precision = integer_digits + stats.max_scale + (2 if fmt.startswith("percent") else 0)
+    if stats.has_exponent or precision > MAX_DECIMAL_DIGITS:
+        return STRING
+    return ColumnType(Kind.DECIMAL, fmt, precision=max(precision, 1), scale=stats.max_scale)
+
+
 def decide_type(stats: ColumnStats, decimal_comma_hint: bool = False) -> ColumnType:
     """The narrowest type every value allowed.
 
@@ -308,30 +496,90 @@ def decide_type(stats: ColumnStats, decimal_comma_hint: bool = False) -> ColumnT
         return STRING
     if "int" in alive:
         return ColumnType(Kind.INT, "plain")
-    if "float" in alive:
-        return ColumnType(Kind.FLOAT, "plain")
     grouped, comma = "grouped" in alive, "decimal_comma" in alive
+    if "int_grouped" in alive and not (comma and decimal_comma_hint):
+        return ColumnType(Kind.INT, "grouped")
+    if "float" in alive:
+        return _number_type(stats, "plain")
     if grouped and comma:
-        return ColumnType(Kind.FLOAT, "decimal_comma" if decimal_comma_hint else "grouped")
+        return _number_type(stats, "decimal_comma" if decimal_comma_hint else "grouped")
     if grouped:
-        return ColumnType(Kind.FLOAT, "grouped")
+        return _number_type(stats, "grouped")
     if comma:
-        return ColumnType(Kind.FLOAT, "decimal_comma")
-    if "bool" in alive:
+        return _number_type(stats, "decimal_comma")
+    if "pct" in alive:
+        return _number_type(stats, "percent")
+    if "pct_comma" in alive:
+        return _number_type(stats, "percent_comma")
+    if "bool" in alive and stats.bool_words:
         return ColumnType(Kind.BOOL)
     if "date_iso" in alive:
         return ColumnType(Kind.DATE, "iso")
     for sep in DATE_SEPARATORS:
-        name = f"dm{sep}"
-        if name not in alive:
-            continue
-        first, second = stats.dm_max[name]
-        day_first_ok, month_first_ok = stats.dm_valid[name]
-        # Only a field above 12 proves which one is the day; otherwise it is ambiguous.
-        if day_first_ok and first > 12:
-            return ColumnType(Kind.DATE, f"dmy{sep}")
-        if month_first_ok and second > 12:
-            return ColumnType(Kind.DATE, f"mdy{sep}")
+        chosen = _day_month_order(stats, f"dm{sep}")
+        if chosen:
+            return ColumnType(Kind.DATE, f"{chosen}{sep}")
     if "timestamp" in alive:
         return ColumnType(Kind.TIMESTAMP, "utc" if stats.ts_with_offset else "naive")
+    for sep in DATE_SEPARATORS:
+        chosen = _day_month_order(stats, f"dmt{sep}")
+        if chosen:
+            return ColumnType(Kind.TIMESTAMP, f"{chosen}{sep} time")
     return STRING
+
+
+def _day_month_order(stats: ColumnStats, name: str) -> str | None:
+    if name not in stats.alive:
+        return None
+    first, second = stats.dm_max[name]
+    day_first_ok, month_first_ok = stats.dm_valid[name]
+    # Only a field above 12 proves which one is the day; otherwise it is ambiguous.
+    if day_first_ok and first > 12:
+        return "dmy"
+    if month_first_ok and second > 12:
+        return "mdy"
+    return None
+
+
+def type_notes(stats: ColumnStats, chosen: ColumnType) -> list[str]:
+    """Plain-words reasons why a column stayed text, or what its type assumed."""
+    notes: list[str] = []
+    if chosen.kind is Kind.STRING and stats.values:
+        for name in sorted(stats.alive & (_FAMILIES["date"] | _FAMILIES["timestamp"])):
+            if name.startswith("dm") and _day_month_order(stats, name) is None:
+                sep = name[-1]
+                notes.append(
+                    f"every value is a date like 01{sep}02{sep}2023, but no day above 12 "
+                    f"shows whether it is dd{sep}mm or mm{sep}dd: kept as text"
+                )
+                break
+        if stats.alive & _NUMBER_KINDS and stats.max_digits > FLOAT_DIGITS:
+            notes.append(
+                f"numbers with {stats.max_digits} digits do not fit a float or a "
+                f"{MAX_DECIMAL_DIGITS}-digit decimal exactly: kept as text"
+            )
+        if "timestamp" not in stats.alive and stats.ts_with_offset and stats.ts_without_offset:
+            notes.append("some date-times have a time zone offset and others do not: kept as text")
+        miss = stats.near_miss
+        if miss is not None:
+            shown = ", ".join(
+                f"{value!r}" + (f" (line {line})" if line is not None else "")
+                for value, line in miss.examples
+            )
+            notes.append(
+                f"{miss.matched} of {stats.values} values are {_FAMILY_NAMES[miss.family]}, "
+                f"but not {shown}: kept as text"
+            )
+    if chosen.kind is Kind.DECIMAL:
+        notes.append(
+            f"values have up to {stats.max_digits} digits, more than a float holds exactly: "
+            f"stored as decimal({chosen.precision}, {chosen.scale})"
+        )
+    return notes
+
+
+def counterexamples(stats: ColumnStats) -> list[dict[str, object]]:
+    miss = stats.near_miss
+    if miss is None:
+        return []
+    return [{"value": value, "line": line} for value, line in miss.examples]

@@ -46,14 +46,17 @@ class ProcessOptions:
     no_header: bool = False
     null_tokens: tuple[str, ...] = DEFAULT_NULL_TOKENS
     max_field_bytes: int = 16 * MIB
+    # More rejected rows than this share of the rows read fails the dataset.
+    max_reject_ratio: float = 0.10
+    # Spill files (a little more than the input's size) go here; None: the system's.
+    temp_dir: str | None = None
     # Knobs below are for tests and tuning, not for end users.
     block_size: int = 1 * MIB
+    batch_bytes: int = 4 * MIB
     sample_bytes: int = 1 * MIB
-    max_malformed_fraction: float = 0.10
-    max_reported_malformed: int = 100
     row_group_rows: int = 100_000
-    # 16 bytes per distinct row are kept for duplicate detection; this caps that memory.
-    max_dedup_rows: int = 4_000_000
+    # Values of duplicate-candidate groups kept in memory before they go to SQLite.
+    dedup_memory_bytes: int = 64 * MIB
 
     def __post_init__(self) -> None:
         if self.encoding is not None:
@@ -79,7 +82,9 @@ class ProcessOptions:
             raise BadInput("max_field_bytes must be positive")
         if self.block_size < 4 * KIB or self.sample_bytes < 4 * KIB:
             raise BadInput("block_size and sample_bytes must be at least 4 KiB")
-        if not 0.0 <= self.max_malformed_fraction <= 1.0:
-            raise BadInput("max_malformed_fraction must be between 0 and 1")
-        if self.row_group_rows < 1 or self.max_dedup_rows < 0:
-            raise BadInput("row_group_rows must be positive and max_dedup_rows not negative")
+        if not 0.0 <= self.max_reject_ratio <= 1.0:
+            raise BadInput("max_reject_ratio must be between 0 and 1")
+        if self.row_group_rows < 1 or self.batch_bytes < 1 or self.dedup_memory_bytes < 0:
+            raise BadInput(
+                "row_group_rows and batch_bytes must be positive, dedup_memory_bytes not negative"
+            )

@@ -1,40 +1,50 @@
-"""CSV → Parquet in two streaming passes: detect, infer types, convert and write."""
+"""CSV → Parquet: detect on a sample, then three streaming passes over one CSV parse.
+
+1. **scan**: parse the CSV (once), clean every value, fold it into the column
+   statistics that decide the types, and spill the cleaned strings to local disk.
+2. **convert**: read them back, convert each column to its type, hash every row
+   and spill the typed rows.
+3. **write**: read the typed rows, drop exact duplicates (dedup.py), gather the
+   report's column facts and write Parquet.
+
+Each pass runs its reading, its work and its writing in separate threads (stage.py).
+Memory holds a few batches, never the file; the spills live in ``options.temp_dir``.
+"""
 
 from __future__ import annotations
 
 import codecs
-from collections.abc import Callable, Sequence
+import os
+import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from time import perf_counter
 from typing import Any, BinaryIO, TypeVar
 
 import numpy as np
-import numpy.typing as npt
 import pyarrow as pa
 
-from .cleaning import (
-    all_null_rows,
-    count_changed_lengths,
-    line_breaks_per_row,
-    nullify,
-    token_set,
-    trim,
-)
+from . import dedup
+from .cleaning import CleanCounts, clean_columns, drop_empty_rows
 from .convert import arrow_type, convert
-from .dedup import DedupIndex, hash_rows
 from .dialect import Dialect, detect_dialect
-from .encoding import EncodingInfo, decode_error, detect_encoding
+from .encoding import EncodingInfo, RawDigest, decode_error, detect_encoding
 from .errors import BadInput
 from .headers import normalise_headers
 from .infer import ColumnStats, ColumnType, accumulate, decide_type
 from .options import MIB, ProcessOptions
-from .reader import BlockTooSmall, LineResolver, MalformedLog, read_batches
+from .reader import BatchLines, BlockTooSmall, ReadState, RejectLog, internal_names, parse
+from .rejects import FILE as REJECTS_FILE
+from .rejects import RejectsFile
+from .report import DATA_FILE, Timings, build_report
+from .rowhash import DistinctEstimate, combine_rows, typed_hashes, valid_mask
+from .spill import SpillWriter, read_spill
+from .stage import Producer
+from .stats import TableSummary
 from .strbuf import lengths
 from .version import processor_version
-from .writer import ParquetSink, output_schema, write_json_atomic
+from .writer import ParquetSink, dictionary_columns, output_schema, write_json_atomic
 
-DATA_FILE = "data.parquet"
 REPORT_FILE = "report.json"
 OpenInput = Callable[[], BinaryIO]
 T = TypeVar("T")
@@ -46,53 +56,43 @@ def process_csv(
     options: ProcessOptions = ProcessOptions(),  # noqa: B008 - frozen, safe to share
 ) -> dict[str, Any]:
     """Read the CSV (``open_input()`` may be called several times; each call returns a
-    fresh binary stream from the start, never seeked), write ``out_dir/data.parquet``
-    and then ``out_dir/report.json``, and return the report.
+    fresh binary stream from the start, never seeked), write ``out_dir/data.parquet``,
+    ``out_dir/rejects.csv`` when rows were rejected, then ``out_dir/report.json``, and
+    return the report.
 
     Raises BadInput for files that cannot be processed; anything else is a bug.
     """
-    started = perf_counter()
+    timings = Timings()
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-
-    encoding, dialect = detect(open_input, options)
-    original_names = list(dialect.header)
-    names = normalise_headers(original_names)
-    detected = perf_counter()
-
-    inference = infer_types(open_input, encoding, dialect, options)
-    check_malformed_share(inference, options)
-    types = [decide_type(s, decimal_comma_hint=dialect.delimiter == ";") for s in inference.stats]
-    inferred = perf_counter()
-
-    version = processor_version()
-    schema = output_schema(
-        names,
-        original_names,
-        [arrow_type(t) for t in types],
-        {"processor_version": version},
-    )
-    written = write_parquet(
-        open_input, encoding, dialect, types, schema, inference, out_dir / DATA_FILE, options
-    )
-    finished = perf_counter()
-
-    report = build_report(
-        encoding=encoding,
-        dialect=dialect,
-        names=names,
-        original_names=original_names,
-        types=types,
-        inference=inference,
-        written=written,
-        version=version,
-        durations={
-            "detect": detected - started,
-            "infer": inferred - detected,
-            "write": finished - inferred,
-            "total": finished - started,
-        },
-    )
+    with tempfile.TemporaryDirectory(prefix="mini-proc-", dir=options.temp_dir) as tmp:
+        work = Path(tmp)
+        encoding, dialect = detect(open_input, options)
+        timings.mark("detect")
+        scan = with_growing_blocks(
+            options, lambda block: scan_pass(open_input, encoding, dialect, options, block, work)
+        )
+        timings.mark("scan")
+        check_rejects(scan, options)
+        layout = decide_layout(dialect, scan)
+        timings.mark("decide")
+        converted = convert_pass(scan, layout, work)
+        timings.mark("convert")
+        plan = dedup.plan(converted.hashes)
+        timings.mark("dedupe_plan")
+        written = write_pass(converted, layout, plan, out_dir / DATA_FILE, options)
+        timings.mark("write")
+        publish_rejects(scan, out_dir)
+        report = build_report(
+            encoding=encoding,
+            dialect=dialect,
+            scan=scan,
+            layout=layout,
+            converted=converted,
+            plan=plan,
+            written=written,
+            timings=timings,
+        )
     write_json_atomic(out_dir / REPORT_FILE, report)
     return report
 
@@ -150,34 +150,33 @@ def detect(open_input: OpenInput, options: ProcessOptions) -> tuple[EncodingInfo
     return encoding, dialect
 
 
-# --- pass 1: types ------------------------------------------------------------------
+# --- pass 1: parse, clean, infer, spill ------------------------------------------------
 
 
 @dataclass
-class Inference:
+class Scan:
     stats: list[ColumnStats]
-    malformed: MalformedLog
-    rows_read: int  # rows pyarrow returned (valid rows, blank lines included)
+    log: RejectLog
+    rejects: RejectsFile
+    state: ReadState
+    clean: CleanCounts
+    spill: Path
+    spilled_rows: int
     block_size: int
+    sha256: str
+    input_bytes: int
 
     @property
     def rows_in(self) -> int:
-        return self.rows_read + self.malformed.count + self.malformed.blank
+        """Records read below the header: valid, rejected and blank alike."""
+        return self.state.rows + self.log.count + self.log.blank
 
 
 def rows_before_data(dialect: Dialect) -> int:
     return dialect.skip_lines + (1 if dialect.has_header else 0)
 
 
-def new_log(dialect: Dialect, options: ProcessOptions) -> MalformedLog:
-    return MalformedLog(
-        options.max_reported_malformed, rows_before_data(dialect), dialect.header_line_breaks
-    )
-
-
-def with_growing_blocks(
-    options: ProcessOptions, run: Callable[[int], T], rows_so_far: Callable[[], int]
-) -> T:
+def with_growing_blocks(options: ProcessOptions, run: Callable[[int], T]) -> T:
     """Run a pass, retrying with bigger blocks while a row does not fit in one block.
 
     pyarrow needs each row within one block (two, in fact); a few huge values should
@@ -191,13 +190,14 @@ def with_growing_blocks(
         except BlockTooSmall:
             if block >= limit:
                 raise BadInput(
-                    f"a row after data row {rows_so_far()} is larger than {limit // MIB} MiB: "
-                    f"a quoted field is probably never closed"
+                    f"a row is larger than {limit // MIB} MiB: a quoted field is probably "
+                    f"never closed, or a value is over the {options.max_field_bytes} byte "
+                    f"limit (MINI_MAX_FIELD_BYTES)"
                 ) from None
             block = min(block * 4, limit)
 
 
-def check_field_size(values: pa.Array, limit: int, column: str, rows_before: int) -> None:
+def check_field_size(values: pa.Array, limit: int, column: str, lines: BatchLines) -> None:
     sizes = lengths(values)
     if not sizes.size or int(sizes.max()) <= limit:
         return
@@ -206,242 +206,240 @@ def check_field_size(values: pa.Array, limit: int, column: str, rows_before: int
     hint = ""
     if value.count("\n") + value.count("\r") > 1:
         hint = "; it spans many lines, so a quoted field is probably never closed"
+    line = lines.lines_of([longest])[0]
     raise BadInput(
-        f"column {column!r} has a value of {len(value.encode())} bytes in data row "
-        f"{rows_before + longest + 1}; the limit is {limit} bytes{hint}"
+        f"column {column!r} has a value of {len(value.encode())} bytes on line {line}; "
+        f"the limit is {limit} bytes (MINI_MAX_FIELD_BYTES){hint}"
     )
 
 
-def infer_types(
-    open_input: OpenInput, encoding: EncodingInfo, dialect: Dialect, options: ProcessOptions
-) -> Inference:
-    tokens = token_set(options.null_tokens)
-    progress = {"rows": 0}
+def scan_pass(
+    open_input: OpenInput,
+    encoding: EncodingInfo,
+    dialect: Dialect,
+    options: ProcessOptions,
+    block_size: int,
+    work: Path,
+) -> Scan:
+    ncols = len(dialect.header)
+    schema = pa.schema([(name, pa.string()) for name in internal_names(ncols)])
+    log = RejectLog(rows_before_data(dialect), dialect.header_line_breaks, dialect.quote or "")
+    rejects = RejectsFile(work / REJECTS_FILE)
+    state = ReadState()
+    digest = RawDigest(validate_utf8=encoding.encoding == "utf-8")
+    spill = SpillWriter(work / "strings.arrows", schema)
+    stats = [ColumnStats() for _ in range(ncols)]
+    counts = CleanCounts.for_tokens(options.null_tokens)
+    names = [h or f"#{i + 1}" for i, h in enumerate(dialect.header)]
 
-    def run(block_size: int) -> Inference:
-        log = new_log(dialect, options)
-        stats = [ColumnStats() for _ in dialect.header]
-        progress["rows"] = 0
-        with read_batches(open_input, encoding, dialect, block_size, log) as batches:
-            for batch in batches:
-                for i, raw in enumerate(batch.columns):
-                    check_field_size(
-                        raw,
-                        options.max_field_bytes,
-                        dialect.header[i] or f"#{i + 1}",
-                        progress["rows"],
-                    )
-                    accumulate(stats[i], nullify(trim(raw), tokens))
-                progress["rows"] += batch.num_rows
-        return Inference(stats, log, progress["rows"], block_size)
-
-    return with_growing_blocks(options, run, lambda: progress["rows"])
-
-
-def check_malformed_share(inference: Inference, options: ProcessOptions) -> None:
-    log = inference.malformed
-    if log.count == 0 or log.count <= options.max_malformed_fraction * inference.rows_in:
-        return
-    first = log.rows[0] if log.rows else None
-    example = ""
-    if first is not None:
-        example = (
-            f"; e.g. near line {log.approximate_line(first.number)}: expected "
-            f"{first.expected} fields, found {first.found}"
+    def produce() -> Any:
+        return parse(
+            open_input,
+            encoding,
+            dialect,
+            block_size,
+            options.batch_bytes,
+            log,
+            rejects,
+            digest,
+            state,
         )
-    raise BadInput(
-        f"{log.count} of {inference.rows_in} rows "
-        f"({100 * log.count / max(inference.rows_in, 1):.0f}%) have the wrong number of "
-        f"fields, more than the {100 * options.max_malformed_fraction:.0f}% allowed{example}"
+
+    try:
+        with Producer(produce, depth=2, name="csv-parse") as batches:
+            for raw, lines in batches:
+                columns = raw.columns
+                for i, values in enumerate(columns):
+                    check_field_size(values, options.max_field_bytes, names[i], lines)
+                cleaned = clean_columns(columns, counts)
+                cleaned, kept_rows, empty = drop_empty_rows(cleaned)
+                counts.empty_rows += empty
+                line_of = row_lines(lines, kept_rows)
+                for column_stats, values in zip(stats, cleaned, strict=True):
+                    accumulate(column_stats, values, line_of)
+                spill.write(pa.RecordBatch.from_arrays(cleaned, schema=schema))
+        spill.close()
+        rejects.close()
+        sha256 = digest.finish()
+    except BaseException as exc:
+        spill.abort()
+        rejects.close()
+        precise = digest.error() if not isinstance(exc, KeyboardInterrupt) else None
+        digest.abandon()
+        if precise is not None and precise is not exc:
+            raise precise from None
+        raise
+    return Scan(
+        stats=stats,
+        log=log,
+        rejects=rejects,
+        state=state,
+        clean=counts,
+        spill=spill.path,
+        spilled_rows=spill.rows,
+        block_size=block_size,
+        sha256=sha256,
+        input_bytes=digest.size,
     )
 
 
-# --- pass 2: convert and write -------------------------------------------------------
+def row_lines(lines: BatchLines, kept_rows: np.ndarray | None) -> Callable[[list[int]], list[int]]:
+    """Lines of rows given by their index after empty rows were dropped."""
+
+    def line_of(rows: list[int]) -> list[int]:
+        if kept_rows is not None:
+            rows = [int(kept_rows[r]) for r in rows]
+        return lines.lines_of(rows)
+
+    return line_of
+
+
+def check_rejects(scan: Scan, options: ProcessOptions) -> None:
+    rejects = scan.rejects
+    if not rejects.count:
+        return
+    # A quote that is never closed swallows the lines after it: count those too.
+    rejected = rejects.lines
+    total = scan.rows_in - rejects.count + rejects.lines
+    if rejected <= options.max_reject_ratio * total:
+        return
+    reasons = ", ".join(f"{reason}: {n}" for reason, n in rejects.reasons.most_common())
+    first = rejects.sample[0]
+    raise BadInput(
+        f"{rejected} of {total} rows ({100 * rejected / max(total, 1):.0f}%) were rejected "
+        f"({reasons}), more than the {100 * options.max_reject_ratio:.0f}% allowed "
+        f"(MINI_MAX_REJECT_RATIO); the first is line {first['line']}: {first['detail']}"
+    )
+
+
+# --- types and output columns ------------------------------------------------------
+
+
+@dataclass
+class Layout:
+    """Which input columns are kept, and their names and types in the output."""
+
+    names: list[str]
+    original_names: list[str]
+    types: list[ColumnType]  # one per input column
+    kept: list[int]  # input column indexes, in order
+    dropped: list[int]
+    schema: pa.Schema
+
+
+def decide_layout(dialect: Dialect, scan: Scan) -> Layout:
+    original = list(dialect.header)
+    names = normalise_headers(original)
+    types = [decide_type(s, decimal_comma_hint=dialect.delimiter == ";") for s in scan.stats]
+    has_rows = any(s.values for s in scan.stats)
+    # A column without a single value says nothing; a file without any value keeps its
+    # header, so the empty result still has the columns the user expects.
+    kept = [i for i, s in enumerate(scan.stats) if s.values or not has_rows]
+    dropped = [i for i in range(len(original)) if i not in kept]
+    schema = output_schema(
+        [names[i] for i in kept],
+        [original[i] for i in kept],
+        [arrow_type(types[i]) for i in kept],
+        {"processor_version": processor_version()},
+    )
+    return Layout(names, original, types, kept, dropped, schema)
+
+
+# --- pass 2: convert and hash --------------------------------------------------------
+
+
+@dataclass
+class Converted:
+    spill: Path
+    hashes: dedup.HashSpill
+    distinct: list[DistinctEstimate]
+    rows: int = 0
+
+
+def convert_pass(scan: Scan, layout: Layout, work: Path) -> Converted:
+    typed = SpillWriter(work / "typed.arrows", layout.schema)
+    out = Converted(
+        typed.path,
+        dedup.HashSpill(work / "dedup"),
+        [DistinctEstimate() for _ in layout.kept],
+    )
+    try:
+        with Producer(lambda: read_spill(scan.spill), depth=2, name="spill-read") as batches:
+            for batch in batches:
+                columns = [convert(batch.column(i), layout.types[i]) for i in layout.kept]
+                hashes = [typed_hashes(c) for c in columns]
+                for estimate, h, c in zip(out.distinct, hashes, columns, strict=True):
+                    estimate.add(h, valid_mask(c))
+                if hashes:
+                    out.hashes.add(combine_rows(hashes))
+                typed.write(pa.RecordBatch.from_arrays(columns, schema=layout.schema))
+                out.rows += batch.num_rows
+        typed.close()
+    except BaseException:
+        typed.abort()
+        out.hashes.close()
+        raise
+    os.unlink(scan.spill)
+    return out
+
+
+# --- pass 3: deduplicate and write ----------------------------------------------------
 
 
 @dataclass
 class Written:
-    malformed: MalformedLog
-    rows_in: int = 0
     rows_out: int = 0
-    values_trimmed: int = 0
-    values_nulled: int = 0
-    empty_rows: int = 0
     duplicates: int = 0
-    dedup_complete: bool = True
-    null_counts: list[int] = field(default_factory=list)
+    collisions: int = 0
+    groups_spilled: int = 0
     parquet_bytes: int = 0
     row_groups: int = 0
+    summary: TableSummary | None = None
+    dictionary: list[str] = field(default_factory=list)
 
 
-def write_parquet(
-    open_input: OpenInput,
-    encoding: EncodingInfo,
-    dialect: Dialect,
-    types: Sequence[ColumnType],
-    schema: pa.Schema,
-    inference: Inference,
-    path: Path,
-    options: ProcessOptions,
+def write_pass(
+    converted: Converted, layout: Layout, plan: dedup.Plan, path: Path, options: ProcessOptions
 ) -> Written:
-    tokens = token_set(options.null_tokens)
-    log = new_log(dialect, options)
-    # Exact line numbers cost a scan of every value, so only files with bad rows pay it.
-    lines = LineResolver(log, dialect.header_line_breaks) if inference.malformed.count else None
-    dedup = DedupIndex(options.max_dedup_rows)
-    out = Written(log, null_counts=[0] * len(types))
-    sink = ParquetSink(path, schema, options.row_group_rows)
+    distinct = [d.estimate() for d in converted.distinct]
+    summary = TableSummary(len(layout.kept), distinct)
+    dictionary = dictionary_columns(layout.schema, distinct, options.row_group_rows)
+    sink = ParquetSink(path, layout.schema, options.row_group_rows, dictionary)
+    deduper = dedup.Deduper(plan, options.dedup_memory_bytes)
     try:
-        with read_batches(open_input, encoding, dialect, inference.block_size, log) as batches:
+        with Producer(lambda: read_spill(converted.spill), depth=2, name="typed-read") as batches:
             for batch in batches:
-                out.rows_in += batch.num_rows
-                raw = batch.columns
-                if lines is not None:
-                    lines.add_batch(line_breaks_per_row(raw))
-                cleaned = []
-                for values in raw:
-                    trimmed = trim(values)
-                    out.values_trimmed += count_changed_lengths(values, trimmed)
-                    nulled = nullify(trimmed, tokens)
-                    out.values_nulled += nulled.null_count - values.null_count
-                    cleaned.append(nulled)
-                keep = keep_mask(cleaned, dedup, out)
+                keep = deduper.keep_mask(batch.columns)
                 if keep is not None:
-                    mask = pa.array(keep)
-                    cleaned = [c.filter(mask) for c in cleaned]
-                typed = [convert(c, t) for c, t in zip(cleaned, types, strict=True)]
-                for i, col in enumerate(typed):
-                    out.null_counts[i] += col.null_count
-                sink.write(pa.RecordBatch.from_arrays(typed, schema=schema))
-        if lines is not None:
-            lines.finish()
-        out.parquet_bytes = sink.commit()
+                    batch = batch.filter(pa.array(keep))
+                summary.add(batch.columns)
+                sink.write(batch)
+        parquet_bytes = sink.commit()
     except BaseException:
         sink.abort()
         raise
-    out.rows_in += log.count + log.blank
-    out.empty_rows += log.blank
-    out.row_groups = sink.row_groups
-    out.rows_out = sink.rows
-    out.dedup_complete = not dedup.saturated
-    if out.rows_in != inference.rows_in or log.count != inference.malformed.count:
-        raise RuntimeError("the input changed between the two passes")
-    expected = out.rows_in - log.count - out.empty_rows - out.duplicates
-    if out.rows_out != expected:
-        raise RuntimeError(f"row accounting is off: wrote {out.rows_out}, expected {expected}")
-    return out
+    finally:
+        deduper.close()
+    written = Written(
+        rows_out=sink.rows,
+        duplicates=deduper.duplicates,
+        collisions=deduper.collisions,
+        groups_spilled=deduper.spilled_groups,
+        parquet_bytes=parquet_bytes,
+        row_groups=sink.row_groups,
+        summary=summary,
+        dictionary=dictionary,
+    )
+    expected = converted.rows - written.duplicates
+    if written.rows_out != expected:
+        raise RuntimeError(f"row accounting is off: wrote {written.rows_out}, expected {expected}")
+    return written
 
 
-def keep_mask(
-    cleaned: list[pa.Array], dedup: DedupIndex, out: Written
-) -> npt.NDArray[np.bool_] | None:
-    """Rows to keep after dropping empty rows and duplicates; None keeps them all."""
-    n = len(cleaned[0]) if cleaned else 0
-    empty = all_null_rows(cleaned)
-    candidates = np.arange(n)
-    if empty is not None:
-        empty_np = empty.to_numpy(zero_copy_only=False)
-        out.empty_rows += int(empty_np.sum())
-        candidates = np.flatnonzero(~empty_np)
-    h1, h2 = hash_rows(cleaned)
-    first = dedup.first_seen(h1[candidates], h2[candidates])
-    out.duplicates += int(len(candidates) - first.sum())
-    if len(candidates) == n and first.all():
-        return None
-    keep = np.zeros(n, dtype=bool)
-    keep[candidates[first]] = True
-    return keep
-
-
-# --- report -----------------------------------------------------------------------
-
-
-def build_report(
-    *,
-    encoding: EncodingInfo,
-    dialect: Dialect,
-    names: list[str],
-    original_names: list[str],
-    types: Sequence[ColumnType],
-    inference: Inference,
-    written: Written,
-    version: str,
-    durations: dict[str, float],
-) -> dict[str, Any]:
-    log = written.malformed
-    columns = [
-        {
-            "name": name,
-            "original_name": original,
-            "type": str(ctype.kind),
-            "format": ctype.label or None,
-            "null_count": nulls,
-        }
-        for name, original, ctype, nulls in zip(
-            names, original_names, types, written.null_counts, strict=True
-        )
-    ]
-    return {
-        "processor_version": version,
-        "pyarrow_version": pa.__version__,
-        "source": {
-            "encoding": encoding.encoding,
-            "bom": encoding.bom,
-            "encoding_detected_by": encoding.detected_by,
-            "delimiter": dialect.delimiter,
-            "line_endings": dialect.line_endings,
-            "header": {
-                "present": dialect.has_header,
-                "detected": dialect.header_detected,
-                "line": dialect.skip_lines + 1 if dialect.has_header else None,
-            },
-            "lines_skipped_before_header": dialect.skip_lines,
-        },
-        "columns": columns,
-        "rows_in": written.rows_in,
-        "rows_out": written.rows_out,
-        "rows_malformed": log.count,
-        "duplicates_removed": written.duplicates,
-        "empty_rows_removed": written.empty_rows,
-        "steps": {
-            "read": {"rows": written.rows_in, "read_block_bytes": inference.block_size},
-            "malformed_rows": {"rows_removed": log.count},
-            "trim": {"values_changed": written.values_trimmed},
-            "null_tokens": {"values_nulled": written.values_nulled},
-            "empty_rows": {"rows_removed": written.empty_rows},
-            "deduplicate": {
-                "rows_removed": written.duplicates,
-                "complete": written.dedup_complete,
-            },
-            "write": {
-                "rows": written.rows_out,
-                "row_groups": written.row_groups,
-                "bytes": written.parquet_bytes,
-            },
-        },
-        "malformed_rows": [row.as_dict() for row in log.rows],
-        "warnings": warnings(encoding, dialect, written),
-        "malformed_rows_truncated": log.count > len(log.rows),
-        "output": {"data": DATA_FILE, "bytes": written.parquet_bytes},
-        "durations_s": {k: round(v, 4) for k, v in durations.items()},
-    }
-
-
-def warnings(encoding: EncodingInfo, dialect: Dialect, written: Written) -> list[str]:
-    """Things a person should double-check, in plain words."""
-    out: list[str] = []
-    if encoding.detected_by == "charset-normalizer":
-        out.append(f"the file is not UTF-8; it was read as {encoding.encoding} (a guess)")
-    if dialect.title_rows:
-        out.append(
-            f"skipped {dialect.skip_lines} line(s) above the header that look like titles or notes"
-        )
-    log = written.malformed
-    if log.count:
-        out.append(f"{log.count} row(s) with the wrong number of fields were left out")
-    if not written.dedup_complete:
-        out.append(
-            "the file has too many distinct rows to check all of them for duplicates; "
-            "some duplicates may remain"
-        )
-    return out
+def publish_rejects(scan: Scan, out_dir: Path) -> None:
+    target = out_dir / REJECTS_FILE
+    if scan.rejects.count:
+        os.replace(scan.rejects.path, target)
+    else:
+        # A rerun into the same folder must not leave an earlier run's rejects behind.
+        target.unlink(missing_ok=True)

@@ -57,6 +57,7 @@ class Reject:
     skipped_before: int = 0  # rejected or blank records pyarrow skipped before this one
     breaks_before: int = 0  # line breaks inside earlier rejected records
     line: int | None = None
+    blank: bool = False  # a whitespace-only line: skipped, not a reject
 
     @property
     def lines(self) -> int:
@@ -99,7 +100,22 @@ class RejectLog:
         text: str = row.text
         if not text.strip():
             # A whitespace-only line is a blank line that pyarrow read as one field.
+            # It still waits for resolution, so that later line numbers count it.
             self.blank += 1
+            self.pending.append(
+                Reject(
+                    "",
+                    "",
+                    text,
+                    0,
+                    0,
+                    number=row.number,
+                    skipped_before=self.count + self.blank - 1,
+                    breaks_before=self.breaks,
+                    blank=True,
+                )
+            )
+            self.breaks += count_line_breaks(text)
             return "skip"
         self.count += 1
         breaks = count_line_breaks(text.rstrip("\r\n"))
@@ -136,24 +152,50 @@ class RejectLog:
         return reject.number - self._rows_before_data - 1 - reject.skipped_before
 
 
+@dataclass
+class BatchLines:
+    """Physical line numbers of a batch's rows, worked out only when asked for."""
+
+    first_line: int  # of row 0, counting every record and quoted line break above it
+    inserts: list[tuple[int, int]]  # (row index, lines): skipped records inside the batch
+    columns: list[pa.Array]  # the raw values, for line breaks inside them
+
+    def lines_of(self, rows: list[int]) -> list[int]:
+        if not rows:
+            return []
+        num_rows = len(self.columns[0]) if self.columns else 0
+        breaks = np.concatenate(([0], np.cumsum(line_breaks_per_row(self.columns, num_rows))))
+        out = []
+        for i in rows:
+            skipped = sum(lines for at, lines in self.inserts if at <= i)
+            out.append(self.first_line + i + int(breaks[i]) + skipped)
+        return out
+
+
 class LineResolver:
     """Turns pyarrow record numbers into physical line numbers.
 
-    A rejected row's line is its record number plus every line break inside quoted
+    A skipped row's line is its record number plus every line break inside quoted
     values above it. Those are counted per valid row in each batch; pyarrow calls the
     row handler before it hands out the batch the row was cut from, so by the time a
-    batch is processed the rejected rows that follow its valid rows are known.
+    batch is processed the skipped rows that follow its valid rows are known.
     """
 
-    def __init__(self, log: RejectLog, header_breaks: int, sink: RejectSink) -> None:
+    def __init__(self, log: RejectLog, dialect: Dialect, sink: RejectSink) -> None:
         self._log = log
-        self._header_breaks = header_breaks
+        self._header_breaks = dialect.header_line_breaks
+        header_lines = 1 + dialect.header_line_breaks if dialect.has_header else 0
+        self.first_data_line = dialect.skip_lines + header_lines + 1
         self._sink = sink
         self.valid = 0
         self.breaks = 0  # line breaks inside valid values so far
+        self.skipped_lines = 0  # lines taken by skipped records resolved so far
 
-    def add_batch(self, columns: list[pa.Array], num_rows: int) -> None:
-        end = self.valid + num_rows
+    def add_batch(self, columns: list[pa.Array], num_rows: int) -> BatchLines:
+        start, end = self.valid, self.valid + num_rows
+        lines = BatchLines(
+            self.first_data_line + self.valid + self.breaks + self.skipped_lines, [], columns
+        )
         pending = self._log.pending
         resolved = 0
         cumulative: npt.NDArray[np.int64] | None = None
@@ -164,7 +206,9 @@ class LineResolver:
             if cumulative is None:
                 per_row = line_breaks_per_row(columns, num_rows)
                 cumulative = np.concatenate(([0], np.cumsum(per_row)))
-            inside = 0 if before is None else int(cumulative[max(0, before - self.valid)])
+            inside = 0 if before is None else int(cumulative[max(0, before - start)])
+            if before is not None and before > start:
+                lines.inserts.append((before - start, reject.lines))
             self._resolve(reject, self.breaks + inside)
             resolved += 1
         del pending[:resolved]
@@ -173,6 +217,7 @@ class LineResolver:
             self.breaks += int(cumulative[-1])
         else:
             self.breaks += total_line_breaks(columns)
+        return lines
 
     def finish(self) -> None:
         for reject in self._log.pending:
@@ -180,9 +225,13 @@ class LineResolver:
         self._log.pending.clear()
 
     def _resolve(self, reject: Reject, breaks_in_valid: int) -> None:
+        self.skipped_lines += reject.lines
         if reject.number is not None:
-            reject.line = reject.number + self._header_breaks + breaks_in_valid + reject.breaks_before
-        self._sink.add(reject)
+            reject.line = (
+                reject.number + self._header_breaks + breaks_in_valid + reject.breaks_before
+            )
+        if not reject.blank:
+            self._sink.add(reject)
 
 
 def _count_byte(data: npt.NDArray[np.uint8], byte: int) -> int:
@@ -227,9 +276,7 @@ def internal_names(count: int) -> list[str]:
     return [f"c{i}" for i in range(count)]
 
 
-def open_reader(
-    stream: Utf8Stream, dialect: Dialect, block_size: int, handler: RejectLog
-) -> Any:
+def open_reader(stream: Utf8Stream, dialect: Dialect, block_size: int, handler: RejectLog) -> Any:
     names = internal_names(len(dialect.header))
     try:
         return pcsv.open_csv(
@@ -309,22 +356,22 @@ def parse(
     sink: RejectSink,
     digest: RawDigest | None,
     state: ReadState,
-) -> Iterator[pa.RecordBatch]:
-    """Raw string batches of about ``batch_bytes`` each, in file order.
+) -> Iterator[tuple[pa.RecordBatch, BatchLines]]:
+    """Raw string batches of about ``batch_bytes`` each, in file order, with the
+    line numbers of their rows.
 
     One batch is held back so the last one can be checked for a quote that is never
     closed before the end of the file (pyarrow accepts that row silently).
     """
     stream = Utf8Stream(open_input(), encoding, digest)
+    resolver = LineResolver(log, dialect, sink)
 
-    def counted(batch: pa.RecordBatch) -> pa.RecordBatch:
-        resolver.add_batch(batch.columns, batch.num_rows)
+    def counted(batch: pa.RecordBatch) -> tuple[pa.RecordBatch, BatchLines]:
         state.rows += batch.num_rows
-        return batch
+        return batch, resolver.add_batch(batch.columns, batch.num_rows)
 
     try:
         reader = open_reader(stream, dialect, block_size, log)
-        resolver = LineResolver(log, dialect.header_line_breaks, sink)
         group: list[pa.RecordBatch] = []
         size = 0
         held: pa.RecordBatch | None = None
@@ -344,59 +391,48 @@ def parse(
                 yield counted(held)
             held = _concat(group)
         if held is not None:
-            held = _check_last_row(held, stream, dialect, log, resolver, sink, state)
+            value = held.column(held.num_columns - 1)[-1].as_py() or ""
+            if last_field_unterminated(value, stream.tail, dialect.quote):
+                last = held.slice(held.num_rows - 1)
+                held = held.slice(0, held.num_rows - 1)
+                result = counted(held)
+                resolver.finish()
+                _reject_last_row(last, stream, log, resolver, sink)
+            else:
+                result = counted(held)
             if held.num_rows:
-                yield held
+                yield result
         resolver.finish()
     finally:
         stream.close()
 
 
-def _check_last_row(
-    batch: pa.RecordBatch,
+def _reject_last_row(
+    last: pa.RecordBatch,
     stream: Utf8Stream,
-    dialect: Dialect,
     log: RejectLog,
     resolver: LineResolver,
     sink: RejectSink,
-    state: ReadState,
-) -> pa.RecordBatch:
-    """Resolve the lines of the final batch; cut its last row if its quote never closed."""
-    value = batch.column(batch.num_columns - 1)[-1].as_py() or ""
-    if not last_field_unterminated(value, stream.tail, dialect.quote):
-        resolver.add_batch(batch.columns, batch.num_rows)
-        state.rows += batch.num_rows
-        return batch
-    kept = batch.slice(0, batch.num_rows - 1)
-    resolver.add_batch(kept.columns, kept.num_rows)
-    resolver.finish()
-    state.rows += kept.num_rows
-    breaks = sum(count_line_breaks(col[-1].as_py() or "") for col in batch.columns)
-    # Every record before it is resolved by now, so its line follows from the totals.
-    header_lines = 1 + dialect.header_line_breaks if dialect.has_header else 0
-    line = (
-        dialect.skip_lines
-        + header_lines
-        + 1
-        + resolver.valid
-        + log.count
-        + log.blank
-        + resolver.breaks
-        + log.breaks
-    )
+) -> None:
+    """Reject the file's last row, whose quoted field ran to the end of the file.
+
+    Every record above it is resolved by now, so its line follows from the totals.
+    """
+    breaks = sum(count_line_breaks(col[0].as_py() or "") for col in last.columns)
+    line = resolver.first_data_line + resolver.valid + resolver.breaks + resolver.skipped_lines
     reject = Reject(
         UNTERMINATED,
         f"the quoted field that starts on this line is never closed before the end of "
         f"the file; the {breaks} line(s) after it were read into it",
         last_lines(stream.tail, breaks),
-        batch.num_columns,
-        batch.num_columns,
+        last.num_columns,
+        last.num_columns,
         line=line,
     )
     log.count += 1
     log.breaks += breaks
+    resolver.skipped_lines += reject.lines
     sink.add(reject)
-    return kept
 
 
 def last_lines(tail: bytes, breaks: int) -> str:

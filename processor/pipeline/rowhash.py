@@ -108,6 +108,41 @@ def value_hashes(values: pa.Array) -> U64:
     return h
 
 
+def _fixed_width_bits(values: pa.Array) -> U64:
+    """The raw bits of each value of a fixed-width array, widened to 64 bits."""
+    typ = values.type
+    if pa.types.is_boolean(typ):
+        bitmap = np.frombuffer(values.buffers()[1], dtype=np.uint8)
+        bits = np.unpackbits(bitmap, bitorder="little")
+        return bits[values.offset : values.offset + len(values)].astype(np.uint64)
+    width = typ.byte_width
+    raw = np.frombuffer(values.buffers()[1], dtype=np.uint8)
+    raw = raw[values.offset * width : (values.offset + len(values)) * width]
+    if width == 16:
+        halves = raw.view("<u8").reshape(-1, 2)
+        out: U64 = halves[:, 0] * _M1
+        out ^= halves[:, 1]
+        return out
+    dtype = {1: "<u1", 2: "<u2", 4: "<u4", 8: "<u8"}[width]
+    return raw.view(dtype).astype(np.uint64)
+
+
+def typed_hashes(values: pa.Array) -> U64:
+    """One 64-bit hash per value of any output column (strings, numbers, dates, ...).
+
+    Equal values of the same type hash alike; nulls share one hash.
+    """
+    if len(values) == 0:
+        return np.zeros(0, dtype=np.uint64)
+    if pa.types.is_string(values.type) or pa.types.is_large_string(values.type):
+        return value_hashes(values)
+    h = fmix(_fixed_width_bits(values) ^ _M2)
+    valid = valid_mask(values)
+    if valid is not None:
+        h[~valid] = _NULL
+    return h
+
+
 def combine_rows(column_hashes: Sequence[U64]) -> U64:
     """Order-sensitive combination of per-column hashes into one hash per row."""
     row = column_hashes[0].copy()
@@ -147,7 +182,12 @@ class DistinctEstimate:
 
     def estimate(self) -> int:
         m = float(len(self.registers))
-        raw = (0.7213 / (1 + 1.079 / m)) * m * m / float(np.sum(np.exp2(-self.registers.astype(float))))
+        raw = (
+            (0.7213 / (1 + 1.079 / m))
+            * m
+            * m
+            / float(np.sum(np.exp2(-self.registers.astype(float))))
+        )
         zeros = int(np.count_nonzero(self.registers == 0))
         if raw <= 2.5 * m and zeros:
             # Linear counting is far more accurate for small cardinalities.

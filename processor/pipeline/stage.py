@@ -72,7 +72,7 @@ class Producer(Generic[T]):
             for item in self._produce():
                 if not self._put(item):
                     return
-        except BaseException as exc:  # noqa: BLE001 - handed to the consumer thread
+        except BaseException as exc:
             self._error = exc
         self._put(_DONE)
 
@@ -108,7 +108,7 @@ class Consumer(Generic[T]):
                 continue  # drain without work, so put() never blocks forever
             try:
                 self._consume(item)  # type: ignore[arg-type]
-            except BaseException as exc:  # noqa: BLE001 - handed to the caller
+            except BaseException as exc:
                 self._error = exc
 
     def _raise(self) -> None:

@@ -90,6 +90,9 @@ def test_nothing_ready_yet_answers_with_the_newest_status(client: httpx.Client) 
     assert body["status"] == "failed" and body["id"] == only["id"]
     listing = client.get(f"/datasets/{only['id']}/versions").json()
     assert listing["latest_ready_version"] is None
+    download = client.get(f"/datasets/{only['id']}/download")
+    assert download.status_code == 409
+    assert download.json()["error"]["code"] == "conflict"
 
 
 def test_cursor_stays_on_its_version(client: httpx.Client) -> None:

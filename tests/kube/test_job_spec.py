@@ -16,6 +16,7 @@ from api.runners.k8s_status import (
     failure_message,
     is_finished,
     outcome,
+    waiting_reason,
 )
 from processor.catalog import Dataset, Status, new_dataset_id
 from processor.settings import KubernetesSettings
@@ -237,3 +238,35 @@ def test_the_jobs_pod_passes_restricted_pod_security(cluster: Cluster) -> None:
     assert "restricted" in (refused.value.body or "")
     # And the Job itself is valid for the apiserver.
     cluster.batch.create_namespaced_job(NAMESPACE, job, dry_run="All")
+
+
+def test_a_container_that_never_started_says_why() -> None:
+    job = job_with(("FailureTarget", "DeadlineExceeded"))
+    ended = outcome(job)
+    assert ended is not None
+    waiting = client.V1ContainerStateWaiting(
+        reason="ImagePullBackOff", message='Back-off pulling image "proc:1"'
+    )
+    pod = client.V1Pod(
+        status=client.V1PodStatus(
+            phase="Pending",
+            container_statuses=[
+                client.V1ContainerStatus(
+                    name="processor",
+                    image="proc:1",
+                    image_id="",
+                    ready=False,
+                    restart_count=0,
+                    state=client.V1ContainerState(waiting=waiting),
+                )
+            ],
+        )
+    )
+    reason = waiting_reason([pod])
+    assert reason == 'ImagePullBackOff: Back-off pulling image "proc:1"'
+    result = decide(job, ended, None, failed=0, code=None, last_line=None, waiting=reason)
+    assert result == {
+        "status": "failed",
+        "error": "processing did not finish within 900s (activeDeadlineSeconds exceeded); "
+        'the container never started: ImagePullBackOff: Back-off pulling image "proc:1"',
+    }

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import codecs
 import datetime as dt
+import hashlib
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -83,10 +84,16 @@ def test_unusable_files(run_csv: Run, data: bytes, message: str) -> None:
     assert "\n" not in str(info.value)
 
 
-def test_too_many_malformed_rows(run_csv: Run) -> None:
+def test_too_many_rejected_rows(run_csv: Run) -> None:
     data = "a,b\n1,2\n3\n4,5,6\n7,8\n"
-    with pytest.raises(BadInput, match=r"2 of 4 rows \(50%\) have the wrong number of fields"):
+    with pytest.raises(
+        BadInput,
+        match=r"2 of 4 rows \(50%\) were rejected \(wrong number of fields: 2\), more than the "
+        r"10% allowed \(MINI_MAX_REJECT_RATIO\); the first is line 3: expected 2 fields, found 1",
+    ):
         run_csv(data)
+    # The ratio is a setting: the same file passes when half of it may be rejected.
+    assert run_csv(data, max_reject_ratio=0.5).report["rows_rejected"] == 2
 
 
 def test_field_too_large(run_csv: Run) -> None:
@@ -96,7 +103,8 @@ def test_field_too_large(run_csv: Run) -> None:
 
 def test_unterminated_quote_swallowing_lines(run_csv: Run) -> None:
     data = 'a,b,c\n1,2,3\n4,"oops,6\n7,8,9\n' + "10,11,12\n" * 50
-    with pytest.raises(BadInput, match="quoted field is never closed"):
+    # The open quote took the 51 lines below it: they count against the ratio.
+    with pytest.raises(BadInput, match=r"52 of 53 rows .*unterminated quote: 1.* line 3"):
         run_csv(data)
 
 
@@ -323,15 +331,16 @@ def test_duplicates_compare_cleaned_values(run_csv: Run) -> None:
     assert res.report["duplicates_removed"] == 2
 
 
-def test_dedup_memory_cap_is_reported(run_csv: Run) -> None:
-    data = "a\n" + "".join(f"{i}\n" for i in range(3000)) + "5\n1000\n"
-    res = run_csv(data, max_dedup_rows=10, block_size=4096)
-    assert res.report["steps"]["deduplicate"]["complete"] is False
-    # "5" is among the first rows, which are remembered; "1000" (several blocks
-    # earlier) came after the limit, so its repeat is kept.
-    assert res.report["duplicates_removed"] == 1
-    assert res.column("a")[-1] == 1000
-    assert any("duplicates may remain" in w for w in res.report["warnings"])
+def test_dedup_is_whole_file_even_past_the_memory_budget(run_csv: Run) -> None:
+    """With no memory for candidate values, they go to SQLite: still exact."""
+    rows = [f"{i},v{i}" for i in range(3000)]
+    data = "a,b\n" + "\n".join(rows + rows[::-3] + ["5,v5", "5,other"]) + "\n"
+    res = run_csv(data, dedup_memory_bytes=0, block_size=4096)
+    dedupe = res.report["steps"]["deduplicate"]
+    assert res.report["duplicates_removed"] == len(rows[::-3]) + 1
+    assert dedupe["complete"] is True and dedupe["groups_spilled_to_disk"] > 0
+    assert res.column("a") == [*range(3000), 5]
+    assert res.rows[-1] == {"a": 5, "b": "other"}
 
 
 # --- output and report ---------------------------------------------------------------------
@@ -349,27 +358,51 @@ def test_row_groups_and_compression(run_csv: Run) -> None:
 
 
 def test_report_contents(run_csv: Run) -> None:
-    res = run_csv("a,b\n1,x\n1,x\n2\n3,y\n", max_malformed_fraction=0.5)
+    data = "a,b\n1,x\n1,x\n2\n3,y\n"
+    res = run_csv(data, max_reject_ratio=0.5)
     report = res.report
     assert report["processor_version"]
+    assert report["input"] == {
+        "bytes": len(data),
+        "sha256": hashlib.sha256(data.encode()).hexdigest(),
+    }
     assert report["source"]["delimiter"] == ","
     assert report["source"]["header"] == {"present": True, "detected": True, "line": 1}
+    assert report["detection"]["delimiter"] == {"value": ",", "confidence": 0.8}
     assert (report["rows_in"], report["rows_out"]) == (4, 2)
-    assert (report["rows_malformed"], report["duplicates_removed"]) == (1, 1)
-    assert report["columns"] == [
-        {"name": "a", "original_name": "a", "type": "int", "format": None, "null_count": 0},
-        {"name": "b", "original_name": "b", "type": "string", "format": None, "null_count": 0},
-    ]
-    assert set(report["durations_s"]) == {"detect", "infer", "write", "total"}
-    assert report["malformed_rows"] == [
+    assert (report["rows_rejected"], report["duplicates_removed"]) == (1, 1)
+    first, second = report["columns"]
+    assert {k: first[k] for k in ("name", "type", "null_count", "min", "max")} == {
+        "name": "a",
+        "type": "int",
+        "null_count": 0,
+        "min": 1,
+        "max": 3,
+    }
+    assert first["distinct_estimate"] == 2
+    assert second["top_values"] == [{"value": "x", "count": 1}, {"value": "y", "count": 1}]
+    assert set(report["durations_s"]) == {
+        "detect",
+        "scan",
+        "decide",
+        "convert",
+        "dedupe_plan",
+        "write",
+        "total",
+    }
+    assert report["rejects"]["sample"] == [
         {
             "line": 4,
+            "reason": "wrong number of fields",
+            "detail": "expected 2 fields, found 1",
             "expected_fields": 2,
             "found_fields": 1,
-            "reason": "expected 2 fields, found 1",
             "text": "2",
         }
     ]
+    assert (res.out_dir / "rejects.csv").read_text() == (
+        'line,reason,detail,raw\n4,wrong number of fields,"expected 2 fields, found 1",2\n'
+    )
     steps = report["steps"]
     assert steps["write"]["rows"] == 2 and steps["deduplicate"]["rows_removed"] == 1
     assert report["rows_in"] == (
@@ -388,7 +421,7 @@ def test_header_only_file(run_csv: Run) -> None:
 
 def test_streams_are_opened_fresh_and_never_seeked(run_csv: Run) -> None:
     res = run_csv("a,b\n" + "1,2\n" * 1000, chunk=7)  # tiny short reads, like a network
-    assert res.opens == 3  # sample, pass 1, pass 2
+    assert res.opens == 2  # the sample, then the one parse
     assert len(res.rows) == 1 and res.report["duplicates_removed"] == 999
 
 

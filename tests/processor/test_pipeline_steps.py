@@ -4,25 +4,35 @@ from __future__ import annotations
 
 import codecs
 import datetime as dt
+import decimal
 import io
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 import pytest
 
 from processor.pipeline import BadInput, ProcessOptions
+from processor.pipeline import dedup
 from processor.pipeline.cleaning import (
+    CleanCounts,
     all_null_rows,
+    clean_column,
     count_changed_lengths,
-    line_breaks_per_row,
     nullify,
     set_nulls,
     token_set,
     trim,
 )
 from processor.pipeline.convert import arrow_type, convert
-from processor.pipeline.dedup import DedupIndex, hash_rows, hash_strings
+from processor.pipeline.reader import line_breaks_per_row, total_line_breaks
+from processor.pipeline.rowhash import (
+    DistinctEstimate,
+    combine_rows,
+    typed_hashes,
+    value_hashes,
+)
 from processor.pipeline.dialect import (
     detect_delimiter,
     detect_dialect,
@@ -31,7 +41,15 @@ from processor.pipeline.dialect import (
 )
 from processor.pipeline.encoding import EncodingInfo, Utf8Stream, detect_encoding
 from processor.pipeline.headers import normalise_headers, snake_case
-from processor.pipeline.infer import ColumnStats, ColumnType, Kind, accumulate, decide_type
+from processor.pipeline.infer import (
+    ColumnStats,
+    ColumnType,
+    Kind,
+    accumulate,
+    counterexamples,
+    decide_type,
+    type_notes,
+)
 from processor.pipeline.options import DEFAULT_NULL_TOKENS
 from processor.pipeline.strbuf import any_leading_zero, is_ascii
 from processor.pipeline.version import processor_version
@@ -122,8 +140,18 @@ def test_all_null_rows() -> None:
 
 
 def test_line_breaks_per_row() -> None:
-    cols = [pa.array(["a\r\nb", "c", "d\re\nf"]), pa.array(["x\n", None, "y"])]
-    assert line_breaks_per_row(cols).tolist() == [2, 0, 2]
+    cols = [pa.array(["a\r\nb", "c", "d\re\nf"]), pa.array(["x\n", "", "y"])]
+    assert line_breaks_per_row(cols, 3).tolist() == [2, 0, 2]
+    assert total_line_breaks(cols) == 4
+
+
+def test_clean_column_counts_and_skips_work_it_does_not_need() -> None:
+    counts = CleanCounts.for_tokens(DEFAULT_NULL_TOKENS)
+    untouched = pa.array(["alpha", "beta", "12345"])
+    assert clean_column(untouched, counts) is untouched
+    out = clean_column(pa.array([" a ", "NA", "b\u00a0", "-", "c"]), counts)
+    assert out.to_pylist() == ["a", None, "b", None, "c"]
+    assert (counts.values_trimmed, counts.values_nulled) == (2, 2)
 
 
 def test_leading_zero_and_ascii_checks() -> None:
@@ -187,7 +215,10 @@ def test_infer_types(values: list[str | None], kind: Kind, fmt: str) -> None:
         ["2023-01-31T10:00:00Z", "2023-01-31T10:00:00"],  # offset and local mixed
         ["12,5", "1.5"],  # decimal comma and decimal point mixed
         ["0x10"],
-        ["1", "yes"],
+        ["1", "maybe"],
+        ["12,5%", "1.5%"],  # percent with both decimal marks
+        ["12%", "7"],  # a percentage among plain numbers
+        ["1,23,456"],  # Indian grouping is not thousands grouping
     ],
 )
 def test_infer_stays_text(values: list[str]) -> None:
@@ -204,7 +235,56 @@ def test_infer_uses_every_batch_not_just_the_first() -> None:
 
 def test_infer_ambiguous_thousands_uses_delimiter_hint() -> None:
     assert infer(["1,234", "5,678"], hint=True) == ColumnType(Kind.FLOAT, "decimal_comma")
-    assert infer(["1,234", "5,678"], hint=False) == ColumnType(Kind.FLOAT, "grouped")
+    assert infer(["1,234", "5,678"], hint=False) == ColumnType(Kind.INT, "grouped")
+    assert infer(["1,234", "5,678.5"], hint=True) == ColumnType(Kind.FLOAT, "grouped")
+
+
+@pytest.mark.parametrize(
+    ("values", "expected"),
+    [
+        (["12.5%", "-3%", "100 %"], ColumnType(Kind.FLOAT, "percent", scale=1)),
+        (["12,5%", "7%"], ColumnType(Kind.FLOAT, "percent_comma", scale=1)),
+        (["1,234", "-12,000,000", "7"], ColumnType(Kind.INT, "grouped")),
+        (["true", "false", "1", "0"], ColumnType(Kind.BOOL)),
+        (["0", "1", "1"], ColumnType(Kind.INT, "plain")),
+        (
+            ["15/03/2015 14:30", "1/2/2020 9:05:59"],
+            ColumnType(Kind.TIMESTAMP, "dmy/ time"),
+        ),
+        (
+            ["0.12345678901234567", "12.5"],
+            ColumnType(Kind.DECIMAL, "plain", precision=32, scale=17),
+        ),
+        (
+            ["1.234.567.890.123,456789", "1,5"],
+            ColumnType(Kind.DECIMAL, "decimal_comma", precision=21, scale=6),
+        ),
+    ],
+)
+def test_infer_more_types(values: list[str], expected: ColumnType) -> None:
+    assert infer(values) == expected
+
+
+def test_infer_keeps_counterexamples_with_their_lines() -> None:
+    stats = ColumnStats()
+    tokens = token_set(DEFAULT_NULL_TOKENS)
+    accumulate(stats, nullify(pa.array([str(i) for i in range(50)]), tokens))
+    values = nullify(pa.array(["1", "NA", "n/d", "3", "x"]), tokens)
+    accumulate(stats, values, lambda rows: [100 + r for r in rows])
+    ctype = decide_type(stats)
+    assert ctype.kind is Kind.STRING
+    assert counterexamples(stats) == [{"value": "n/d", "line": 102}, {"value": "x", "line": 104}]
+    assert type_notes(stats, ctype) == [
+        "52 of 54 values are numbers, but not 'n/d' (line 102), 'x' (line 104): kept as text"
+    ]
+
+
+def test_infer_says_why_ambiguous_dates_stay_text() -> None:
+    stats = ColumnStats()
+    accumulate(stats, pa.array(["01/02/2023", "03/04/2023"]))
+    ctype = decide_type(stats)
+    assert ctype.kind is Kind.STRING
+    assert "no day above 12" in type_notes(stats, ctype)[0]
 
 
 def test_stats_count_nulls_and_values() -> None:
@@ -237,6 +317,28 @@ def test_stats_count_nulls_and_values() -> None:
             [dt.datetime(2023, 1, 31, 10, 0, 1, 500000)],
         ),
         (["x", None], ColumnType(Kind.STRING), ["x", None]),
+        (["1,234", "-7"], ColumnType(Kind.INT, "grouped"), [1234, -7]),
+        (
+            ["12.5%", "-3%", "33.3 %"],
+            ColumnType(Kind.FLOAT, "percent", scale=1),
+            [0.125, -0.03, 0.333],
+        ),
+        (["12,5%", None], ColumnType(Kind.FLOAT, "percent_comma", scale=1), [0.125, None]),
+        (
+            ["15/03/2015 14:30", "1/2/2020 9:05:59"],
+            ColumnType(Kind.TIMESTAMP, "dmy/ time"),
+            [dt.datetime(2015, 3, 15, 14, 30), dt.datetime(2020, 2, 1, 9, 5, 59)],
+        ),
+        (
+            ["0.12345678901234567", "12.5"],
+            ColumnType(Kind.DECIMAL, "plain", precision=32, scale=17),
+            [decimal.Decimal("0.12345678901234567"), decimal.Decimal("12.50000000000000000")],
+        ),
+        (
+            ["1.234,5%"],
+            ColumnType(Kind.DECIMAL, "percent_comma", precision=20, scale=1),
+            [decimal.Decimal("12.345")],
+        ),
     ],
 )
 def test_convert(values: list[str | None], ctype: ColumnType, expected: list[object]) -> None:
@@ -261,69 +363,99 @@ def test_convert_refuses_to_lose_values() -> None:
 # --- dedup -----------------------------------------------------------------------
 
 
-def test_hash_strings_is_deterministic_and_slice_safe() -> None:
+def test_value_hashes_are_deterministic_and_slice_safe() -> None:
     values = pa.array(["", "a", "abcdefgh", "abcdefghi", "abcdefgh\x00", None, "x" * 100, "ação"])
-    h1, h2 = hash_strings(values)
-    assert len(set(h1.tolist())) == len(values)
-    assert len(set(h2.tolist())) == len(values)
-    s1, s2 = hash_strings(values.slice(2, 4))
-    assert (s1 == h1[2:6]).all() and (s2 == h2[2:6]).all()
-    again, _ = hash_strings(pa.array(values.to_pylist()))
-    assert (again == h1).all()
+    h = value_hashes(values)
+    assert len(set(h.tolist())) == len(values)
+    assert (value_hashes(values.slice(2, 4)) == h[2:6]).all()
+    # A value's hash does not depend on the other values of its batch.
+    assert (value_hashes(pa.array(["x" * 100, "a"])) == h[[6, 1]]).all()
 
 
-def test_hash_rows_depends_on_column_boundaries_and_order() -> None:
-    ab_c, _ = hash_rows([pa.array(["ab"]), pa.array(["c"])])
-    a_bc, _ = hash_rows([pa.array(["a"]), pa.array(["bc"])])
-    c_ab, _ = hash_rows([pa.array(["c"]), pa.array(["ab"])])
-    null_empty, _ = hash_rows([pa.array([None, ""])])
-    assert len({ab_c[0], a_bc[0], c_ab[0]}) == 3
-    assert null_empty[0] != null_empty[1]
+def test_typed_hashes_by_value_and_type() -> None:
+    for values in (
+        pa.array([1, 2, None, 1]),
+        pa.array([1.5, 2.0, None, 1.5]),
+        pa.array([True, False, None, True]),
+        pa.array([dt.date(2020, 1, 1), dt.date(2020, 1, 2), None, dt.date(2020, 1, 1)]),
+        pa.array(["a", "b", None, "a"]),
+    ):
+        h = typed_hashes(values)
+        assert h[0] == h[3] and h[0] != h[1] and h[2] != h[0]
+        assert (typed_hashes(values.slice(1)) == h[1:]).all()
+
+
+def test_row_hash_depends_on_column_boundaries_and_order() -> None:
+    def row(*cols: list[str | None]) -> int:
+        return int(combine_rows([value_hashes(pa.array(c, pa.string())) for c in cols])[0])
+
+    assert len({row(["ab"], ["c"]), row(["a"], ["bc"]), row(["c"], ["ab"])}) == 3
+    assert row([None]) != row([""])
 
 
 def test_hash_distinct_on_many_values() -> None:
     values = pa.array([str(i) * (i % 20) + str(i) for i in range(100_000)])
-    h1, h2 = hash_strings(values)
-    assert len(np.unique(h1)) == len(np.unique(h2)) == 100_000
+    assert len(np.unique(value_hashes(values))) == 100_000
 
 
-def test_dedup_index_across_batches_keeps_first_occurrence() -> None:
-    index = DedupIndex(capacity=1000)
-    keys = np.array([5, 6, 5, 7], dtype=np.uint64)
-    assert index.first_seen(keys, keys * np.uint64(3)).tolist() == [True, True, False, True]
-    keys = np.array([7, 8, 6, 8], dtype=np.uint64)
-    assert index.first_seen(keys, keys * np.uint64(3)).tolist() == [False, True, False, False]
+def test_distinct_estimate() -> None:
+    for n in (0, 10, 1000, 200_000):
+        estimate = DistinctEstimate()
+        values = pa.array([f"v{i}" for i in range(n)] * 2)
+        estimate.add(value_hashes(values))
+        assert abs(estimate.estimate() - n) <= max(2, 0.05 * n)
 
 
-def test_dedup_index_second_hash_settles_first_hash_collisions() -> None:
-    index = DedupIndex(capacity=1000)
-    h1 = np.array([9, 9, 9], dtype=np.uint64)
-    h2 = np.array([1, 2, 1], dtype=np.uint64)
-    assert index.first_seen(h1, h2).tolist() == [True, True, False]
-    assert index.first_seen(h1[:2], np.array([3, 2], dtype=np.uint64)).tolist() == [True, False]
+def dedupe(
+    tmp_path: Path, batches: list[list[object]], hashes: list[int] | None = None
+) -> list[bool]:
+    """Run the three dedupe steps over one-column batches; ``hashes`` forces row hashes."""
+    spill = dedup.HashSpill(tmp_path / "d")
+    flat = [v for batch in batches for v in batch]
+    given = np.array(hashes, dtype=np.uint64) if hashes is not None else None
+    start = 0
+    for batch in batches:
+        h = typed_hashes(pa.array(batch))
+        spill.add(given[start : start + len(batch)] if given is not None else h)
+        start += len(batch)
+    deduper = dedup.Deduper(dedup.plan(spill), memory_budget=1 << 20)
+    keep: list[bool] = []
+    for batch in batches:
+        mask = deduper.keep_mask([pa.array(batch)])
+        keep += [True] * len(batch) if mask is None else mask.tolist()
+    deduper.close()
+    assert len(keep) == len(flat)
+    return keep
 
 
-def test_dedup_index_matches_a_python_set() -> None:
+def test_dedupe_keeps_first_occurrences_across_batches(tmp_path: Path) -> None:
+    assert dedupe(tmp_path, [[5, 6, 5], [7, 6, None], [None, 5]]) == [
+        True,
+        True,
+        False,
+        True,
+        False,
+        True,
+        False,
+        False,
+    ]
+
+
+def test_dedupe_never_drops_a_row_on_a_hash_collision(tmp_path: Path) -> None:
+    # Every row gets the same hash: only equal values may be dropped.
+    values = [["a", "b", "a"], ["c", "b", "a"]]
+    assert dedupe(tmp_path, values, hashes=[42] * 6) == [True, True, False, True, False, False]
+
+
+def test_dedupe_matches_a_python_set(tmp_path: Path) -> None:
     rng = np.random.default_rng(7)
-    pool = rng.integers(0, 2**63, 5000, dtype=np.uint64)
-    index = DedupIndex(capacity=100_000)
+    batches = [rng.integers(0, 500, 300).tolist() for _ in range(20)]
     seen: set[int] = set()
-    for _ in range(30):
-        batch = rng.choice(pool, 700)
-        expected = []
-        for key in batch.tolist():
-            expected.append(key not in seen)
-            seen.add(key)
-        assert index.first_seen(batch, batch ^ np.uint64(99)).tolist() == expected
-
-
-def test_dedup_index_is_bounded() -> None:
-    index = DedupIndex(capacity=3)
-    keys = np.arange(5, dtype=np.uint64)
-    assert index.first_seen(keys, keys).all()
-    assert index.saturated and index.size == 3
-    # Stored keys are still recognised; the ones past the limit are not remembered.
-    assert index.first_seen(keys, keys).tolist() == [False, False, False, True, True]
+    expected = []
+    for value in (v for b in batches for v in b):
+        expected.append(value not in seen)
+        seen.add(value)
+    assert dedupe(tmp_path, batches) == expected
 
 
 # --- encoding --------------------------------------------------------------------

@@ -468,10 +468,17 @@ class PodExecutor:
         return env
 
     def _config_map(self, namespace: str, name: str) -> dict[str, str]:
-        return dict(self.core.read_namespaced_config_map(name, namespace).data or {})
+        try:
+            return dict(self.core.read_namespaced_config_map(name, namespace).data or {})
+        except ApiException as exc:
+            # The kubelet's words for it.
+            raise ApiException(status=exc.status, reason=f'configmap "{name}" not found') from exc
 
     def _secret(self, namespace: str, name: str) -> dict[str, str]:
-        data = self.core.read_namespaced_secret(name, namespace).data or {}
+        try:
+            data = self.core.read_namespaced_secret(name, namespace).data or {}
+        except ApiException as exc:
+            raise ApiException(status=exc.status, reason=f'secret "{name}" not found') from exc
         return {k: base64.b64decode(v).decode() for k, v in data.items()}
 
     # -- pod status ----------------------------------------------------------------

@@ -1,0 +1,219 @@
+"""report.json: what was detected, typed, cleaned, rejected and written, and how long
+each phase took."""
+
+from __future__ import annotations
+
+from time import perf_counter
+from typing import TYPE_CHECKING, Any
+
+import pyarrow as pa
+
+from .convert import arrow_type
+from .dialect import Dialect
+from .encoding import EncodingInfo
+from .infer import counterexamples, type_notes
+from .stats import json_value
+from .version import processor_version
+
+if TYPE_CHECKING:
+    from .dedup import Plan
+    from .process import Converted, Layout, Scan, Written
+
+DATA_FILE = "data.parquet"
+REJECTS_FILE = "rejects.csv"
+
+
+class Timings:
+    """Wall-clock seconds per phase, in the order they ran."""
+
+    def __init__(self) -> None:
+        self._start = self._last = perf_counter()
+        self.phases: dict[str, float] = {}
+
+    def mark(self, phase: str) -> None:
+        now = perf_counter()
+        self.phases[phase] = now - self._last
+        self._last = now
+
+    def as_dict(self) -> dict[str, float]:
+        out = {k: round(v, 4) for k, v in self.phases.items()}
+        out["total"] = round(perf_counter() - self._start, 4)
+        return out
+
+
+def _encoding_confidence(encoding: EncodingInfo) -> float:
+    # A BOM or the user's word is certain; strict UTF-8 decoding of a whole sample
+    # almost never succeeds by accident; a single-byte codepage is a guess.
+    return {"option": 1.0, "bom": 1.0, "utf-8": 0.99, "nul-pattern": 0.9}.get(
+        encoding.detected_by, 0.6
+    )
+
+
+def detection(encoding: EncodingInfo, dialect: Dialect) -> dict[str, Any]:
+    """Each detected value with how sure we are (1.0: given by the user or certain)."""
+    header_confidence = 1.0
+    if dialect.header_detected:
+        header_confidence = min(0.99, 0.6 + 0.1 * abs(dialect.header_votes))
+    return {
+        "encoding": {
+            "value": encoding.encoding,
+            "by": encoding.detected_by,
+            "confidence": _encoding_confidence(encoding),
+        },
+        "delimiter": {
+            "value": dialect.delimiter,
+            "confidence": round(dialect.delimiter_score, 3),
+        },
+        "quote": {"value": dialect.quote},
+        "header": {
+            "value": dialect.has_header,
+            "by": "detection" if dialect.header_detected else "option",
+            "confidence": round(header_confidence, 2),
+        },
+    }
+
+
+def build_report(
+    *,
+    encoding: EncodingInfo,
+    dialect: Dialect,
+    scan: Scan,
+    layout: Layout,
+    converted: Converted,
+    plan: Plan,
+    written: Written,
+    timings: Timings,
+) -> dict[str, Any]:
+    summary = written.summary
+    assert summary is not None
+    columns = []
+    for position, i in enumerate(layout.kept):
+        ctype = layout.types[i]
+        stats = scan.stats[i]
+        facts = summary.columns[position]
+        columns.append(
+            {
+                "name": layout.names[i],
+                "original_name": layout.original_names[i],
+                "type": str(ctype.kind),
+                "format": ctype.label or None,
+                "arrow_type": str(arrow_type(ctype)),
+                "null_count": facts.nulls,
+                "distinct_estimate": converted.distinct[position].estimate(),
+                "min": json_value(facts.minimum),
+                "max": json_value(facts.maximum),
+                "top_values": facts.top_values() if facts.track_top else None,
+                "notes": type_notes(stats, ctype),
+                "counterexamples": counterexamples(stats),
+            }
+        )
+    dropped = [
+        {"name": layout.names[i], "original_name": layout.original_names[i], "reason": "no values"}
+        for i in layout.dropped
+    ]
+    rejects = scan.rejects
+    renamed = sum(1 for n, o in zip(layout.names, layout.original_names, strict=True) if n != o)
+    rows_in = scan.rows_in
+    empty_rows = scan.clean.empty_rows + scan.log.blank
+    return {
+        "processor_version": processor_version(),
+        "pyarrow_version": pa.__version__,
+        "input": {"bytes": scan.input_bytes, "sha256": scan.sha256},
+        "source": {
+            "encoding": encoding.encoding,
+            "bom": encoding.bom,
+            "encoding_detected_by": encoding.detected_by,
+            "delimiter": dialect.delimiter,
+            "quote": dialect.quote,
+            "line_endings": dialect.line_endings,
+            "header": {
+                "present": dialect.has_header,
+                "detected": dialect.header_detected,
+                "line": dialect.skip_lines + 1 if dialect.has_header else None,
+            },
+            "lines_skipped_before_header": dialect.skip_lines,
+            "title_rows": dialect.title_rows,
+        },
+        "detection": detection(encoding, dialect),
+        "columns": columns,
+        "columns_dropped": dropped,
+        "rows_in": rows_in,
+        "rows_out": written.rows_out,
+        "rows_rejected": rejects.count,
+        # The name the first versions of the report used; kept for older readers.
+        "rows_malformed": rejects.count,
+        "duplicates_removed": written.duplicates,
+        "empty_rows_removed": empty_rows,
+        "steps": {
+            "read": {"rows": rows_in, "read_block_bytes": scan.block_size},
+            "reject": {
+                "rows_removed": rejects.count,
+                "lines": rejects.lines,
+                "by_reason": dict(rejects.reasons),
+            },
+            "header": {"names_changed": renamed},
+            "trim": {"values_changed": scan.clean.values_trimmed},
+            "null_tokens": {
+                "values_nulled": scan.clean.values_nulled,
+                "tokens": scan.clean.tokens.values.to_pylist(),
+            },
+            "empty_rows": {"rows_removed": empty_rows},
+            "empty_columns": {
+                "columns_removed": len(dropped),
+                "names": [d["original_name"] for d in dropped],
+            },
+            "deduplicate": {
+                "rows_removed": written.duplicates,
+                "complete": True,
+                "candidate_rows": plan.candidates,
+                "hash_collisions_kept": written.collisions,
+                "groups_spilled_to_disk": written.groups_spilled,
+            },
+            "write": {
+                "rows": written.rows_out,
+                "row_groups": written.row_groups,
+                "bytes": written.parquet_bytes,
+                "dictionary_columns": written.dictionary,
+            },
+        },
+        "rejects": {
+            "count": rejects.count,
+            "lines": rejects.lines,
+            "file": REJECTS_FILE if rejects.count else None,
+            "sample": rejects.sample,
+        },
+        "malformed_rows": rejects.sample,
+        "top_values_sampled": summary.sampled,
+        "warnings": warnings(encoding, dialect, scan, layout, written),
+        "output": {"data": DATA_FILE, "bytes": written.parquet_bytes},
+        "durations_s": timings.as_dict(),
+    }
+
+
+def warnings(
+    encoding: EncodingInfo, dialect: Dialect, scan: Scan, layout: Layout, written: Written
+) -> list[str]:
+    """Things a person should double-check, in plain words."""
+    out: list[str] = []
+    if encoding.detected_by == "charset-normalizer":
+        out.append(f"the file is not UTF-8; it was read as {encoding.encoding} (a guess)")
+    if encoding.detected_by == "nul-pattern":
+        out.append(f"the file has no byte order mark; it was read as {encoding.encoding}")
+    if dialect.title_rows:
+        out.append(
+            f"skipped {dialect.skip_lines} line(s) above the header that look like titles or notes"
+        )
+    if scan.rejects.count:
+        out.append(
+            f"{scan.rejects.count} row(s) were rejected and left out; see rejects.csv "
+            f"(line, reason and the raw text)"
+        )
+    if layout.dropped:
+        names = ", ".join(repr(layout.original_names[i] or f"#{i + 1}") for i in layout.dropped)
+        out.append(f"dropped column(s) without any value: {names}")
+    if written.collisions:
+        out.append(
+            f"{written.collisions} row(s) shared a hash with an earlier, different row and "
+            f"were kept (compared value by value)"
+        )
+    return out
