@@ -9,9 +9,9 @@ import sys
 from pathlib import Path
 
 from .outputs import EXIT_BAD_INPUT, EXIT_OK
-from .pipeline import BadInput, ProcessOptions, process_csv
+from .pipeline import BadInput, process_csv
 from .reconcile import DEFAULT_GRACE_SECONDS, reconcile_main
-from .run import run_dataset
+from .run import options_from, run_dataset
 from .settings import Settings
 
 
@@ -21,10 +21,10 @@ def _parser() -> argparse.ArgumentParser:
     proc = sub.add_parser("process", help="clean a local CSV into OUTDIR/data.parquet")
     proc.add_argument("input", type=Path)
     proc.add_argument("outdir", type=Path)
-    proc.add_argument("--encoding")
-    proc.add_argument("--delimiter")
-    proc.add_argument("--header-row", type=int)
-    proc.add_argument("--no-header", action="store_true")
+    proc.add_argument("--encoding", help="e.g. latin-1; default: detected")
+    proc.add_argument("--delimiter", help="one character, or comma/semicolon/tab/pipe")
+    proc.add_argument("--header-row", type=int, help="0-based line of the header")
+    proc.add_argument("--no-header", action="store_true", help="the first line is data")
     run = sub.add_parser("run", help="process one uploaded dataset from object storage")
     run.add_argument("--dataset-id", required=True)
     run.add_argument(
@@ -41,13 +41,15 @@ def _process(args: argparse.Namespace) -> int:
         print(f"error: {args.input} is not a file", file=sys.stderr)
         return EXIT_BAD_INPUT
     args.outdir.mkdir(parents=True, exist_ok=True)
-    options = ProcessOptions(
-        encoding=args.encoding,
-        delimiter=args.delimiter,
-        header_row=args.header_row,
-        no_header=args.no_header,
-    )
+    overrides = {
+        "encoding": args.encoding,
+        "delimiter": args.delimiter,
+        "header_row": args.header_row,
+        "no_header": args.no_header or None,
+    }
     try:
+        # MINI_MAX_REJECT_RATIO, MINI_MAX_FIELD_BYTES and MINI_NULL_TOKENS apply here too.
+        options = options_from(overrides, Settings())
         process_csv(lambda: args.input.open("rb"), args.outdir, options)
     except BadInput as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -10,6 +10,7 @@ from typing import Any
 from . import keys
 from .catalog import Catalog
 from .outputs import (
+    CHUNK,
     EXIT_BAD_INPUT,
     EXIT_OK,
     apply_result,
@@ -22,9 +23,16 @@ from .settings import Settings
 from .storage.factory import make_store
 
 
-def options_from(raw: dict[str, Any]) -> ProcessOptions:
+def options_from(raw: dict[str, Any], settings: Settings | None = None) -> ProcessOptions:
+    """The upload's overrides plus the deployment's limits (MINI_MAX_REJECT_RATIO, ...)."""
     allowed = {"encoding", "delimiter", "header_row", "no_header"}
-    return ProcessOptions(**{k: v for k, v in raw.items() if k in allowed and v is not None})
+    chosen: dict[str, Any] = {k: v for k, v in raw.items() if k in allowed and v is not None}
+    if settings is not None:
+        chosen["max_reject_ratio"] = settings.max_reject_ratio
+        chosen["max_field_bytes"] = settings.max_field_bytes
+        if settings.null_tokens is not None:
+            chosen["null_tokens"] = tuple(settings.null_tokens)
+    return ProcessOptions(**chosen)
 
 
 def run_dataset(settings: Settings, dataset_id: str, options: dict[str, Any] | None = None) -> int:
@@ -62,10 +70,17 @@ def run_dataset(settings: Settings, dataset_id: str, options: dict[str, Any] | N
             report = process_csv(
                 lambda: store.open(settings.storage.raw_bucket, raw_key),
                 out_dir,
-                options_from(raw_options),
+                options_from(raw_options, settings),
             )
         except BadInput as exc:
             message = str(exc)
+            rejects = out_dir / "rejects.csv"
+            if rejects.exists():
+                # Failed for too many rejected rows: which rows, and why, stay readable.
+                with rejects.open("rb") as fh:
+                    store.put_stream(
+                        bucket, keys.rejects_key(dataset_id), iter(lambda: fh.read(CHUNK), b"")
+                    )
             publish_failure(store, bucket, dataset_id, message)
             if catalog is not None:
                 catalog.mark_failed(dataset_id, message)
@@ -75,7 +90,7 @@ def run_dataset(settings: Settings, dataset_id: str, options: dict[str, Any] | N
             "status": "ready",
             "rows_in": int(report.get("rows_in", 0)),
             "rows_out": int(report.get("rows_out", 0)),
-            "rows_rejected": int(report.get("rows_malformed", 0)),
+            "rows_rejected": int(report.get("rows_rejected", 0)),
         }
         publish(store, bucket, dataset_id, out_dir, result)
     if catalog is not None:

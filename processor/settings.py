@@ -90,6 +90,12 @@ class Settings(BaseSettings):
     port: int = 8000
     database_url: str | None = None
     max_upload_bytes: int = Field(default=5 * GIB, ge=1)
+    # Processing: more rejected rows than this share fails the dataset; a longer value
+    # fails it too; null tokens as a JSON list (MINI_NULL_TOKENS='["", "NA", "-"]'),
+    # unset meaning the processor's built-in list.
+    max_reject_ratio: float = Field(default=0.10, ge=0.0, le=1.0)
+    max_field_bytes: int = Field(default=16 * MIB, ge=1)
+    null_tokens: list[str] | None = None
     storage: StorageSettings = StorageSettings()
     runner: RunnerSettings = RunnerSettings()
     processor: ProcessorSettings = ProcessorSettings()

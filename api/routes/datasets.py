@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
 from processor import keys
 from processor.catalog import Dataset
+from processor.pipeline.rejects import read_page
 from processor.storage import ObjectNotFound
 
 from ..deps import CatalogDep, ContainerDep, SettingsDep, StoreDep
@@ -197,6 +198,45 @@ async def get_report(
             f"dataset {dataset.id} has no report: it failed before one was written "
             f"({dataset.error})"
         ) from None
+
+
+REJECTS_DEFAULT_LIMIT = 100
+REJECTS_MAX_LIMIT = 1000
+
+
+@router.get("/{dataset_id}/rejects", response_model=None)
+async def get_rejects(
+    dataset_id: str,
+    catalog: CatalogDep,
+    store: StoreDep,
+    settings: SettingsDep,
+    offset: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1, le=REJECTS_MAX_LIMIT)] = REJECTS_DEFAULT_LIMIT,
+) -> JSONResponse | dict[str, Any]:
+    """Rows the processor rejected (line, reason, detail, raw text), a page at a time;
+    an empty list when it rejected none."""
+    dataset = _get(catalog, dataset_id)
+    if not dataset.is_final:
+        return _pending(dataset)
+
+    def load() -> tuple[list[dict[str, Any]], int]:
+        try:
+            with store.open(settings.storage.processed_bucket, keys.rejects_key(dataset.id)) as fh:
+                return read_page(fh, offset, limit)
+        except ObjectNotFound:
+            return [], 0
+
+    items, total = await anyio.to_thread.run_sync(load)
+    path = f"/datasets/{dataset.id}/rejects"
+    more = offset + len(items) < total
+    return {
+        "id": dataset.id,
+        "total": total,
+        "offset": offset,
+        "limit": limit,
+        "items": items,
+        "next": _next_link(path, {"offset": offset + limit, "limit": limit}) if more else None,
+    }
 
 
 @router.get("/{dataset_id}/logs", response_model=None)

@@ -12,36 +12,22 @@ import pyarrow.compute as pc
 
 from .strbuf import data_has_any_byte, is_ascii, lengths, string_buffers
 
-# Bytes that can start or end a whitespace character: ASCII space and controls, and
-# the lead/trail bytes of NBSP (C2 A0) and the Unicode spaces (E1 9A 80, E2 80 80-8A,
-# E2 80 A8/A9/AF, E2 81 9F, E3 80 80). A hit only means "run the real trim".
-_EDGE_START = np.zeros(256, dtype=bool)
-_EDGE_START[[0x20, 0x09, 0x0A, 0x0B, 0x0C, 0x0D, 0x1C, 0x1D, 0x1E, 0x1F, 0x85, 0xC2]] = True
-_EDGE_START[[0xE1, 0xE2, 0xE3]] = True
-_EDGE_END = np.zeros(256, dtype=bool)
-_EDGE_END[[0x20, 0x09, 0x0A, 0x0B, 0x0C, 0x0D, 0x1C, 0x1D, 0x1E, 0x1F, 0x85, 0xA0]] = True
-_EDGE_END[list(range(0x80, 0x8B)) + [0xA8, 0xA9, 0xAF, 0x9F]] = True
+# Lead bytes of the non-ASCII whitespace characters: NBSP and U+0085 (C2 xx), U+1680
+# (E1), U+2000-U+205F (E2) and U+3000 (E3). ASCII whitespace is all <= 0x20.
+_UNICODE_SPACE_LEADS = (0xC2, 0xE1, 0xE2, 0xE3)
 
 
-def edges(
-    values: pa.Array,
-) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.uint8], npt.NDArray[np.uint8]]:
-    """(length, first byte, last byte) of each value; 0 bytes for empty values."""
-    offsets, data = string_buffers(values)
-    sizes = np.diff(offsets)
+def may_need_trim(data: npt.NDArray[np.uint8]) -> bool:
+    """False proves no value has whitespace to trim: no byte is a space, a control
+    character or the lead byte of a Unicode space. Vectorised compares over the
+    bytes cost far less than looking at each value's edges."""
     if not data.size:
-        zeros = np.zeros(len(sizes), dtype=np.uint8)
-        return sizes, zeros, zeros
-    nonempty = sizes > 0
-    first = data[np.minimum(offsets[:-1], data.size - 1)]
-    last = data[np.maximum(offsets[1:] - 1, 0)]
-    first[~nonempty] = 0
-    last[~nonempty] = 0
-    return sizes, first, last
-
-
-def may_need_trim(first: npt.NDArray[np.uint8], last: npt.NDArray[np.uint8]) -> bool:
-    return bool(_EDGE_START[first].any() or _EDGE_END[last].any())
+        return False
+    if bool(np.any(data <= 0x20)):
+        return True
+    if not bool(np.any(data >= 0xC2)):
+        return False
+    return any(bool(np.any(data == lead)) for lead in _UNICODE_SPACE_LEADS)
 
 
 def trim(values: pa.Array) -> pa.Array:
@@ -79,12 +65,18 @@ def token_set(tokens: Sequence[str]) -> NullTokens:
 
 
 def may_hold_token(
-    tokens: NullTokens, sizes: npt.NDArray[np.int64], first: npt.NDArray[np.uint8]
+    tokens: NullTokens, sizes: npt.NDArray[np.int64], data: npt.NDArray[np.uint8]
 ) -> bool:
-    """Cheap pre-check on lengths and first bytes: False proves no value is a token."""
-    if len(tokens.values) == 0:
+    """Cheap pre-check: False proves no value is a null token (none is short enough,
+    or no byte anywhere is the first byte of a token)."""
+    if len(tokens.values) == 0 or not sizes.size:
         return False
-    return bool(np.any((sizes <= tokens.longest) & tokens.first_bytes[first]))
+    short = sizes <= tokens.longest
+    if not bool(np.any(short)):
+        return False
+    if tokens.first_bytes[0] and bool(np.any(sizes == 0)):
+        return True
+    return any(bool(np.any(data == b)) for b in np.flatnonzero(tokens.first_bytes[1:]) + 1)
 
 
 @dataclass
@@ -102,18 +94,19 @@ class CleanCounts:
 def clean_column(values: pa.Array, counts: CleanCounts) -> pa.Array:
     """Trim, then turn null tokens into nulls, counting what each step changed.
 
-    Both steps are skipped, without a copy, when a look at each value's length and
-    first and last byte proves they would change nothing (most columns, most batches).
+    Both steps are skipped, without a copy, when a vectorised look at the bytes proves
+    they would change nothing (most columns, most batches).
     """
-    sizes, first, last = edges(values)
-    if may_need_trim(first, last):
+    offsets, data = string_buffers(values)
+    if may_need_trim(data):
         trimmed = trim(values)
-        changed = int(np.count_nonzero(lengths(trimmed) != sizes))
+        sizes = lengths(trimmed)
+        changed = int(np.count_nonzero(sizes != np.diff(offsets)))
         if changed:
             counts.values_trimmed += changed
             values = trimmed
-            sizes, first, last = edges(values)
-    if may_hold_token(counts.tokens, sizes, first):
+            offsets, data = string_buffers(values)
+    if may_hold_token(counts.tokens, np.diff(offsets), data):
         before = values.null_count
         values = nullify(values, counts.tokens)
         counts.values_nulled += values.null_count - before

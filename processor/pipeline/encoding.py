@@ -308,16 +308,28 @@ class Utf8Stream(io.RawIOBase):
         return len(data)
 
     def read(self, size: int | None = -1) -> bytes:
-        want = self._CHUNK if size is None or size < 0 else size
-        while len(self._pending) < want and not self._eof:
-            self._pending += self._next_chunk(max(want, self._CHUNK))
         if size is None or size < 0:
-            out, self._pending = self._pending, b""
+            parts = [self._pending]
+            self._pending = b""
             while not self._eof:
-                out += self._next_chunk(self._CHUNK)
-            return out
-        out, self._pending = self._pending[:size], self._pending[size:]
-        return out
+                parts.append(self._next_chunk(self._CHUNK))
+            return b"".join(parts)
+        if not self._pending and not self._eof:
+            chunk = self._next_chunk(max(size, self._CHUNK))
+            if len(chunk) == size:
+                return chunk  # the common case: no copy at all
+            self._pending = chunk
+        parts, have = [self._pending], len(self._pending)
+        while have < size and not self._eof:
+            chunk = self._next_chunk(max(size - have, self._CHUNK))
+            parts.append(chunk)
+            have += len(chunk)
+        data = parts[0] if len(parts) == 1 else b"".join(parts)
+        if len(data) <= size:
+            self._pending = b""
+            return data
+        self._pending = data[size:]
+        return data[:size]
 
     def _next_chunk(self, size: int) -> bytes:
         raw = self._source.read(size)

@@ -73,7 +73,12 @@ def process_csv(
             options, lambda block: scan_pass(open_input, encoding, dialect, options, block, work)
         )
         timings.mark("scan")
-        check_rejects(scan, options)
+        try:
+            check_rejects(scan, options)
+        except BadInput:
+            # Too many rejects: the file fails, but which rows and why is worth keeping.
+            publish_rejects(scan, out_dir)
+            raise
         layout = decide_layout(dialect, scan)
         timings.mark("decide")
         converted = convert_pass(scan, layout, work)

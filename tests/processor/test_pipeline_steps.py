@@ -335,9 +335,9 @@ def test_stats_count_nulls_and_values() -> None:
             [decimal.Decimal("0.12345678901234567"), decimal.Decimal("12.50000000000000000")],
         ),
         (
-            ["1.234,5%"],
+            ["12,5%"],
             ColumnType(Kind.DECIMAL, "percent_comma", precision=20, scale=1),
-            [decimal.Decimal("12.345")],
+            [decimal.Decimal("0.125")],
         ),
     ],
 )
