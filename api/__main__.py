@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import uvicorn
 
 from processor.settings import Settings
@@ -9,6 +11,10 @@ from processor.settings import Settings
 
 def main() -> None:
     settings = Settings()
+    # uvicorn configures only its own loggers; ours (runner launches, results) go here.
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     uvicorn.run(
         "api.main:create_app",
         factory=True,

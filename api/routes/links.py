@@ -7,4 +7,7 @@ def dataset_links(dataset_id: str) -> dict[str, str]:
         "self": base,
         "status": f"{base}/status",
         "report": f"{base}/report",
+        "rejects": f"{base}/rejects",
+        "logs": f"{base}/logs",
+        "versions": f"{base}/versions",
     }
