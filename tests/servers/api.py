@@ -12,7 +12,7 @@ from types import TracebackType
 
 import httpx
 
-from .seaweed import free_ports
+from .process import free_ports
 
 ROOT = Path(__file__).resolve().parents[2]
 START_TIMEOUT = 60.0

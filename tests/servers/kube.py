@@ -27,14 +27,10 @@ Pods reach the fake node only with ``FAKE_NODE_SELECTOR`` and
 from __future__ import annotations
 
 import atexit
-import contextlib
-import ctypes
 import json
 import os
 import secrets
 import shutil
-import signal
-import socket
 import ssl
 import subprocess
 import sys
@@ -46,6 +42,8 @@ from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 from typing import Any
+
+from .process import die_with_parent, free_ports
 
 ROOT = Path(__file__).resolve().parents[2]
 BUILD_SCRIPT = ROOT / "scripts" / "build-k8s.sh"
@@ -189,28 +187,6 @@ def kube_binaries() -> dict[str, Path]:
         if still := missing():
             raise RuntimeError(f"{BUILD_SCRIPT} ran but {still} are not in {BIN_DIR}")
     return {b: BIN_DIR / b for b in BINARIES}
-
-
-def free_ports(count: int) -> list[int]:
-    """Distinct free TCP ports on 127.0.0.1 (all held open until every one is picked)."""
-    held: list[socket.socket] = []
-    try:
-        for _ in range(count):
-            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            s.bind(("127.0.0.1", 0))
-            held.append(s)
-        return [s.getsockname()[1] for s in held]
-    finally:
-        for s in held:
-            s.close()
-
-
-def _die_with_parent() -> None:
-    # Linux: SIGTERM the component if the test process dies without cleaning up.
-    with contextlib.suppress(Exception):
-        libc = ctypes.CDLL("libc.so.6", use_errno=True)
-        pr_set_pdeathsig = 1
-        libc.prctl(pr_set_pdeathsig, signal.SIGTERM)
 
 
 def _unverified_context() -> ssl.SSLContext:
@@ -400,7 +376,7 @@ class KubeControlPlane:
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
-                preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,
+                preexec_fn=die_with_parent if sys.platform.startswith("linux") else None,
             )
 
     # -- lifecycle -----------------------------------------------------------------

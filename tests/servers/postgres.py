@@ -30,7 +30,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from .seaweed import _die_with_parent, free_ports
+from .process import die_with_parent, free_ports
 
 PG_ROOT = Path("/usr/lib/postgresql")
 START_TIMEOUT = 60.0
@@ -177,7 +177,7 @@ class PostgresServer:
                 ],
                 stdout=log,
                 stderr=subprocess.STDOUT,
-                preexec_fn=_die_with_parent,
+                preexec_fn=die_with_parent,
                 **self._spawn_kwargs(),
             )
         finally:

@@ -12,15 +12,11 @@ can take the store away and bring it back.
 from __future__ import annotations
 
 import atexit
-import contextlib
-import ctypes
 import io
 import json
 import os
 import secrets
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -32,6 +28,8 @@ from types import TracebackType
 
 import urllib3
 from minio import Minio
+
+from .process import die_with_parent, free_ports
 
 ROOT = Path(__file__).resolve().parents[2]
 BUILD_SCRIPT = ROOT / "scripts" / "build-weed.sh"
@@ -59,29 +57,6 @@ def weed_binary() -> Path:
     if not (WEED_LINK.is_file() and os.access(WEED_LINK, os.X_OK)):
         raise RuntimeError(f"{BUILD_SCRIPT} ran but {WEED_LINK} is not an executable")
     return WEED_LINK
-
-
-def free_ports(count: int) -> list[int]:
-    """Distinct free TCP ports on 127.0.0.1 (all held open until every one is picked)."""
-    held: list[socket.socket] = []
-    try:
-        for _ in range(count):
-            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            s.bind(("127.0.0.1", 0))
-            held.append(s)
-        return [s.getsockname()[1] for s in held]
-    finally:
-        for s in held:
-            s.close()
-
-
-def _die_with_parent() -> None:
-    # Linux: SIGTERM the server if the test process dies without cleaning up.
-    # (Tied to the thread that forks; servers are started from the main thread.)
-    with contextlib.suppress(Exception):
-        libc = ctypes.CDLL("libc.so.6", use_errno=True)
-        pr_set_pdeathsig = 1
-        libc.prctl(pr_set_pdeathsig, signal.SIGTERM)
 
 
 class SeaweedS3:
@@ -219,7 +194,7 @@ class SeaweedS3:
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
-                preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,
+                preexec_fn=die_with_parent if sys.platform.startswith("linux") else None,
             )
         try:
             self._wait_ready(timeout)
