@@ -28,7 +28,8 @@ run: venv
 # Test servers are built from source once per machine (cached in ~/.cache/mini-pipeline).
 servers:
 	@start=$$(date +%s); bash scripts/build-weed.sh; \
-	  echo "test server builds took $$(( $$(date +%s) - start ))s"
+	  mid=$$(date +%s); bash scripts/build-k8s.sh; end=$$(date +%s); \
+	  echo "test server builds took $$((end - start))s (SeaweedFS $$((mid - start))s, Kubernetes $$((end - mid))s; cached in ~/.cache/mini-pipeline/bin)"
 
 lint: venv
 	$(VENV)/bin/ruff check api processor tests
