@@ -91,12 +91,12 @@ def _page_unsorted(source: Source, query: Query, offset: int, limit: int) -> tup
     for g, lo, hi in locate(counts, offset, offset + limit):
         plan = plans[g]
         if plan.verdict is Verdict.ALL:
-            table = source.read_prefix(g, query.columns, hi)
-            pieces.append(table.slice(lo, hi - lo))
+            pieces.append(source.read_prefix(g, query.columns, lo, hi))
         else:
             wanted = _matching(source, query, plan)[lo:hi]
-            last = pc.max(wanted).as_py()
-            pieces.append(source.read_prefix(g, query.columns, last + 1).take(wanted))
+            first, last = pc.min(wanted).as_py(), pc.max(wanted).as_py()
+            rows = source.read_prefix(g, query.columns, first, last + 1)
+            pieces.append(rows.take(pc.subtract(wanted, first)))
     return _concat(source, query.columns, pieces), sum(counts)
 
 
@@ -175,8 +175,8 @@ def _group_of(source: Source, rows: pa.Array) -> Iterator[tuple[int, pa.Array, p
 def fetch_rows(source: Source, rows: pa.Array, columns: Sequence[str]) -> pa.Table:
     """The rows at these global indices, in the given order.
 
-    Row groups are decoded only up to the last row needed and not cached: scattered
-    rows would otherwise flood the cache that sequential paging relies on.
+    Row groups are decoded only around the rows needed and not cached: scattered rows
+    would otherwise flood the cache that sequential paging relies on.
     """
     if len(rows) == 0:
         return source.schema.empty_table().select(list(columns))
@@ -184,9 +184,9 @@ def fetch_rows(source: Source, rows: pa.Array, columns: Sequence[str]) -> pa.Tab
 
     def one(part: tuple[int, pa.Array, pa.Array]) -> pa.Table:
         g, local, _ = part
-        last = pc.max(local).as_py()
+        first, last = pc.min(local).as_py(), pc.max(local).as_py()
         with source.fork() as own:
-            return own.read_uncached_prefix(g, columns, last + 1).take(local)
+            return own.read_rows(g, columns, first, last + 1).take(pc.subtract(local, first))
 
     tables = list(_fetch_pool.map(one, parts))
     table = pa.concat_tables(tables)
