@@ -23,7 +23,11 @@ def _parser() -> argparse.ArgumentParser:
     proc.add_argument("outdir", type=Path)
     proc.add_argument("--encoding", help="e.g. latin-1; default: detected")
     proc.add_argument("--delimiter", help="one character, or comma/semicolon/tab/pipe")
-    proc.add_argument("--header-row", type=int, help="0-based line of the header")
+    proc.add_argument(
+        "--header-row",
+        type=int,
+        help="line of the header, from 1 (with --no-header: the first data line)",
+    )
     proc.add_argument("--no-header", action="store_true", help="the first line is data")
     run = sub.add_parser("run", help="process one uploaded dataset from object storage")
     run.add_argument("--dataset-id", required=True)

@@ -27,6 +27,9 @@ def options_from(raw: dict[str, Any], settings: Settings | None = None) -> Proce
     """The upload's overrides plus the deployment's limits (MINI_MAX_REJECT_RATIO, ...)."""
     allowed = {"encoding", "delimiter", "header_row", "no_header"}
     chosen: dict[str, Any] = {k: v for k, v in raw.items() if k in allowed and v is not None}
+    if "header_row" in chosen:
+        # Users count lines from 1 (the upload form, the API, the CLI); the pipeline from 0.
+        chosen["header_row"] = int(chosen["header_row"]) - 1
     if settings is not None:
         chosen["max_reject_ratio"] = settings.max_reject_ratio
         chosen["max_field_bytes"] = settings.max_field_bytes

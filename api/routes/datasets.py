@@ -1,7 +1,9 @@
 from __future__ import annotations
 
+import csv
+import io
 import json
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, BinaryIO, Literal
 from urllib.parse import urlencode
 
 import anyio
@@ -10,7 +12,6 @@ from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
 from processor import keys
 from processor.catalog import Dataset
-from processor.pipeline.rejects import read_page
 from processor.storage import ObjectNotFound
 
 from ..deps import CatalogDep, ContainerDep, SettingsDep, StoreDep
@@ -204,6 +205,25 @@ REJECTS_DEFAULT_LIMIT = 100
 REJECTS_MAX_LIMIT = 1000
 
 
+def _rejects_page(source: BinaryIO, offset: int, limit: int) -> tuple[list[dict[str, Any]], int]:
+    """One page of rejects.csv (line, reason, detail, raw) and its row count, streamed."""
+    items: list[dict[str, Any]] = []
+    total = 0
+    reader = csv.DictReader(io.TextIOWrapper(source, encoding="utf-8", newline=""))
+    for total, row in enumerate(reader, start=1):
+        if offset < total <= offset + limit:
+            line = row.get("line") or ""
+            items.append(
+                {
+                    "line": int(line) if line.isdigit() else None,
+                    "reason": row.get("reason"),
+                    "detail": row.get("detail"),
+                    "raw": row.get("raw"),
+                }
+            )
+    return items, total
+
+
 @router.get("/{dataset_id}/rejects", response_model=None)
 async def get_rejects(
     dataset_id: str,
@@ -222,7 +242,7 @@ async def get_rejects(
     def load() -> tuple[list[dict[str, Any]], int]:
         try:
             with store.open(settings.storage.processed_bucket, keys.rejects_key(dataset.id)) as fh:
-                return read_page(fh, offset, limit)
+                return _rejects_page(fh, offset, limit)
         except ObjectNotFound:
             return [], 0
 

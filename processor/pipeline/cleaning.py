@@ -91,30 +91,37 @@ class CleanCounts:
         return cls(token_set(tokens))
 
 
-def clean_column(values: pa.Array, counts: CleanCounts) -> pa.Array:
-    """Trim, then turn null tokens into nulls, counting what each step changed.
+def clean_column(values: pa.Array, tokens: NullTokens) -> tuple[pa.Array, int, int]:
+    """Trim, then turn null tokens into nulls: (values, how many trimmed, how many
+    nulled). Pure, so columns can be cleaned in parallel.
 
     Both steps are skipped, without a copy, when a vectorised look at the bytes proves
     they would change nothing (most columns, most batches).
     """
+    trimmed_count = nulled_count = 0
     offsets, data = string_buffers(values)
     if may_need_trim(data):
         trimmed = trim(values)
         sizes = lengths(trimmed)
-        changed = int(np.count_nonzero(sizes != np.diff(offsets)))
-        if changed:
-            counts.values_trimmed += changed
+        trimmed_count = int(np.count_nonzero(sizes != np.diff(offsets)))
+        if trimmed_count:
             values = trimmed
             offsets, data = string_buffers(values)
-    if may_hold_token(counts.tokens, np.diff(offsets), data):
+    if may_hold_token(tokens, np.diff(offsets), data):
         before = values.null_count
-        values = nullify(values, counts.tokens)
-        counts.values_nulled += values.null_count - before
-    return values
+        values = nullify(values, tokens)
+        nulled_count = values.null_count - before
+    return values, trimmed_count, nulled_count
 
 
 def clean_columns(columns: Sequence[pa.Array], counts: CleanCounts) -> list[pa.Array]:
-    return [clean_column(values, counts) for values in columns]
+    out = []
+    for values in columns:
+        cleaned, trimmed, nulled = clean_column(values, counts.tokens)
+        counts.values_trimmed += trimmed
+        counts.values_nulled += nulled
+        out.append(cleaned)
+    return out
 
 
 def drop_empty_rows(

@@ -13,6 +13,7 @@ from __future__ import annotations
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from .dates import to_date32
 from .infer import TRUE_TOKENS, ColumnType, Kind, dm_to_iso, percent_body
 
 _TRUE_SET = pa.array(TRUE_TOKENS)
@@ -87,6 +88,9 @@ def _convert(values: pa.Array, ctype: ColumnType, target: pa.DataType) -> pa.Arr
             return _percent(text, ctype, target)
         return pc.cast(text, target)
     if kind is Kind.DATE and fmt != "iso":
+        fast = to_date32(values, fmt[-1], day_first=fmt.startswith("dmy"))
+        if fast is not None:
+            return fast
         values = dm_to_iso(values, fmt[-1], day_first=fmt.startswith("dmy"))
     elif kind is Kind.TIMESTAMP and fmt.endswith(" time"):
         sep = fmt[3]

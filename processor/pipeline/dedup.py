@@ -12,7 +12,7 @@
    one. A hash collision between different rows therefore keeps both rows (and is
    counted); it can never drop a distinct row.
 
-Memory holds one partition while planning (16 bytes × rows / PARTITIONS), one bucket
+Memory holds one partition while planning (16 bytes x rows / PARTITIONS), one bucket
 of candidates, and the values of groups whose last member has not been reached yet.
 Past ``memory_budget`` bytes those values move to a temporary SQLite file, so even a
 file made mostly of far-apart duplicates stays within bounds (slower, still exact).
@@ -20,9 +20,8 @@ file made mostly of far-apart duplicates stays within bounds (slower, still exac
 
 from __future__ import annotations
 
-import pickle
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -137,6 +136,22 @@ def plan(spill: HashSpill) -> Plan:
     return result
 
 
+def row_key(values: Iterable[object]) -> bytes:
+    """A row's values as bytes that are equal exactly when the values are: each value
+    is a null marker, or a tag, a length prefix and its bytes (UTF-8 for text, the
+    exact repr for anything else). Far smaller in memory than a tuple of objects."""
+    parts = []
+    for value in values:
+        if value is None:
+            parts.append(b"\x00")
+            continue
+        tag, data = (
+            (b"\x01", value.encode()) if isinstance(value, str) else (b"\x02", repr(value).encode())
+        )
+        parts.append(tag + len(data).to_bytes(4, "little") + data)
+    return b"".join(parts)
+
+
 class GroupStore:
     """Values of the open candidate groups: in memory up to a budget, then SQLite."""
 
@@ -149,8 +164,9 @@ class GroupStore:
         self.spilled_groups = 0
 
     @staticmethod
-    def _size(key: tuple[Any, ...]) -> int:
-        return 64 + sum(len(v) if isinstance(v, str) else 16 for v in key)
+    def _size(key: bytes) -> int:
+        # A bytes object's own size plus a list slot and the dict entry's share.
+        return len(key) + 100
 
     def _sql(self) -> sqlite3.Connection:
         if self._db is None:
@@ -167,7 +183,7 @@ class GroupStore:
     def _signed(h: int) -> int:
         return h - (1 << 64) if h >= 1 << 63 else h
 
-    def open_group(self, h: int, size: int, key: tuple[Any, ...]) -> None:
+    def open_group(self, h: int, size: int, key: bytes) -> None:
         size_bytes = self._size(key)
         if self._bytes + size_bytes <= self._budget:
             self._memory[h] = [size - 1, key]
@@ -176,9 +192,9 @@ class GroupStore:
         self.spilled_groups += 1
         db, sh = self._sql(), self._signed(h)
         db.execute("INSERT INTO grp VALUES (?, ?)", (sh, size - 1))
-        db.execute("INSERT INTO val VALUES (?, ?)", (sh, pickle.dumps(key)))
+        db.execute("INSERT INTO val VALUES (?, ?)", (sh, key))
 
-    def is_duplicate(self, h: int, key: tuple[Any, ...]) -> bool:
+    def is_duplicate(self, h: int, key: bytes) -> bool:
         """Whether ``key`` equals a remembered member of group ``h``; remembers it if
         not. The group is forgotten after its last member."""
         entry = self._memory.get(h)
@@ -193,7 +209,7 @@ class GroupStore:
                 self._bytes -= sum(self._size(k) for k in entry[1:])
             return duplicate
         db, sh = self._sql(), self._signed(h)
-        blob = pickle.dumps(key)
+        blob = key
         duplicate = (
             db.execute("SELECT 1 FROM val WHERE h = ? AND key = ?", (sh, blob)).fetchone()
             is not None
@@ -254,7 +270,7 @@ class Deduper:
             [col.take(pa.array(local)) for col in columns],
             names=[f"c{i}" for i in range(len(columns))],
         )
-        keys = [tuple(row.values()) for row in taken.to_pylist()]
+        keys = [row_key(row.values()) for row in taken.to_pylist()]
         keep = np.ones(n, dtype=bool)
         store = self._store
         for i, (h, size) in enumerate(

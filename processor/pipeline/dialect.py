@@ -7,8 +7,11 @@ import io
 import re
 from collections import Counter
 from dataclasses import dataclass
+from typing import Any
 
+from .aligned import SEPARATOR, AlignedLines, find_columns
 from .errors import BadInput
+from .spacing import SpaceBeforeQuote, pads_separators
 
 CANDIDATE_DELIMITERS = (",", ";", "\t", "|")
 _MAX_SAMPLE_RECORDS = 1000
@@ -31,6 +34,10 @@ class Dialect:
     quote: str | None = '"'  # None: quotes are ordinary characters
     delimiter_score: float = 1.0  # share of sample records with the usual field count
     header_votes: int = 0  # columns whose values voted for (+) or against (-) a header
+    # Whitespace-aligned tables: the [start, end) character span of each column.
+    aligned: tuple[tuple[int, int], ...] | None = None
+    # Separators padded with spaces before quoted values: the spaces are dropped.
+    space_before_quote: bool = False
 
 
 def line_endings(text: str) -> str:
@@ -69,11 +76,14 @@ class Sample:
     line_ends: list[int]  # physical lines consumed once each record is read
 
 
-def parse_sample(text: str, delimiter: str, truncated: bool) -> Sample:
+def parse_sample(text: str, delimiter: str, truncated: bool, quote: str | None = '"') -> Sample:
     """Quote-aware records of the sample; the last one is dropped if the sample was cut."""
     # newline="" splits lines on CR, LF and CRLF like pyarrow does, so line_num counts
     # the same physical lines as its skip_rows.
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=False)
+    options: dict[str, Any] = (
+        {"quotechar": quote} if quote else {"quoting": csv.QUOTE_NONE, "escapechar": None}
+    )
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=False, **options)
     records: list[list[str]] = []
     ends: list[int] = []
     try:
@@ -118,14 +128,28 @@ def detect_delimiter(text: str, truncated: bool) -> str:
 
     Ties go to the order of CANDIDATE_DELIMITERS, so a one-column file reads as ",".
     """
+    return best_delimiter(text, truncated)[0]
+
+
+def best_delimiter(text: str, truncated: bool, quote: str = '"') -> tuple[str, float]:
     best, best_score = CANDIDATE_DELIMITERS[0], 0.0
     for delim in CANDIDATE_DELIMITERS:
         if delim not in text:
             continue
-        score = delimiter_score(parse_records(text, delim, truncated))
+        score = delimiter_score(parse_sample(text, delim, truncated, quote).records)
         if score > best_score:
             best, best_score = delim, score
-    return best
+    return best, best_score
+
+
+_SINGLE_QUOTED = r"(?:^|[,;\t|])'[^'\r\n]*'(?=[,;\t|]|\r|\n|$)"
+
+
+def detect_quote(text: str) -> str:
+    """'"' unless the sample has no double quote and several 'single-quoted' fields."""
+    if '"' in text:
+        return '"'
+    return "'" if len(re.findall(_SINGLE_QUOTED, text, re.MULTILINE)) >= 2 else '"'
 
 
 _MAX_PREAMBLE = 50
@@ -212,12 +236,27 @@ def detect_dialect(
     body = skip_physical_lines(text, skip)
     if not body.strip():
         if header_row is not None and text.strip():
-            raise BadInput(f"header_row {header_row} is past the end of the file")
+            # Said in the user's count of lines, which starts at 1.
+            raise BadInput(f"header_row {header_row + 1} is past the end of the file")
         raise BadInput("the file has no columns: it is empty or only blank lines")
-    delim = delimiter or detect_delimiter(body, truncated)
-    sample = parse_sample(body, delim, truncated)
+    quote: str | None = detect_quote(body)
+    aligned: tuple[tuple[int, int], ...] | None = None
+    if delimiter:
+        delim, score = delimiter, 1.0
+    else:
+        delim, score = best_delimiter(body, truncated, quote or '"')
+        spans = find_columns(body) if score < 0.5 else None
+        if spans:
+            # No delimiter splits the lines consistently, but blank gaps do.
+            aligned, delim, quote, score = tuple(spans), SEPARATOR, None, 1.0
+            body = AlignedLines(spans)(body, final=not truncated)
+    sample = parse_sample(body, delim, truncated, quote)
+    padded = bool(quote) and pads_separators(sample.records, body, delim, quote or '"')
+    if padded:
+        body = SpaceBeforeQuote(delim, quote or '"')(body, final=not truncated)
+        sample = parse_sample(body, delim, truncated, quote)
     if not sample.records:
-        sample = parse_sample(body, delim, False)
+        sample = parse_sample(body, delim, False, quote)
     if not sample.records:
         raise BadInput("the file has no columns: no complete row in the first block")
     records = sample.records
@@ -248,6 +287,9 @@ def detect_dialect(
         header_line_breaks=line_breaks_in(first) if has_header else 0,
         line_endings=endings,
         title_rows=titles,
-        delimiter_score=1.0 if delimiter else modal_width(sample.records)[1],
+        delimiter_score=score if not delimiter else 1.0,
         header_votes=votes,
+        quote=quote,
+        aligned=aligned,
+        space_before_quote=padded,
     )

@@ -13,6 +13,7 @@ import hashlib
 import io
 import queue
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import BinaryIO
 
@@ -156,24 +157,46 @@ def _utf16_without_bom(sample: bytes) -> str | None:
     return codec if text and controls <= len(text) // 100 else None
 
 
+# Multi-byte East Asian codepages: trusted when charset-normalizer names one of them
+# and the whole sample decodes with it (Latin text almost never does).
+_CJK_CODECS = frozenset(
+    {"big5", "cp950", "big5hkscs", "gb2312", "gbk", "gb18030", "shift_jis", "cp932"}
+    | {"euc_jp", "euc_kr", "cp949", "iso2022_jp"}
+)
+
+
 def _latin_guess(sample: bytes) -> str | None:
-    """cp1252 when the text is Latin-script; charset-normalizer cannot tell cp1250
-    from cp1252 on Portuguese or Spanish text, so its exact codepage is not trusted."""
+    """The codepage of a file that is not UTF-8.
+
+    Latin-script text is read as cp1252: charset-normalizer cannot tell cp1250 from
+    cp1252 on Portuguese or Spanish text, so its exact codepage is not trusted. When
+    cp1252 cannot decode the bytes (0x81, 0x8D, 0x8F, 0x90, 0x9D are unassigned) the
+    file is from a Mac: Mac Roman assigns letters to all of 0x80-0x9F, where Latin-1
+    has only control characters. East Asian codepages are taken as detected.
+    """
     # Imported here: only files that are not UTF-8 need it.
     from charset_normalizer import from_bytes
 
     best = from_bytes(sample).best()
     if best is None or best.encoding.startswith(("utf", "ascii")):
         return None
+    guessed = canonical_codec(best.encoding)
+    if guessed in _CJK_CODECS:
+        return guessed if _decodes(sample, guessed) else None
     if any(a.startswith(_NON_LATIN_ALPHABETS) for a in best.alphabets):
         return None
-    for codec in ("cp1252", canonical_codec(best.encoding)):
-        try:
-            sample.decode(codec)
-        except UnicodeDecodeError:
-            continue
-        return codec
+    for codec in ("cp1252", "mac_roman", guessed):
+        if _decodes(sample, codec):
+            return codec
     return None
+
+
+def _decodes(sample: bytes, codec: str) -> bool:
+    try:
+        codecs.getincrementaldecoder(codec)("strict").decode(sample, final=False)
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 class RawDigest:
@@ -269,14 +292,20 @@ class Utf8Stream(io.RawIOBase):
     _CHUNK = 1 << 20
 
     def __init__(
-        self, source: BinaryIO, info: EncodingInfo, digest: RawDigest | None = None
+        self,
+        source: BinaryIO,
+        info: EncodingInfo,
+        digest: RawDigest | None = None,
+        transform: Callable[[str, bool], str] | None = None,
     ) -> None:
         super().__init__()
+        # A text transform (aligned columns) needs every chunk decoded.
+        self._transform = transform
         self._source = source
         self._codec = info.encoding
         self._decoder = codecs.getincrementaldecoder(info.encoding)("strict")
         self._digest = digest
-        self._inline_check = info.encoding != "utf-8" or digest is None
+        self._inline_check = info.encoding != "utf-8" or digest is None or transform is not None
         self._skip = info.bom_length
         self._consumed = 0  # source bytes read so far
         self._pending = b""  # output not yet handed out
@@ -338,8 +367,11 @@ class Utf8Stream(io.RawIOBase):
             self._digest.feed(raw, start)
         if not raw:
             self._eof = True
-            if self._inline_check:
-                self._decode(b"", start, final=True)
+            rest = self._decode(b"", start, final=True) if self._inline_check else ""
+            if self._transform is not None:
+                rest = self._transform(rest, True)
+                if rest:
+                    return self._emit(rest.encode("utf-8"))
             # pyarrow fails ("straddling object") when the header or a skipped row is
             # the last line and has no line break; one more never changes the data.
             return b"" if self._last in b"\r\n" else self._emit(b"\n")
@@ -347,7 +379,7 @@ class Utf8Stream(io.RawIOBase):
         if self._skip:
             cut = min(self._skip, len(raw))
             raw, self._skip, start = raw[cut:], self._skip - cut, start + cut
-        if self._codec == "utf-8":
+        if self._codec == "utf-8" and self._transform is None:
             if self._inline_check:
                 held = getattr(self._decoder, "buffer", b"")
                 if held or not raw.isascii():
@@ -359,6 +391,8 @@ class Utf8Stream(io.RawIOBase):
         text = self._decode(raw, start, final=False)
         if "\x00" in text:
             raise _nul_error(start, approximate=True)
+        if self._transform is not None:
+            text = self._transform(text, False)
         return self._emit(text.encode("utf-8"))
 
     def _emit(self, data: bytes) -> bytes:

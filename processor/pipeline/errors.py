@@ -13,3 +13,8 @@ class BadInput(Exception):
     def __init__(self, message: str) -> None:
         # The message is shown verbatim in the UI; a multi-line one would break that.
         super().__init__(" ".join(message.split()))
+
+
+# Why a row went to rejects.csv (its "reason" column).
+WRONG_FIELDS = "wrong number of fields"
+UNTERMINATED = "unterminated quote"

@@ -52,7 +52,7 @@ class ProcessOptions:
     temp_dir: str | None = None
     # Knobs below are for tests and tuning, not for end users.
     block_size: int = 1 * MIB
-    batch_bytes: int = 4 * MIB
+    batch_bytes: int = 8 * MIB
     sample_bytes: int = 1 * MIB
     row_group_rows: int = 100_000
     # Values of duplicate-candidate groups kept in memory before they go to SQLite.

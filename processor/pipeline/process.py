@@ -1,11 +1,10 @@
-"""CSV → Parquet: detect on a sample, then three streaming passes over one CSV parse.
+"""CSV → Parquet: detect on a sample, then two streaming passes over one CSV parse.
 
 1. **scan**: parse the CSV (once), clean every value, fold it into the column
-   statistics that decide the types, and spill the cleaned strings to local disk.
-2. **convert**: read them back, convert each column to its type, hash every row
-   and spill the typed rows.
-3. **write**: read the typed rows, drop exact duplicates (dedup.py), gather the
-   report's column facts and write Parquet.
+   statistics that decide the types, hash every row for duplicate detection, and
+   spill the cleaned strings to local disk.
+2. **write**: read them back, drop exact duplicates (dedup.py), convert each column
+   to its type, gather the report's column facts and write Parquet.
 
 Each pass runs its reading, its work and its writing in separate threads (stage.py).
 Memory holds a few batches, never the file; the spills live in ``options.temp_dir``.
@@ -17,7 +16,9 @@ import codecs
 import os
 import tempfile
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any, BinaryIO, TypeVar
 
@@ -25,7 +26,7 @@ import numpy as np
 import pyarrow as pa
 
 from . import dedup
-from .cleaning import CleanCounts, clean_columns, drop_empty_rows
+from .cleaning import CleanCounts, clean_column, drop_empty_rows
 from .convert import arrow_type, convert
 from .dialect import Dialect, detect_dialect
 from .encoding import EncodingInfo, RawDigest, decode_error, detect_encoding
@@ -37,15 +38,18 @@ from .reader import BatchLines, BlockTooSmall, ReadState, RejectLog, internal_na
 from .rejects import FILE as REJECTS_FILE
 from .rejects import RejectsFile
 from .report import DATA_FILE, Timings, build_report
-from .rowhash import DistinctEstimate, combine_rows, typed_hashes, valid_mask
+from .rowhash import DistinctEstimate, combine_rows, valid_mask, value_hashes
 from .spill import SpillWriter, read_spill
-from .stage import Producer
+from .stage import Consumer, Producer
 from .stats import TableSummary
 from .strbuf import lengths
 from .version import processor_version
 from .writer import ParquetSink, dictionary_columns, output_schema, write_json_atomic
 
 REPORT_FILE = "report.json"
+# Per-column work of a batch (cleaning, inference, conversion, statistics) runs on two
+# threads: pyarrow and numpy release the GIL, and the columns are independent.
+COLUMNS = ThreadPoolExecutor(max_workers=2, thread_name_prefix="columns")
 OpenInput = Callable[[], BinaryIO]
 T = TypeVar("T")
 
@@ -80,12 +84,9 @@ def process_csv(
             publish_rejects(scan, out_dir)
             raise
         layout = decide_layout(dialect, scan)
-        timings.mark("decide")
-        converted = convert_pass(scan, layout, work)
-        timings.mark("convert")
-        plan = dedup.plan(converted.hashes)
+        plan = dedup.plan(scan.hashes)
         timings.mark("dedupe_plan")
-        written = write_pass(converted, layout, plan, out_dir / DATA_FILE, options)
+        written = write_pass(scan, layout, plan, out_dir / DATA_FILE, options)
         timings.mark("write")
         publish_rejects(scan, out_dir)
         report = build_report(
@@ -93,7 +94,6 @@ def process_csv(
             dialect=dialect,
             scan=scan,
             layout=layout,
-            converted=converted,
             plan=plan,
             written=written,
             timings=timings,
@@ -170,6 +170,8 @@ class Scan:
     block_size: int
     sha256: str
     input_bytes: int
+    hashes: dedup.HashSpill
+    distinct: list[DistinctEstimate]
 
     @property
     def rows_in(self) -> int:
@@ -233,6 +235,7 @@ def scan_pass(
     state = ReadState()
     digest = RawDigest(validate_utf8=encoding.encoding == "utf-8")
     spill = SpillWriter(work / "strings.arrows", schema)
+    hashing = RowHasher(work / "dedup", ncols)
     stats = [ColumnStats() for _ in range(ncols)]
     counts = CleanCounts.for_tokens(options.null_tokens)
     names = [h or f"#{i + 1}" for i, h in enumerate(dialect.header)]
@@ -250,24 +253,37 @@ def scan_pass(
             state,
         )
 
+    last_data: tuple[BatchLines, int] | None = None  # where the last non-empty row is
     try:
         with Producer(produce, depth=2, name="csv-parse") as batches:
             for raw, lines in batches:
                 columns = raw.columns
                 for i, values in enumerate(columns):
                     check_field_size(values, options.max_field_bytes, names[i], lines)
-                cleaned = clean_columns(columns, counts)
+                results = COLUMNS.map(lambda v: clean_column(v, counts.tokens), columns)
+                cleaned = []
+                for values, trimmed, nulled in results:
+                    cleaned.append(values)
+                    counts.values_trimmed += trimmed
+                    counts.values_nulled += nulled
                 cleaned, kept_rows, empty = drop_empty_rows(cleaned)
                 counts.empty_rows += empty
+                if kept_rows is None and raw.num_rows:
+                    last_data = (lines, raw.num_rows - 1)
+                elif kept_rows is not None and len(kept_rows):
+                    last_data = (lines, int(kept_rows[-1]))
                 line_of = row_lines(lines, kept_rows)
-                for column_stats, values in zip(stats, cleaned, strict=True):
-                    accumulate(column_stats, values, line_of)
+                fold = partial(_fold, line_of=line_of)
+                list(COLUMNS.map(fold, stats, cleaned))
+                hashing.put(cleaned)
                 spill.write(pa.RecordBatch.from_arrays(cleaned, schema=schema))
         spill.close()
-        rejects.close()
+        hashing.close()
+        rejects.finish(last_data[0].last_line_of(last_data[1]) if last_data else None)
         sha256 = digest.finish()
     except BaseException as exc:
         spill.abort()
+        hashing.abandon()
         rejects.close()
         precise = digest.error() if not isinstance(exc, KeyboardInterrupt) else None
         digest.abandon()
@@ -285,7 +301,13 @@ def scan_pass(
         block_size=block_size,
         sha256=sha256,
         input_bytes=digest.size,
+        hashes=hashing.hashes,
+        distinct=hashing.distinct,
     )
+
+
+def _fold(stats: ColumnStats, values: pa.Array, line_of: Callable[[list[int]], list[int]]) -> None:
+    accumulate(stats, values, line_of)
 
 
 def row_lines(lines: BatchLines, kept_rows: np.ndarray | None) -> Callable[[list[int]], list[int]]:
@@ -304,8 +326,8 @@ def check_rejects(scan: Scan, options: ProcessOptions) -> None:
     if not rejects.count:
         return
     # A quote that is never closed swallows the lines after it: count those too.
-    rejected = rejects.lines
-    total = scan.rows_in - rejects.count + rejects.lines
+    rejected = rejects.weight
+    total = scan.rows_in - rejects.count + rejects.weight
     if rejected <= options.max_reject_ratio * total:
         return
     reasons = ", ".join(f"{reason}: {n}" for reason, n in rejects.reasons.most_common())
@@ -350,45 +372,35 @@ def decide_layout(dialect: Dialect, scan: Scan) -> Layout:
     return Layout(names, original, types, kept, dropped, schema)
 
 
-# --- pass 2: convert and hash --------------------------------------------------------
+class RowHasher:
+    """Hashes each batch of cleaned rows in a thread of its own: one 64-bit hash per
+    row to find duplicates, per-column value hashes for the distinct estimates."""
+
+    def __init__(self, folder: Path, columns: int) -> None:
+        self.hashes = dedup.HashSpill(folder)
+        self.distinct = [DistinctEstimate() for _ in range(columns)]
+        self._worker: Consumer[list[pa.Array]] = Consumer(self._hash, name="row-hash")
+
+    def _hash(self, columns: list[pa.Array]) -> None:
+        if not columns or not len(columns[0]):
+            return
+        values = [value_hashes(c) for c in columns]
+        for estimate, h, c in zip(self.distinct, values, columns, strict=True):
+            estimate.add(h, valid_mask(c))
+        self.hashes.add(combine_rows(values))
+
+    def put(self, columns: list[pa.Array]) -> None:
+        self._worker.put(columns)
+
+    def close(self) -> None:
+        self._worker.close()
+
+    def abandon(self) -> None:
+        self._worker.abandon()
+        self.hashes.close()
 
 
-@dataclass
-class Converted:
-    spill: Path
-    hashes: dedup.HashSpill
-    distinct: list[DistinctEstimate]
-    rows: int = 0
-
-
-def convert_pass(scan: Scan, layout: Layout, work: Path) -> Converted:
-    typed = SpillWriter(work / "typed.arrows", layout.schema)
-    out = Converted(
-        typed.path,
-        dedup.HashSpill(work / "dedup"),
-        [DistinctEstimate() for _ in layout.kept],
-    )
-    try:
-        with Producer(lambda: read_spill(scan.spill), depth=2, name="spill-read") as batches:
-            for batch in batches:
-                columns = [convert(batch.column(i), layout.types[i]) for i in layout.kept]
-                hashes = [typed_hashes(c) for c in columns]
-                for estimate, h, c in zip(out.distinct, hashes, columns, strict=True):
-                    estimate.add(h, valid_mask(c))
-                if hashes:
-                    out.hashes.add(combine_rows(hashes))
-                typed.write(pa.RecordBatch.from_arrays(columns, schema=layout.schema))
-                out.rows += batch.num_rows
-        typed.close()
-    except BaseException:
-        typed.abort()
-        out.hashes.close()
-        raise
-    os.unlink(scan.spill)
-    return out
-
-
-# --- pass 3: deduplicate and write ----------------------------------------------------
+# --- pass 2: deduplicate, convert and write -------------------------------------------
 
 
 @dataclass
@@ -401,24 +413,31 @@ class Written:
     row_groups: int = 0
     summary: TableSummary | None = None
     dictionary: list[str] = field(default_factory=list)
+    distinct: list[int] = field(default_factory=list)
 
 
 def write_pass(
-    converted: Converted, layout: Layout, plan: dedup.Plan, path: Path, options: ProcessOptions
+    scan: Scan, layout: Layout, plan: dedup.Plan, path: Path, options: ProcessOptions
 ) -> Written:
-    distinct = [d.estimate() for d in converted.distinct]
+    distinct = [scan.distinct[i].estimate() for i in layout.kept]
     summary = TableSummary(len(layout.kept), distinct)
     dictionary = dictionary_columns(layout.schema, distinct, options.row_group_rows)
     sink = ParquetSink(path, layout.schema, options.row_group_rows, dictionary)
     deduper = dedup.Deduper(plan, options.dedup_memory_bytes)
+    kept_types = [layout.types[i] for i in layout.kept]
     try:
-        with Producer(lambda: read_spill(converted.spill), depth=2, name="typed-read") as batches:
+        with Producer(lambda: read_spill(scan.spill), depth=2, name="spill-read") as batches:
             for batch in batches:
                 keep = deduper.keep_mask(batch.columns)
+                columns = list(
+                    COLUMNS.map(convert, [batch.column(i) for i in layout.kept], kept_types)
+                )
+                typed = pa.RecordBatch.from_arrays(columns, schema=layout.schema)
                 if keep is not None:
-                    batch = batch.filter(pa.array(keep))
-                summary.add(batch.columns)
-                sink.write(batch)
+                    # Typed values are smaller than their text: filter after converting.
+                    typed = typed.filter(pa.array(keep))
+                summary.add(typed.columns, COLUMNS)
+                sink.write(typed)
         parquet_bytes = sink.commit()
     except BaseException:
         sink.abort()
@@ -434,8 +453,9 @@ def write_pass(
         row_groups=sink.row_groups,
         summary=summary,
         dictionary=dictionary,
+        distinct=distinct,
     )
-    expected = converted.rows - written.duplicates
+    expected = scan.spilled_rows - written.duplicates
     if written.rows_out != expected:
         raise RuntimeError(f"row accounting is off: wrote {written.rows_out}, expected {expected}")
     return written

@@ -23,9 +23,11 @@ import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.csv as pcsv
 
+from .aligned import AlignedLines
 from .dialect import Dialect
 from .encoding import EncodingInfo, RawDigest, Utf8Stream
-from .errors import BadInput
+from .errors import UNTERMINATED, WRONG_FIELDS, BadInput
+from .spacing import SpaceBeforeQuote
 from .strbuf import string_buffers
 
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
@@ -38,10 +40,6 @@ def count_line_breaks(text: str) -> int:
 
 class BlockTooSmall(Exception):
     """A row does not fit in one read block; retry the pass with bigger blocks."""
-
-
-WRONG_FIELDS = "wrong number of fields"
-UNTERMINATED = "unterminated quote"
 
 
 @dataclass
@@ -159,6 +157,12 @@ class BatchLines:
     first_line: int  # of row 0, counting every record and quoted line break above it
     inserts: list[tuple[int, int]]  # (row index, lines): skipped records inside the batch
     columns: list[pa.Array]  # the raw values, for line breaks inside them
+
+    def last_line_of(self, row: int) -> int:
+        """The line a row ends on (rows can span lines inside quotes)."""
+        num_rows = len(self.columns[0]) if self.columns else 0
+        inside = int(line_breaks_per_row(self.columns, num_rows)[row])
+        return self.lines_of([row])[0] + inside
 
     def lines_of(self, rows: list[int]) -> list[int]:
         if not rows:
@@ -363,7 +367,12 @@ def parse(
     One batch is held back so the last one can be checked for a quote that is never
     closed before the end of the file (pyarrow accepts that row silently).
     """
-    stream = Utf8Stream(open_input(), encoding, digest)
+    transform: Callable[[str, bool], str] | None = None
+    if dialect.aligned:
+        transform = AlignedLines(dialect.aligned)
+    elif dialect.space_before_quote and dialect.quote:
+        transform = SpaceBeforeQuote(dialect.delimiter, dialect.quote)
+    stream = Utf8Stream(open_input(), encoding, digest, transform)
     resolver = LineResolver(log, dialect, sink)
 
     def counted(batch: pa.RecordBatch) -> tuple[pa.RecordBatch, BatchLines]:

@@ -17,7 +17,7 @@ from .version import processor_version
 
 if TYPE_CHECKING:
     from .dedup import Plan
-    from .process import Converted, Layout, Scan, Written
+    from .process import Layout, Scan, Written
 
 DATA_FILE = "data.parquet"
 REJECTS_FILE = "rejects.csv"
@@ -61,7 +61,7 @@ def detection(encoding: EncodingInfo, dialect: Dialect) -> dict[str, Any]:
             "confidence": _encoding_confidence(encoding),
         },
         "delimiter": {
-            "value": dialect.delimiter,
+            "value": "whitespace" if dialect.aligned else dialect.delimiter,
             "confidence": round(dialect.delimiter_score, 3),
         },
         "quote": {"value": dialect.quote},
@@ -79,7 +79,6 @@ def build_report(
     dialect: Dialect,
     scan: Scan,
     layout: Layout,
-    converted: Converted,
     plan: Plan,
     written: Written,
     timings: Timings,
@@ -99,7 +98,7 @@ def build_report(
                 "format": ctype.label or None,
                 "arrow_type": str(arrow_type(ctype)),
                 "null_count": facts.nulls,
-                "distinct_estimate": converted.distinct[position].estimate(),
+                "distinct_estimate": written.distinct[position],
                 "min": json_value(facts.minimum),
                 "max": json_value(facts.maximum),
                 "top_values": facts.top_values() if facts.track_top else None,
@@ -123,8 +122,12 @@ def build_report(
             "encoding": encoding.encoding,
             "bom": encoding.bom,
             "encoding_detected_by": encoding.detected_by,
-            "delimiter": dialect.delimiter,
+            "delimiter": "whitespace" if dialect.aligned else dialect.delimiter,
             "quote": dialect.quote,
+            "aligned_columns": [list(span) for span in dialect.aligned]
+            if dialect.aligned
+            else None,
+            "space_before_quotes_removed": dialect.space_before_quote,
             "line_endings": dialect.line_endings,
             "header": {
                 "present": dialect.has_header,
@@ -133,6 +136,8 @@ def build_report(
             },
             "lines_skipped_before_header": dialect.skip_lines,
             "title_rows": dialect.title_rows,
+            "note_lines_skipped_after_table": rejects.footer_lines,
+            "comment_lines_skipped": rejects.comment_lines,
         },
         "detection": detection(encoding, dialect),
         "columns": columns,
@@ -144,6 +149,8 @@ def build_report(
         "rows_malformed": rejects.count,
         "duplicates_removed": written.duplicates,
         "empty_rows_removed": empty_rows,
+        # Comment lines, and notes below the table: skipped like titles above it.
+        "note_rows_skipped": rejects.skipped_rows,
         "steps": {
             "read": {"rows": rows_in, "read_block_bytes": scan.block_size},
             "reject": {
@@ -203,6 +210,13 @@ def warnings(
         out.append(
             f"skipped {dialect.skip_lines} line(s) above the header that look like titles or notes"
         )
+    if scan.rejects.footer_lines:
+        out.append(
+            f"skipped {scan.rejects.footer_lines} line(s) below the table, after a blank line, "
+            f"that look like notes: {scan.rejects.footer_sample[0]!r}"
+        )
+    if scan.rejects.comment_lines:
+        out.append(f"skipped {scan.rejects.comment_lines} comment line(s) starting with '#'")
     if scan.rejects.count:
         out.append(
             f"{scan.rejects.count} row(s) were rejected and left out; see rejects.csv "

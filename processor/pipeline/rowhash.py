@@ -191,5 +191,5 @@ class DistinctEstimate:
         zeros = int(np.count_nonzero(self.registers == 0))
         if raw <= 2.5 * m and zeros:
             # Linear counting is far more accurate for small cardinalities.
-            return round(m * np.log(m / zeros))
-        return round(raw)
+            return round(m * float(np.log(m / zeros)))
+        return round(float(raw))

@@ -9,6 +9,7 @@ batches, never the file.
 
 from __future__ import annotations
 
+import contextlib
 import queue
 import threading
 from collections.abc import Callable, Iterator
@@ -52,10 +53,8 @@ class Producer(Generic[T]):
         self._stop.set()
         while self._thread.is_alive():
             # Unblock a producer waiting on a full queue.
-            try:
+            with contextlib.suppress(queue.Empty):
                 self._queue.get_nowait()
-            except queue.Empty:
-                pass
             self._thread.join(_POLL_S)
 
     def _put(self, item: object) -> bool:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import decimal
+from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,6 +19,7 @@ import pyarrow.compute as pc
 
 TOP = 10
 _MAX_TRACKED = 20_000
+_MERGE_EVERY = 16
 
 
 def json_value(value: Any) -> Any:
@@ -45,9 +47,10 @@ class ColumnSummary:
     nulls: int = 0
     minimum: Any = None
     maximum: Any = None
-    counts: dict[Any, int] = field(default_factory=dict)
     counted_rows: int = 0
     track_top: bool = True
+    # value_counts of counted batches, merged by pyarrow's group_by now and then.
+    _tallies: list[tuple[pa.Array, pa.Array]] = field(default_factory=list)
 
     def add(self, values: pa.Array, count_values: bool) -> None:
         self.rows += len(values)
@@ -58,24 +61,38 @@ class ColumnSummary:
         self.minimum = _smaller(self.minimum, extremes["min"].as_py())
         self.maximum = _larger(self.maximum, extremes["max"].as_py())
         if count_values and self.track_top:
-            self._count(values)
+            self.counted_rows += len(values) - values.null_count
+            tally = pc.value_counts(pc.drop_null(values) if values.null_count else values)
+            self._tallies.append((tally.field("values"), tally.field("counts")))
+            if len(self._tallies) >= _MERGE_EVERY:
+                self._merge()
 
-    def _count(self, values: pa.Array) -> None:
-        self.counted_rows += len(values) - values.null_count
-        tally = pc.value_counts(values)
-        counts = self.counts
-        for value, count in zip(
-            tally.field("values").to_pylist(), tally.field("counts").to_pylist(), strict=True
-        ):
-            if value is not None:
-                counts[value] = counts.get(value, 0) + count
-        if len(counts) > 2 * _MAX_TRACKED:
+    def _merge(self) -> None:
+        if len(self._tallies) < 2:
+            return
+        table = pa.table(
+            {
+                "value": pa.concat_arrays([v for v, _ in self._tallies]),
+                "count": pa.concat_arrays([c for _, c in self._tallies]),
+            }
+        )
+        merged = table.group_by("value").aggregate([("count", "sum")])
+        if merged.num_rows > _MAX_TRACKED:
             # Keep the heavy hitters: a value pruned now can only have been rare.
-            kept = sorted(counts.items(), key=lambda kv: kv[1], reverse=True)[:_MAX_TRACKED]
-            self.counts = dict(kept)
+            merged = merged.sort_by([("count_sum", "descending")]).slice(0, _MAX_TRACKED)
+        self._tallies = [
+            (merged.column("value").combine_chunks(), merged.column("count_sum").combine_chunks())
+        ]
 
     def top_values(self) -> list[dict[str, Any]]:
-        ranked = sorted(self.counts.items(), key=lambda kv: (-kv[1], str(kv[0])))[:TOP]
+        self._merge()
+        if not self._tallies:
+            return []
+        values, counts = self._tallies[0]
+        ranked = sorted(
+            zip(values.to_pylist(), counts.to_pylist(), strict=True),
+            key=lambda vc: (-vc[1], str(vc[0])),
+        )[:TOP]
         return [{"value": json_value(v), "count": c} for v, c in ranked]
 
 
@@ -84,7 +101,7 @@ class TableSummary:
         self,
         columns: int,
         distinct: list[int],
-        exact_rows: int = 1_000_000,
+        exact_rows: int = 200_000,
         sample_every: int = 8,
     ) -> None:
         self.columns = [ColumnSummary() for _ in range(columns)]
@@ -97,11 +114,14 @@ class TableSummary:
             # Mostly-distinct columns (ids, timestamps) have no meaningful top values.
             summary.track_top = estimate <= 100_000
 
-    def add(self, columns: list[pa.Array]) -> None:
+    def add(self, columns: list[pa.Array], pool: Executor | None = None) -> None:
         count = self.rows < self._exact_rows or self._batches % self._sample_every == 0
         if not count:
             self.sampled = True
-        for summary, values in zip(self.columns, columns, strict=True):
-            summary.add(values, count)
+        if pool is None:
+            for summary, values in zip(self.columns, columns, strict=True):
+                summary.add(values, count)
+        else:
+            list(pool.map(lambda c, v: c.add(v, count), self.columns, columns))
         self.rows += len(columns[0]) if columns else 0
         self._batches += 1

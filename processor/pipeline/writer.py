@@ -93,7 +93,10 @@ class ParquetSink:
             self._buffer.append(piece)
             self._buffered_rows += piece.num_rows
             self._buffered_bytes += piece.nbytes
-            if self._buffered_rows >= self._row_group_rows or self._buffered_bytes >= _MAX_BUFFER_BYTES:
+            if (
+                self._buffered_rows >= self._row_group_rows
+                or self._buffered_bytes >= _MAX_BUFFER_BYTES
+            ):
                 self._flush()
 
     def _flush(self) -> None:

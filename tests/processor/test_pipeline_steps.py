@@ -13,12 +13,12 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from processor.pipeline import BadInput, ProcessOptions
-from processor.pipeline import dedup
+from processor.pipeline import BadInput, ProcessOptions, dedup
 from processor.pipeline.cleaning import (
     CleanCounts,
     all_null_rows,
     clean_column,
+    clean_columns,
     count_changed_lengths,
     nullify,
     set_nulls,
@@ -26,13 +26,6 @@ from processor.pipeline.cleaning import (
     trim,
 )
 from processor.pipeline.convert import arrow_type, convert
-from processor.pipeline.reader import line_breaks_per_row, total_line_breaks
-from processor.pipeline.rowhash import (
-    DistinctEstimate,
-    combine_rows,
-    typed_hashes,
-    value_hashes,
-)
 from processor.pipeline.dialect import (
     detect_delimiter,
     detect_dialect,
@@ -51,6 +44,13 @@ from processor.pipeline.infer import (
     type_notes,
 )
 from processor.pipeline.options import DEFAULT_NULL_TOKENS
+from processor.pipeline.reader import line_breaks_per_row, total_line_breaks
+from processor.pipeline.rowhash import (
+    DistinctEstimate,
+    combine_rows,
+    typed_hashes,
+    value_hashes,
+)
 from processor.pipeline.strbuf import any_leading_zero, is_ascii
 from processor.pipeline.version import processor_version
 
@@ -146,12 +146,16 @@ def test_line_breaks_per_row() -> None:
 
 
 def test_clean_column_counts_and_skips_work_it_does_not_need() -> None:
-    counts = CleanCounts.for_tokens(DEFAULT_NULL_TOKENS)
+    tokens = token_set(DEFAULT_NULL_TOKENS)
     untouched = pa.array(["alpha", "beta", "12345"])
-    assert clean_column(untouched, counts) is untouched
-    out = clean_column(pa.array([" a ", "NA", "b\u00a0", "-", "c"]), counts)
+    assert clean_column(untouched, tokens) == (untouched, 0, 0)
+    assert clean_column(untouched, tokens)[0] is untouched
+    out, trimmed, nulled = clean_column(pa.array([" a ", "NA", "b\u00a0", "-", "c"]), tokens)
     assert out.to_pylist() == ["a", None, "b", None, "c"]
-    assert (counts.values_trimmed, counts.values_nulled) == (2, 2)
+    assert (trimmed, nulled) == (2, 2)
+    counts = CleanCounts.for_tokens(DEFAULT_NULL_TOKENS)
+    assert clean_columns([pa.array([" x"]), pa.array(["NA"])], counts)[1].null_count == 1
+    assert (counts.values_trimmed, counts.values_nulled) == (1, 1)
 
 
 def test_leading_zero_and_ascii_checks() -> None:

@@ -1,0 +1,98 @@
+"""Whitespace-aligned tables ("fixed width" text reports) turned into delimited text.
+
+Columns are found on the sample as runs of character positions that some line fills,
+separated by positions that are blank on every line. Each line is then cut at those
+gaps and its cells joined with ``SEPARATOR``, which pyarrow parses without quoting.
+A line that has text inside a gap does not fit the layout: it is passed on unchanged,
+so it arrives as one field and is quarantined rather than cut in the wrong place.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Sequence
+
+SEPARATOR = "\x1f"  # ASCII unit separator: never in real text
+_LINE = re.compile(r"(\r\n|\r|\n)")
+_GAP = re.compile(r" {2,}")
+_MIN_LINES = 3
+_MAX_LINES = 500
+
+
+def find_columns(text: str) -> list[tuple[int, int]] | None:
+    """[start, end) character spans of the columns, or None if the text is not an
+    aligned table of at least two columns over at least three lines.
+
+    The layout comes from the lines with the usual number of cells (cells are split
+    by two or more spaces), so one line that does not fit cannot blur it.
+    """
+    lines = [ln.rstrip() for ln in _LINE.split(text)[::2] if ln.strip()][:_MAX_LINES]
+    if len(lines) < _MIN_LINES or any("\t" in ln for ln in lines):
+        return None
+    cells = [len(_GAP.split(ln.strip())) for ln in lines]
+    usual = Counter(cells).most_common(1)[0][0]
+    typical = [ln for ln, n in zip(lines, cells, strict=True) if n == usual]
+    if usual < 2 or len(typical) < 0.5 * len(lines):
+        return None
+    width = max(len(ln) for ln in typical)
+    used = [False] * width
+    for ln in typical:
+        for i, ch in enumerate(ln):
+            if ch != " ":
+                used[i] = True
+    spans: list[tuple[int, int]] = []
+    start: int | None = None
+    for i, filled in enumerate([*used, False]):
+        if filled and start is None:
+            start = i
+        elif not filled and start is not None:
+            spans.append((start, i))
+            start = None
+    if len(spans) < 2:
+        return None
+    fitting = sum(1 for ln in lines if _fits(ln, spans))
+    return spans if fitting >= 0.8 * len(lines) else None
+
+
+def split_line(line: str, spans: Sequence[tuple[int, int]]) -> str:
+    if not line.strip() or not _fits(line, spans):
+        return line
+    cells = []
+    for i, (start, end) in enumerate(spans):
+        stop = len(line) if i == len(spans) - 1 else end
+        cells.append(line[start:stop].strip())
+    return SEPARATOR.join(cells)
+
+
+def _fits(line: str, spans: Sequence[tuple[int, int]]) -> bool:
+    """Whether the gaps between columns are blank (the last column may run on)."""
+    pos = 0
+    for start, end in spans:
+        if line[pos:start].strip():
+            return False
+        pos = end
+    return True
+
+
+class AlignedLines:
+    """Incremental transform of decoded text: whole lines out, the rest held back."""
+
+    def __init__(self, spans: Sequence[tuple[int, int]]) -> None:
+        self._spans = list(spans)
+        self._held = ""
+
+    def __call__(self, text: str, final: bool) -> str:
+        text = self._held + text
+        if not final:
+            # A CR at the very end may be the first half of a CRLF.
+            cut = max(text.rfind("\n"), text.rfind("\r") if not text.endswith("\r") else -1)
+            if cut < 0:
+                self._held = text
+                return ""
+            text, self._held = text[: cut + 1], text[cut + 1 :]
+        else:
+            self._held = ""
+        parts = _LINE.split(text)
+        parts[::2] = [split_line(p, self._spans) for p in parts[::2]]
+        return "".join(parts)
