@@ -342,14 +342,14 @@ def main(argv: list[str]) -> int:
     phases = {k[6:]: v for k, v in proc.items() if k.startswith("phase_")}
     print(f"\nprocessor phases at {first:g} GB (s): {json.dumps(phases)}")
     print(f"rows out {proc['rows_out']:.0f}, duplicates removed {proc['duplicates']:.0f}")
+    peak = max(r["rss_mib"] for (t, _), r in results.items() if t == "processor")
     checks = [
         (f"processor MB/s >= {TARGET_MBS:g}", proc["mb_s"], TARGET_MBS, proc["mb_s"] >= TARGET_MBS),
         (
-            f"peak RSS <= {TARGET_RSS_MIB:g} MiB",
-            proc["rss_mib"],
+            f"peak RSS <= {TARGET_RSS_MIB:g} MiB (largest input)",
+            peak,
             TARGET_RSS_MIB,
-            max(r["rss_mib"] for (t, _), r in results.items() if t == "processor")
-            <= TARGET_RSS_MIB,
+            peak <= TARGET_RSS_MIB,
         ),
     ]
     if ("pyarrow", first) in results:

@@ -56,7 +56,7 @@ class ProcessOptions:
     sample_bytes: int = 1 * MIB
     row_group_rows: int = 100_000
     # Values of duplicate-candidate groups kept in memory before they go to SQLite.
-    dedup_memory_bytes: int = 64 * MIB
+    dedup_memory_bytes: int = 32 * MIB
 
     def __post_init__(self) -> None:
         if self.encoding is not None:
