@@ -159,6 +159,7 @@ class ColumnStats:
     # Numbers longer than FLOAT_DIGITS bytes: their most digits, and fraction digits.
     max_digits: int = 0
     max_scale: int = 0
+    any_scale: int = 0  # fraction digits of every value, short ones too
     max_int_digits: int = 0
     has_exponent: bool = False
     bool_words: bool = False  # saw a bool word, not only 0/1
@@ -341,7 +342,14 @@ def has_oversized_int(values: pa.Array) -> bool:
 def _note_long_numbers(stats: ColumnStats, values: pa.Array, decimal_mark: str) -> None:
     """Digits of the values too long to be sure a float64 holds them exactly."""
     sizes = lengths(values)
-    if not sizes.size or sizes.max() <= FLOAT_DIGITS:
+    if not sizes.size:
+        return
+    # Short values are not measured one by one, but their fraction digits still set
+    # the scale a decimal column needs (".1" next to a 16-digit integer).
+    mark = pc.find_substring(values, decimal_mark)
+    fraction = pc.if_else(pc.greater_equal(mark, 0), pc.subtract(pc.binary_length(values), mark), 1)
+    stats.any_scale = max(stats.any_scale, int(pc.max(fraction).as_py() or 1) - 1)
+    if sizes.max() <= FLOAT_DIGITS:
         return
     for text in values.filter(pa.array(sizes > FLOAT_DIGITS)).to_pylist():
         mantissa, _, exponent = text.replace("E", "e").partition("e")
@@ -495,10 +503,11 @@ def _number_type(stats: ColumnStats, fmt: str) -> ColumnType:
         return ColumnType(Kind.FLOAT, fmt, scale=stats.max_scale)
     # Values up to FLOAT_DIGITS bytes long were not measured: allow as many digits.
     integer_digits = max(stats.max_int_digits, FLOAT_DIGITS)
-    precision = integer_digits + stats.max_scale + (2 if fmt.startswith("percent") else 0)
+    scale = max(stats.max_scale, stats.any_scale)
+    precision = integer_digits + scale + (2 if fmt.startswith("percent") else 0)
     if stats.has_exponent or precision > MAX_DECIMAL_DIGITS:
         return STRING
-    return ColumnType(Kind.DECIMAL, fmt, precision=max(precision, 1), scale=stats.max_scale)
+    return ColumnType(Kind.DECIMAL, fmt, precision=max(precision, 1), scale=scale)
 
 
 def decide_type(stats: ColumnStats, decimal_comma_hint: bool = False) -> ColumnType:
