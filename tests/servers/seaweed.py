@@ -22,7 +22,6 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from types import TracebackType
 
@@ -282,9 +281,3 @@ class SeaweedS3:
     def __repr__(self) -> str:
         state = "running" if self.running else "stopped"
         return f"<SeaweedS3 {self.endpoint} {state} {self.workdir}>"
-
-
-def seaweed_session() -> Iterator[SeaweedS3]:
-    """Body of the session fixture: one running server, removed at the end."""
-    with SeaweedS3() as server:
-        yield server
