@@ -14,7 +14,8 @@ help:
 	@echo "make bench  - benchmarks"
 	@echo "make build / import / deploy / logs / undeploy - MicroK8s (README: Deploy on MicroK8s)"
 
-$(STAMP): pyproject.toml
+# The C kernels (setup.py) are rebuilt by the same editable install when they change.
+$(STAMP): pyproject.toml setup.py processor/pipeline/_native.c
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e '.[api,processor,dev]'

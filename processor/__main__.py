@@ -10,7 +10,6 @@ from pathlib import Path
 
 from .outputs import EXIT_BAD_INPUT, EXIT_OK
 from .pipeline import BadInput, process_csv
-from .reconcile import DEFAULT_GRACE_SECONDS, reconcile_main
 from .run import options_from, run_dataset
 from .settings import Settings
 
@@ -35,7 +34,7 @@ def _parser() -> argparse.ArgumentParser:
         "--options", type=json.loads, default=None, help="JSON upload options (Kubernetes Jobs)"
     )
     rec = sub.add_parser("reconcile", help="re-queue uploads whose processing was lost")
-    rec.add_argument("--grace-seconds", type=float, default=DEFAULT_GRACE_SECONDS)
+    rec.add_argument("--grace-seconds", type=float, default=None, help="default: 600")
     rec.add_argument("--stale-seconds", type=float, default=None)
     return parser
 
@@ -66,9 +65,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "process":
         return _process(args)
     if args.command == "reconcile":
-        return reconcile_main(
-            Settings(), grace_seconds=args.grace_seconds, stale_seconds=args.stale_seconds
-        )
+        # Imported here: it loads the catalog, which `process` never needs.
+        from .reconcile import DEFAULT_GRACE_SECONDS, reconcile_main
+
+        grace = DEFAULT_GRACE_SECONDS if args.grace_seconds is None else args.grace_seconds
+        return reconcile_main(Settings(), grace_seconds=grace, stale_seconds=args.stale_seconds)
     return run_dataset(Settings(), args.dataset_id, args.options)
 
 

@@ -5,10 +5,9 @@ from __future__ import annotations
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import keys
-from .catalog import Catalog
 from .outputs import (
     CHUNK,
     EXIT_BAD_INPUT,
@@ -21,6 +20,9 @@ from .outputs import (
 from .pipeline import BadInput, ProcessOptions, process_csv
 from .settings import Settings
 from .storage.factory import make_store
+
+if TYPE_CHECKING:
+    from .catalog import Catalog
 
 
 def options_from(raw: dict[str, Any], settings: Settings | None = None) -> ProcessOptions:
@@ -44,6 +46,8 @@ def run_dataset(settings: Settings, dataset_id: str, options: dict[str, Any] | N
     bucket = settings.storage.processed_bucket
     catalog: Catalog | None = None
     if settings.processor.update_catalog:
+        from .catalog import Catalog  # only runs that update the catalog load it
+
         catalog = Catalog.from_url(settings.resolved_database_url())
         dataset = catalog.get(dataset_id)
         if dataset is None:

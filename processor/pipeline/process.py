@@ -38,13 +38,7 @@ from .reader import BatchLines, BlockTooSmall, ReadState, RejectLog, internal_na
 from .rejects import FILE as REJECTS_FILE
 from .rejects import RejectsFile
 from .report import DATA_FILE, Timings, build_report
-from .rowhash import (
-    DistinctEstimate,
-    combine_rows,
-    hashes_via_dictionary,
-    valid_mask,
-    value_hashes,
-)
+from .rowhash import DistinctEstimate, row_hashes
 from .spill import SpillWriter, read_spill
 from .stage import Consumer, Producer
 from .stats import TableSummary
@@ -385,25 +379,11 @@ class RowHasher:
     def __init__(self, folder: Path, columns: int) -> None:
         self.hashes = dedup.HashSpill(folder)
         self.distinct = [DistinctEstimate() for _ in range(columns)]
-        # Columns whose last batch repeated its values enough to hash them by dictionary.
-        self._repeats = [True] * columns
         self._worker: Consumer[list[pa.Array]] = Consumer(self._hash, name="row-hash")
 
     def _hash(self, columns: list[pa.Array]) -> None:
-        if not columns or not len(columns[0]):
-            return
-        values = []
-        for i, (estimate, c) in enumerate(zip(self.distinct, columns, strict=True)):
-            if self._repeats[i]:
-                h, unique, size = hashes_via_dictionary(c)
-                # Each distinct value once: the estimate only keeps maxima.
-                estimate.add(unique)
-                self._repeats[i] = size <= len(c) // 4
-            else:
-                h = value_hashes(c)
-                estimate.add(h, valid_mask(c))
-            values.append(h)
-        self.hashes.add(combine_rows(values))
+        if columns and len(columns[0]):
+            self.hashes.add(row_hashes(columns, self.distinct))
 
     def put(self, columns: list[pa.Array]) -> None:
         self._worker.put(columns)

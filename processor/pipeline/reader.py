@@ -23,12 +23,13 @@ import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.csv as pcsv
 
+from . import _native
 from .aligned import AlignedLines
 from .dialect import Dialect
 from .encoding import EncodingInfo, RawDigest, Utf8Stream
 from .errors import UNTERMINATED, WRONG_FIELDS, BadInput
 from .spacing import SpaceBeforeQuote
-from .strbuf import string_buffers
+from .strbuf import string_buffers, value_bytes
 
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
 
@@ -238,21 +239,13 @@ class LineResolver:
             self._sink.add(reject)
 
 
-def _count_byte(data: npt.NDArray[np.uint8], byte: int) -> int:
-    return int(np.count_nonzero(data == byte))
-
-
 def total_line_breaks(columns: list[pa.Array]) -> int:
     """Line breaks inside all values (CRLF counts once); null slots hold no bytes."""
     total = 0
     for col in columns:
-        _, data = string_buffers(col)
-        if not data.size:
-            continue
-        lf, cr = _count_byte(data, 10), _count_byte(data, 13)
-        if cr:
-            cr -= int(np.count_nonzero((data[:-1] == 13) & (data[1:] == 10)))
-        total += lf + cr
+        data = value_bytes(col)
+        if data.size:
+            total += _native.count_line_breaks(data)
     return total
 
 

@@ -8,33 +8,53 @@ import pyarrow as pa
 
 I64 = npt.NDArray[np.int64]
 U8 = npt.NDArray[np.uint8]
+# int32 for string arrays, int64 for large_string ones.
+Offsets = npt.NDArray[np.int32] | npt.NDArray[np.int64]
 
 _ZERO, _NINE, _MINUS = ord("0"), ord("9"), ord("-")
 
 
-def string_buffers(values: pa.Array) -> tuple[I64, U8]:
-    """(offsets rebased to 0, bytes of the values) of a string or large_string array."""
+def _raw_offsets(values: pa.Array) -> Offsets:
+    """The array's own offsets (int32, or int64 for large strings): a view, no copy."""
+    buffer, count = values.buffers()[1], len(values) + 1
+    if pa.types.is_large_string(values.type) or pa.types.is_large_binary(values.type):
+        return np.frombuffer(buffer, dtype=np.int64, count=count, offset=values.offset * 8)
+    return np.frombuffer(buffer, dtype=np.int32, count=count, offset=values.offset * 4)
+
+
+def string_buffers(values: pa.Array) -> tuple[Offsets, U8]:
+    """(offsets rebased to 0, bytes of the values) of a string or large_string array.
+
+    Views of the Arrow buffers when the array starts at its buffers' start (almost
+    always): these checks run on every column of every batch, and copying the offsets
+    each time cost more than most of the checks themselves.
+    """
+    if len(values) == 0:
+        return np.zeros(1, dtype=np.int64), np.zeros(0, dtype=np.uint8)
+    offsets = _raw_offsets(values)
+    lo, hi = int(offsets[0]), int(offsets[-1])
+    if lo:
+        offsets = offsets - lo
+    if hi == lo:
+        return offsets, np.zeros(0, dtype=np.uint8)
+    data = np.frombuffer(values.buffers()[2], dtype=np.uint8, count=hi - lo, offset=lo)
+    return offsets, data
+
+
+def value_bytes(values: pa.Array) -> U8:
+    """The bytes of all values (and of null slots), without looking at the offsets."""
     n = len(values)
     if n == 0:
-        return np.zeros(1, dtype=np.int64), np.zeros(0, dtype=np.uint8)
-    large = pa.types.is_large_string(values.type) or pa.types.is_large_binary(values.type)
-    width = 8 if large else 4
-    _, offsets_buf, data_buf = values.buffers()[:3]
-    offsets = np.frombuffer(
-        offsets_buf,
-        dtype=np.int64 if large else np.int32,
-        count=n + 1,
-        offset=values.offset * width,
-    ).astype(np.int64)
-    lo, hi = int(offsets[0]), int(offsets[-1])
+        return np.zeros(0, dtype=np.uint8)
+    offsets = _raw_offsets(values)
+    lo, hi = int(offsets[0]), int(offsets[n])
     if hi == lo:
-        return offsets - lo, np.zeros(0, dtype=np.uint8)
-    data = np.frombuffer(data_buf, dtype=np.uint8, count=hi - lo, offset=lo)
-    return offsets - lo, data
+        return np.zeros(0, dtype=np.uint8)
+    return np.frombuffer(values.buffers()[2], dtype=np.uint8, count=hi - lo, offset=lo)
 
 
 def is_ascii(values: pa.Array) -> bool:
-    _, data = string_buffers(values)
+    data = value_bytes(values)
     return data.size == 0 or int(data.max()) < 0x80
 
 
@@ -56,7 +76,7 @@ def any_leading_zero(values: pa.Array) -> bool:
     return bool(np.any(plain | negative))
 
 
-def valid_buffers(values: pa.Array) -> tuple[I64, U8]:
+def valid_buffers(values: pa.Array) -> tuple[Offsets, U8]:
     """Like string_buffers, but the caller promises there are no nulls (whose slots may
     still hold bytes, e.g. a null token)."""
     if values.null_count:
@@ -66,14 +86,16 @@ def valid_buffers(values: pa.Array) -> tuple[I64, U8]:
 
 def only_bytes(values: pa.Array, allowed: bytes) -> bool:
     """Whether every byte of every value is one of ``allowed``; no nulls allowed."""
-    _, data = valid_buffers(values)
-    return not data.tobytes().translate(None, allowed)
+    if values.null_count:
+        raise ValueError("array has nulls")
+    return not value_bytes(values).tobytes().translate(None, allowed)
 
 
 def contains_any_byte(values: pa.Array, chars: bytes) -> bool:
     """Whether any value contains one of the ASCII ``chars``; values must have no nulls."""
-    _, data = valid_buffers(values)
-    raw = data.tobytes()
+    if values.null_count:
+        raise ValueError("array has nulls")
+    raw = value_bytes(values).tobytes()
     return any(bytes((c,)) in raw for c in chars)
 
 
@@ -81,14 +103,15 @@ def data_has_any_byte(values: pa.Array, chars: bytes) -> bool:
     """Whether the value bytes contain one of ``chars``. Bytes held by null slots count
     too, so this is a cheap pre-check that may say yes for nothing, never a no for
     something."""
-    _, data = string_buffers(values)
-    raw = data.tobytes()
+    raw = value_bytes(values).tobytes()
     return any(bytes((c,)) in raw for c in chars)
 
 
-def lengths(values: pa.Array) -> I64:
-    offsets, _ = string_buffers(values)
-    return np.diff(offsets)
+def lengths(values: pa.Array) -> Offsets:
+    """Byte length of each value (int32, or int64 for large strings)."""
+    if len(values) == 0:
+        return np.zeros(0, dtype=np.int64)
+    return np.diff(_raw_offsets(values))
 
 
 def edge_bytes(values: pa.Array) -> tuple[U8, U8, U8]:

@@ -1,0 +1,426 @@
+/*
+ * Compiled kernels for the processor's per-value hot loops over Arrow string arrays.
+ *
+ * Why C: numpy can only run these as a series of whole-array passes (the string hash
+ * took ~12 of them per batch, the row keys a scatter per byte), and pyarrow exposes no
+ * hash kernel. One loop per value, without the GIL, costs a fraction of that.
+ *
+ * Arrays arrive as their raw Arrow buffers (validity bitmap or None, offsets, data)
+ * plus the slice offset and length, through the buffer protocol: nothing is copied.
+ * Every offset is bounds-checked before it is used, so a malformed array raises
+ * ValueError instead of reading out of bounds.
+ *
+ * The value hash must stay as documented in rowhash.py: 8 little-endian bytes per
+ * step (the last step zero-padded), seeded with the length, finished with
+ * MurmurHash3's fmix64. tests/processor/test_native.py checks it against a
+ * pure-Python rendering of the same definition.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <stdint.h>
+#include <string.h>
+
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+#error "the value hash reads little-endian words"
+#endif
+
+#define M1 0x9E3779B97F4A7C15ULL
+#define M2 0xC2B2AE3D27D4EB4FULL
+#define F1 0xFF51AFD7ED558CCDULL
+#define F2 0xC4CEB9FE1A85EC53ULL
+#define NULL_HASH 0xA4093822299F31D0ULL
+#define HLL_P 12
+#define HLL_REGISTERS (1 << HLL_P)
+
+static inline uint64_t fmix(uint64_t h) {
+    h ^= h >> 33;
+    h *= F1;
+    h ^= h >> 33;
+    h *= F2;
+    h ^= h >> 33;
+    return h;
+}
+
+static inline uint64_t hash_bytes(const uint8_t *p, int64_t len) {
+    uint64_t h = (uint64_t)len * M2;
+    while (len > 0) {
+        uint64_t w = 0;
+        memcpy(&w, p, len >= 8 ? 8 : (size_t)len);
+        w ^= h;
+        w *= M1;
+        w ^= w >> 29;
+        h = w;
+        p += 8;
+        len -= 8;
+    }
+    return fmix(h);
+}
+
+static inline void hll_update(uint8_t *registers, uint64_t h) {
+    uint64_t rest = (h << HLL_P) | (1ULL << (HLL_P - 1));
+    uint8_t rank = (uint8_t)(__builtin_clzll(rest) + 1);
+    uint8_t *slot = registers + (h >> (64 - HLL_P));
+    if (rank > *slot) *slot = rank;
+}
+
+/* One string column: views of its buffers, released by column_release. */
+typedef struct {
+    Py_buffer validity, offsets, data;
+    int has_validity, has_offsets, has_data;
+    Py_ssize_t offset, length;
+    int large;
+} Column;
+
+static void column_release(Column *c) {
+    if (c->has_validity) PyBuffer_Release(&c->validity);
+    if (c->has_offsets) PyBuffer_Release(&c->offsets);
+    if (c->has_data) PyBuffer_Release(&c->data);
+    c->has_validity = c->has_offsets = c->has_data = 0;
+}
+
+/* (validity | None, offsets, data | None, offset, length, large) -> Column. */
+static int column_parse(PyObject *spec, Column *c) {
+    PyObject *validity, *offsets, *data;
+    memset(c, 0, sizeof(*c));
+    if (!PyArg_ParseTuple(spec, "OOOnnp", &validity, &offsets, &data, &c->offset, &c->length,
+                          &c->large)) {
+        return -1;
+    }
+    if (c->offset < 0 || c->length < 0) {
+        PyErr_SetString(PyExc_ValueError, "negative offset or length");
+        return -1;
+    }
+    if (PyObject_GetBuffer(offsets, &c->offsets, PyBUF_SIMPLE) < 0) return -1;
+    c->has_offsets = 1;
+    Py_ssize_t width = c->large ? 8 : 4;
+    if (c->offsets.len < (c->offset + c->length + 1) * width) {
+        PyErr_SetString(PyExc_ValueError, "offsets buffer too short");
+        goto fail;
+    }
+    if (data != Py_None) {
+        if (PyObject_GetBuffer(data, &c->data, PyBUF_SIMPLE) < 0) goto fail;
+        c->has_data = 1;
+    }
+    if (validity != Py_None) {
+        if (PyObject_GetBuffer(validity, &c->validity, PyBUF_SIMPLE) < 0) goto fail;
+        c->has_validity = 1;
+        if (c->validity.len * 8 < c->offset + c->length) {
+            PyErr_SetString(PyExc_ValueError, "validity bitmap too short");
+            goto fail;
+        }
+    }
+    return 0;
+fail:
+    column_release(c);
+    return -1;
+}
+
+static inline int column_valid(const Column *c, Py_ssize_t i) {
+    if (!c->has_validity) return 1;
+    Py_ssize_t bit = c->offset + i;
+    return (((const uint8_t *)c->validity.buf)[bit >> 3] >> (bit & 7)) & 1;
+}
+
+/* Bytes of value i, or -1 when its offsets are out of order or out of bounds. */
+static inline int64_t column_value(const Column *c, Py_ssize_t i, const uint8_t **start) {
+    int64_t lo, hi;
+    Py_ssize_t at = c->offset + i;
+    if (c->large) {
+        const int64_t *o = (const int64_t *)c->offsets.buf;
+        lo = o[at];
+        hi = o[at + 1];
+    } else {
+        const int32_t *o = (const int32_t *)c->offsets.buf;
+        lo = o[at];
+        hi = o[at + 1];
+    }
+    int64_t size = c->has_data ? (int64_t)c->data.len : 0;
+    if (lo < 0 || hi < lo || hi > size) return -1;
+    *start = c->has_data ? (const uint8_t *)c->data.buf + lo : NULL;
+    return hi - lo;
+}
+
+/* Hashes of column c into out (NULL_HASH for nulls), folding valid ones into
+ * registers (if given); combine: 0 = store, 1 = row = row * M2 ^ h.
+ * Returns 0, or -1 for a malformed array. Runs without the GIL. */
+static int hash_column(const Column *c, uint64_t *out, uint8_t *registers, int combine) {
+    for (Py_ssize_t i = 0; i < c->length; i++) {
+        uint64_t h;
+        if (column_valid(c, i)) {
+            const uint8_t *p;
+            int64_t len = column_value(c, i, &p);
+            if (len < 0) return -1;
+            h = hash_bytes(p, len);
+            if (registers) hll_update(registers, h);
+        } else {
+            h = NULL_HASH;
+        }
+        out[i] = combine ? (out[i] * M2) ^ h : h;
+    }
+    return 0;
+}
+
+static int writable(PyObject *obj, Py_buffer *view, Py_ssize_t need, const char *what) {
+    if (PyObject_GetBuffer(obj, view, PyBUF_WRITABLE) < 0) return -1;
+    if (view->len < need) {
+        PyErr_Format(PyExc_ValueError, "%s buffer too short", what);
+        PyBuffer_Release(view);
+        return -1;
+    }
+    return 0;
+}
+
+PyDoc_STRVAR(hash_values_doc,
+             "hash_values(column, out) -> None\n\n"
+             "One 64-bit hash per value of a string column into the uint64 buffer out.");
+
+static PyObject *hash_values(PyObject *self, PyObject *args) {
+    PyObject *spec, *out_obj;
+    Column c;
+    Py_buffer out;
+    int status;
+    if (!PyArg_ParseTuple(args, "O!O", &PyTuple_Type, &spec, &out_obj)) return NULL;
+    if (column_parse(spec, &c) < 0) return NULL;
+    if (writable(out_obj, &out, c.length * 8, "out") < 0) {
+        column_release(&c);
+        return NULL;
+    }
+    Py_BEGIN_ALLOW_THREADS
+    status = hash_column(&c, (uint64_t *)out.buf, NULL, 0);
+    Py_END_ALLOW_THREADS
+    PyBuffer_Release(&out);
+    column_release(&c);
+    if (status < 0) {
+        PyErr_SetString(PyExc_ValueError, "string offsets out of bounds");
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
+PyDoc_STRVAR(hash_rows_doc,
+             "hash_rows(columns, registers, out) -> None\n\n"
+             "Row hashes of equal-length string columns into the uint64 buffer out\n"
+             "(as rowhash.combine_rows of their value hashes), folding each column's\n"
+             "non-null value hashes into its HyperLogLog registers.");
+
+static PyObject *hash_rows(PyObject *self, PyObject *args) {
+    PyObject *specs, *regs, *out_obj;
+    if (!PyArg_ParseTuple(args, "O!O!O", &PyList_Type, &specs, &PyList_Type, &regs, &out_obj)) {
+        return NULL;
+    }
+    Py_ssize_t ncols = PyList_GET_SIZE(specs);
+    if (ncols == 0 || PyList_GET_SIZE(regs) != ncols) {
+        PyErr_SetString(PyExc_ValueError, "need one register buffer per column, and a column");
+        return NULL;
+    }
+    Column *cols = PyMem_Calloc((size_t)ncols, sizeof(Column));
+    Py_buffer *reg = PyMem_Calloc((size_t)ncols, sizeof(Py_buffer));
+    Py_buffer out;
+    int have_out = 0, status = 0;
+    Py_ssize_t parsed = 0, regs_held = 0, n = -1;
+    if (!cols || !reg) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    for (; parsed < ncols; parsed++) {
+        if (!PyTuple_Check(PyList_GET_ITEM(specs, parsed))) {
+            PyErr_SetString(PyExc_TypeError, "a column is a tuple of its buffers");
+            goto done;
+        }
+        if (column_parse(PyList_GET_ITEM(specs, parsed), &cols[parsed]) < 0) goto done;
+        if (n >= 0 && cols[parsed].length != n) {
+            parsed++;
+            PyErr_SetString(PyExc_ValueError, "columns differ in length");
+            goto done;
+        }
+        n = cols[parsed].length;
+    }
+    for (; regs_held < ncols; regs_held++) {
+        if (writable(PyList_GET_ITEM(regs, regs_held), &reg[regs_held], HLL_REGISTERS,
+                     "registers") < 0) {
+            goto done;
+        }
+    }
+    if (writable(out_obj, &out, n * 8, "out") < 0) goto done;
+    have_out = 1;
+    Py_BEGIN_ALLOW_THREADS
+    for (Py_ssize_t k = 0; k < ncols && status == 0; k++) {
+        status = hash_column(&cols[k], (uint64_t *)out.buf, (uint8_t *)reg[k].buf, k > 0);
+    }
+    for (Py_ssize_t i = 0; i < n && status == 0; i++) {
+        ((uint64_t *)out.buf)[i] = fmix(((uint64_t *)out.buf)[i]);
+    }
+    Py_END_ALLOW_THREADS
+    if (status < 0) PyErr_SetString(PyExc_ValueError, "string offsets out of bounds");
+done:
+    if (have_out) PyBuffer_Release(&out);
+    for (Py_ssize_t k = 0; k < regs_held; k++) PyBuffer_Release(&reg[k]);
+    for (Py_ssize_t k = 0; k < parsed; k++) column_release(&cols[k]);
+    PyMem_Free(cols);
+    PyMem_Free(reg);
+    if (PyErr_Occurred()) return NULL;
+    Py_RETURN_NONE;
+}
+
+PyDoc_STRVAR(hll_add_doc,
+             "hll_add(registers, hashes, valid) -> None\n\n"
+             "Fold uint64 hashes (where the bool buffer valid is true, all if None)\n"
+             "into 4096 HyperLogLog registers.");
+
+static PyObject *hll_add(PyObject *self, PyObject *args) {
+    PyObject *reg_obj, *hash_obj, *valid_obj;
+    Py_buffer reg, hashes, valid;
+    int have_valid = 0;
+    if (!PyArg_ParseTuple(args, "OOO", &reg_obj, &hash_obj, &valid_obj)) return NULL;
+    if (writable(reg_obj, &reg, HLL_REGISTERS, "registers") < 0) return NULL;
+    if (PyObject_GetBuffer(hash_obj, &hashes, PyBUF_SIMPLE) < 0) {
+        PyBuffer_Release(&reg);
+        return NULL;
+    }
+    Py_ssize_t n = hashes.len / 8;
+    if (valid_obj != Py_None) {
+        if (PyObject_GetBuffer(valid_obj, &valid, PyBUF_SIMPLE) < 0) goto fail;
+        have_valid = 1;
+        if (valid.len < n) {
+            PyErr_SetString(PyExc_ValueError, "valid mask too short");
+            goto fail;
+        }
+    }
+    Py_BEGIN_ALLOW_THREADS
+    const uint64_t *h = (const uint64_t *)hashes.buf;
+    const uint8_t *ok = have_valid ? (const uint8_t *)valid.buf : NULL;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        if (!ok || ok[i]) hll_update((uint8_t *)reg.buf, h[i]);
+    }
+    Py_END_ALLOW_THREADS
+fail:
+    if (have_valid) PyBuffer_Release(&valid);
+    PyBuffer_Release(&hashes);
+    PyBuffer_Release(&reg);
+    if (PyErr_Occurred()) return NULL;
+    Py_RETURN_NONE;
+}
+
+PyDoc_STRVAR(row_keys_doc,
+             "row_keys(columns, rows) -> list[bytes]\n\n"
+             "For each row index in the int64 buffer rows: the row's values as one bytes\n"
+             "object, per column b'\\x00' for null, else b'\\x01' + 4-byte little-endian\n"
+             "length + the value's bytes (dedup.row_key for text).");
+
+static PyObject *row_keys(PyObject *self, PyObject *args) {
+    PyObject *specs, *rows_obj, *result = NULL;
+    Py_buffer rows;
+    if (!PyArg_ParseTuple(args, "O!O", &PyList_Type, &specs, &rows_obj)) return NULL;
+    if (PyObject_GetBuffer(rows_obj, &rows, PyBUF_SIMPLE) < 0) return NULL;
+    Py_ssize_t ncols = PyList_GET_SIZE(specs), nrows = rows.len / 8, parsed = 0;
+    const int64_t *row = (const int64_t *)rows.buf;
+    Column *cols = PyMem_Calloc((size_t)(ncols ? ncols : 1), sizeof(Column));
+    if (!cols) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    for (; parsed < ncols; parsed++) {
+        if (!PyTuple_Check(PyList_GET_ITEM(specs, parsed))) {
+            PyErr_SetString(PyExc_TypeError, "a column is a tuple of its buffers");
+            goto done;
+        }
+        if (column_parse(PyList_GET_ITEM(specs, parsed), &cols[parsed]) < 0) goto done;
+    }
+    result = PyList_New(nrows);
+    if (!result) goto done;
+    for (Py_ssize_t r = 0; r < nrows; r++) {
+        Py_ssize_t at = (Py_ssize_t)row[r], size = 0;
+        const uint8_t *p = NULL;
+        for (Py_ssize_t k = 0; k < ncols; k++) {
+            if (at < 0 || at >= cols[k].length) {
+                PyErr_SetString(PyExc_IndexError, "row index out of range");
+                goto fail;
+            }
+            if (!column_valid(&cols[k], at)) {
+                size += 1;
+                continue;
+            }
+            int64_t len = column_value(&cols[k], at, &p);
+            if (len < 0 || len > UINT32_MAX) {
+                PyErr_SetString(PyExc_ValueError, "string offsets out of bounds");
+                goto fail;
+            }
+            size += 5 + (Py_ssize_t)len;
+        }
+        PyObject *key = PyBytes_FromStringAndSize(NULL, size);
+        if (!key) goto fail;
+        uint8_t *w = (uint8_t *)PyBytes_AS_STRING(key);
+        for (Py_ssize_t k = 0; k < ncols; k++) {
+            if (!column_valid(&cols[k], at)) {
+                *w++ = 0;
+                continue;
+            }
+            uint32_t len = (uint32_t)column_value(&cols[k], at, &p);
+            *w++ = 1;
+            for (int b = 0; b < 4; b++) *w++ = (uint8_t)(len >> (8 * b));
+            if (len) memcpy(w, p, len);
+            w += len;
+        }
+        PyList_SET_ITEM(result, r, key);
+    }
+    goto done;
+fail:
+    Py_CLEAR(result);
+done:
+    for (Py_ssize_t k = 0; k < parsed; k++) column_release(&cols[k]);
+    PyMem_Free(cols);
+    PyBuffer_Release(&rows);
+    return result;
+}
+
+PyDoc_STRVAR(count_line_breaks_doc,
+             "count_line_breaks(data) -> int\n\n"
+             "Line breaks in the bytes: LF, CR, and CRLF counted once.");
+
+static PyObject *count_line_breaks(PyObject *self, PyObject *arg) {
+    Py_buffer view;
+    Py_ssize_t count = 0;
+    if (PyObject_GetBuffer(arg, &view, PyBUF_SIMPLE) < 0) return NULL;
+    Py_BEGIN_ALLOW_THREADS
+    const uint8_t *p = (const uint8_t *)view.buf, *end = p + view.len, *lf = NULL;
+    while (p < end) {
+        /* memchr is the fast path (most values hold no break); the next LF is
+         * remembered so that CR-only text stays one linear scan. */
+        if (!lf || lf < p) {
+            lf = memchr(p, '\n', (size_t)(end - p));
+            if (!lf) lf = end;
+        }
+        const uint8_t *cr = memchr(p, '\r', (size_t)(lf - p));
+        if (cr) {
+            count++;
+            p = cr + 1;
+            if (p < end && *p == '\n') p++;
+            continue;
+        }
+        if (lf == end) break;
+        count++;
+        p = lf + 1;
+    }
+    Py_END_ALLOW_THREADS
+    PyBuffer_Release(&view);
+    return PyLong_FromSsize_t(count);
+}
+
+static PyMethodDef methods[] = {
+    {"count_line_breaks", count_line_breaks, METH_O, count_line_breaks_doc},
+    {"hash_values", hash_values, METH_VARARGS, hash_values_doc},
+    {"hash_rows", hash_rows, METH_VARARGS, hash_rows_doc},
+    {"hll_add", hll_add, METH_VARARGS, hll_add_doc},
+    {"row_keys", row_keys, METH_VARARGS, row_keys_doc},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module = {
+    PyModuleDef_HEAD_INIT,
+    .m_name = "_native",
+    .m_doc = "Compiled kernels of the processor (see _native.c).",
+    .m_size = -1,
+    .m_methods = methods,
+};
+
+PyMODINIT_FUNC PyInit__native(void) { return PyModule_Create(&module); }

@@ -1,0 +1,153 @@
+"""The compiled kernels (processor/pipeline/_native.c) against plain-Python renderings
+of the same definitions, on random data, slices, nulls and both offset widths."""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import pyarrow as pa
+import pytest
+
+from processor.pipeline import _native, dedup
+from processor.pipeline.rowhash import (
+    DistinctEstimate,
+    column_buffers,
+    combine_rows,
+    row_hashes,
+    value_hashes,
+)
+
+MASK = (1 << 64) - 1
+M1, M2 = 0x9E3779B97F4A7C15, 0xC2B2AE3D27D4EB4F
+NULL = 0xA4093822299F31D0
+
+
+def fmix(h: int) -> int:
+    h ^= h >> 33
+    h = (h * 0xFF51AFD7ED558CCD) & MASK
+    h ^= h >> 33
+    h = (h * 0xC4CEB9FE1A85EC53) & MASK
+    return h ^ (h >> 33)
+
+
+def reference_hash(value: str | None) -> int:
+    """rowhash's documented value hash, one byte string at a time."""
+    if value is None:
+        return NULL
+    data = value.encode()
+    h = (len(data) * M2) & MASK
+    for at in range(0, len(data), 8):
+        word = int.from_bytes(data[at : at + 8].ljust(8, b"\0"), "little")
+        word = ((word ^ h) * M1) & MASK
+        h = word ^ (word >> 29)
+    return fmix(h)
+
+
+def random_values(rng: random.Random, n: int) -> list[str | None]:
+    alphabet = 'ab ,;"\n\x00çã€😀0123456789'
+    return [
+        None if rng.random() < 0.1 else "".join(rng.choices(alphabet, k=rng.randrange(0, 40)))
+        for _ in range(n)
+    ]
+
+
+@pytest.mark.parametrize("kind", [pa.string(), pa.large_string()])
+def test_value_hashes_match_the_definition(kind: pa.DataType) -> None:
+    rng = random.Random(7)
+    values = random_values(rng, 500)
+    array = pa.array(values, type=kind)
+    assert value_hashes(array).tolist() == [reference_hash(v) for v in values]
+    # Slices start mid-buffer and mid-bitmap byte.
+    for lo, hi in ((3, 3), (5, 133), (1, 500), (499, 500)):
+        assert value_hashes(array.slice(lo, hi - lo)).tolist() == [
+            reference_hash(v) for v in values[lo:hi]
+        ]
+
+
+def test_null_slots_holding_bytes_hash_as_null() -> None:
+    values = pa.array(["NA", "x", "NA"])
+    nulled = pa.Array.from_buffers(
+        pa.string(), 3, [pa.py_buffer(bytes([0b010])), *values.buffers()[1:]], null_count=2
+    )
+    assert value_hashes(nulled).tolist() == [NULL, reference_hash("x"), NULL]
+
+
+def test_row_hashes_combine_value_hashes_and_feed_the_estimates() -> None:
+    rng = random.Random(3)
+    cols = [pa.array(random_values(rng, 300)) for _ in range(4)]
+    cols[1] = cols[1].cast(pa.large_string())
+    estimates = [DistinctEstimate() for _ in cols]
+    got = row_hashes(cols, estimates)
+    assert got.tolist() == combine_rows([value_hashes(c) for c in cols]).tolist()
+    for col, estimate in zip(cols, estimates, strict=True):
+        expected = DistinctEstimate()
+        hashes = value_hashes(col)
+        expected.add(hashes, np.asarray(col.is_valid().to_numpy(zero_copy_only=False)))
+        assert (estimate.registers == expected.registers).all()
+        assert estimate.estimate() == pytest.approx(len(col.drop_null().unique()), rel=0.05)
+
+
+def test_hll_registers_keep_the_largest_rank() -> None:
+    registers = np.zeros(4096, dtype=np.uint8)
+    h = np.array([(5 << 52) | (1 << 40), (5 << 52) | (1 << 50), (7 << 52)], dtype=np.uint64)
+    _native.hll_add(registers, h, np.array([True, True, False]))
+    # Register 5: the remaining 52 bits shifted up by 12 have 11 or 1 leading zeros.
+    assert registers[5] == 12 and registers[7] == 0 and registers.sum() == 12
+    _native.hll_add(registers, h, None)
+    # All-zero remaining bits meet the guard bit: rank 52 + 1.
+    assert registers[7] == 53
+
+
+def test_row_keys_equal_row_key_of_the_values() -> None:
+    rng = random.Random(11)
+    n = 200
+    cols = [pa.array(random_values(rng, n + 7)).slice(7) for _ in range(3)]
+    rows = np.array(rng.sample(range(n), 60), dtype=np.int64)
+    keys = dedup.row_keys(cols, rows)
+    as_lists = [c.to_pylist() for c in cols]
+    assert keys == [dedup.row_key([col[r] for col in as_lists]) for r in rows.tolist()]
+
+
+def test_row_keys_of_typed_columns_use_the_slow_path() -> None:
+    cols = [pa.array([1, None, 3]), pa.array(["a", "b", None])]
+    keys = dedup.row_keys(cols, np.array([2, 0], dtype=np.int64))
+    assert keys == [dedup.row_key([3, None]), dedup.row_key([1, "a"])]
+
+
+def test_malformed_arrays_raise_instead_of_reading_out_of_bounds() -> None:
+    good = pa.array(["abc", "de"])
+    _, offsets, data = good.buffers()
+    out = np.empty(2, dtype=np.uint64)
+    bad_offsets = pa.py_buffer(np.array([0, 3, 99], dtype=np.int32).tobytes())
+    with pytest.raises(ValueError, match="out of bounds"):
+        _native.hash_values((None, bad_offsets, data, 0, 2, False), out)
+    backwards = pa.py_buffer(np.array([0, 3, 1], dtype=np.int32).tobytes())
+    with pytest.raises(ValueError, match="out of bounds"):
+        _native.hash_values((None, backwards, data, 0, 2, False), out)
+    with pytest.raises(ValueError, match="offsets buffer too short"):
+        _native.hash_values((None, offsets, data, 1, 2, False), out)
+    with pytest.raises(ValueError, match="out buffer too short"):
+        _native.hash_values(column_buffers(good), np.empty(1, dtype=np.uint64))
+    with pytest.raises(ValueError, match="validity bitmap too short"):
+        _native.hash_values((pa.py_buffer(b""), offsets, data, 0, 2, False), out)
+    with pytest.raises(IndexError):
+        _native.row_keys([column_buffers(good)], np.array([2], dtype=np.int64))
+    with pytest.raises(ValueError, match="differ in length"):
+        _native.hash_rows(
+            [column_buffers(good), column_buffers(good.slice(1))],
+            [np.zeros(4096, np.uint8)] * 2,
+            out,
+        )
+    with pytest.raises(TypeError):
+        column_buffers(pa.array([1, 2]))
+
+
+@pytest.mark.parametrize(
+    "text",
+    [b"", b"abc", b"a\nb", b"a\r\nb\r\n", b"\r\r\n\n\r", b"x\r" * 1000, b"\n" * 7, b"a\rb\nc\r\nd"],
+)
+def test_count_line_breaks(text: bytes) -> None:
+    expected = text.count(b"\r\n") + (text.count(b"\r") - text.count(b"\r\n"))
+    expected += text.count(b"\n") - text.count(b"\r\n")
+    assert _native.count_line_breaks(np.frombuffer(text, dtype=np.uint8)) == expected
