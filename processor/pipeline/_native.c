@@ -41,11 +41,21 @@ static inline uint64_t fmix(uint64_t h) {
     return h;
 }
 
-static inline uint64_t hash_bytes(const uint8_t *p, int64_t len) {
+/* The bytes [p, p + len) of a buffer ending at end: whole words are loaded directly,
+ * and so is a short tail when 8 bytes can be read without leaving the buffer (then
+ * masked), which saves a variable-length copy for most values. */
+static inline uint64_t hash_bytes(const uint8_t *p, int64_t len, const uint8_t *end) {
     uint64_t h = (uint64_t)len * M2;
     while (len > 0) {
         uint64_t w = 0;
-        memcpy(&w, p, len >= 8 ? 8 : (size_t)len);
+        if (len >= 8) {
+            memcpy(&w, p, 8);
+        } else if (end - p >= 8) {
+            memcpy(&w, p, 8);
+            w &= (1ULL << (8 * len)) - 1;
+        } else {
+            memcpy(&w, p, (size_t)len);
+        }
         w ^= h;
         w *= M1;
         w ^= w >> 29;
@@ -144,13 +154,14 @@ static inline int64_t column_value(const Column *c, Py_ssize_t i, const uint8_t 
  * registers (if given); combine: 0 = store, 1 = row = row * M2 ^ h.
  * Returns 0, or -1 for a malformed array. Runs without the GIL. */
 static int hash_column(const Column *c, uint64_t *out, uint8_t *registers, int combine) {
+    const uint8_t *end = c->has_data ? (const uint8_t *)c->data.buf + c->data.len : NULL;
     for (Py_ssize_t i = 0; i < c->length; i++) {
         uint64_t h;
         if (column_valid(c, i)) {
             const uint8_t *p;
             int64_t len = column_value(c, i, &p);
             if (len < 0) return -1;
-            h = hash_bytes(p, len);
+            h = hash_bytes(p, len, end);
             if (registers) hll_update(registers, h);
         } else {
             h = NULL_HASH;
@@ -406,7 +417,81 @@ static PyObject *count_line_breaks(PyObject *self, PyObject *arg) {
     return PyLong_FromSsize_t(count);
 }
 
+/* Length of the longest prefix made of complete, valid UTF-8 sequences (strict, as
+ * Python's decoder: no overlongs, surrogates or code points past U+10FFFF), and
+ * whether what follows is only a sequence cut short by the end of the bytes. */
+static Py_ssize_t utf8_prefix(const uint8_t *s, Py_ssize_t n, int *incomplete) {
+    Py_ssize_t i = 0;
+    *incomplete = 0;
+    while (i < n) {
+        if (i + 8 <= n) {
+            uint64_t w;
+            memcpy(&w, s + i, 8);
+            if (!(w & 0x8080808080808080ULL)) {
+                i += 8;
+                continue;
+            }
+        }
+        uint8_t c = s[i];
+        if (c < 0x80) {
+            i++;
+            continue;
+        }
+        int need;
+        uint8_t lo = 0x80, hi = 0xBF;
+        if (c >= 0xC2 && c <= 0xDF) {
+            need = 1;
+        } else if (c == 0xE0) {
+            need = 2;
+            lo = 0xA0;
+        } else if ((c >= 0xE1 && c <= 0xEC) || c == 0xEE || c == 0xEF) {
+            need = 2;
+        } else if (c == 0xED) {
+            need = 2;
+            hi = 0x9F;
+        } else if (c == 0xF0) {
+            need = 3;
+            lo = 0x90;
+        } else if (c >= 0xF1 && c <= 0xF3) {
+            need = 3;
+        } else if (c == 0xF4) {
+            need = 3;
+            hi = 0x8F;
+        } else {
+            return i;
+        }
+        for (int k = 1; k <= need; k++) {
+            if (i + k >= n) {
+                *incomplete = 1;
+                return i;
+            }
+            uint8_t b = s[i + k];
+            if (b < (k == 1 ? lo : 0x80) || b > (k == 1 ? hi : 0xBF)) return i;
+        }
+        i += need + 1;
+    }
+    return n;
+}
+
+PyDoc_STRVAR(utf8_check_doc,
+             "utf8_check(data) -> (valid, incomplete)\n\n"
+             "Length of the longest prefix of complete, strictly valid UTF-8 sequences,\n"
+             "and whether the rest is only a sequence cut short by the end.");
+
+static PyObject *utf8_check(PyObject *self, PyObject *arg) {
+    Py_buffer view;
+    int incomplete = 0;
+    Py_ssize_t valid;
+    if (PyObject_GetBuffer(arg, &view, PyBUF_SIMPLE) < 0) return NULL;
+    Py_BEGIN_ALLOW_THREADS
+    valid = utf8_prefix((const uint8_t *)view.buf, view.len, &incomplete);
+    Py_END_ALLOW_THREADS
+    PyBuffer_Release(&view);
+    return Py_BuildValue("(nO)", valid, incomplete ? Py_True : Py_False);
+}
+
 static PyMethodDef methods[] = {
+    {"utf8_check", utf8_check, METH_O, utf8_check_doc},
     {"count_line_breaks", count_line_breaks, METH_O, count_line_breaks_doc},
     {"hash_values", hash_values, METH_VARARGS, hash_values_doc},
     {"hash_rows", hash_rows, METH_VARARGS, hash_rows_doc},

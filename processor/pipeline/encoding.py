@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import BinaryIO
 
+from . import _native
 from .errors import BadInput
 
 # UTF-32 LE must be tested before UTF-16 LE: its BOM starts with the UTF-16 one.
@@ -214,7 +215,7 @@ class RawDigest:
     def __init__(self, validate_utf8: bool) -> None:
         self._sha = hashlib.sha256()
         self._validate = validate_utf8
-        self._decoder = codecs.getincrementaldecoder("utf-8")("strict")
+        self._held = b""  # the start of a character split between two chunks
         self._queue: queue.Queue[tuple[bytes, int] | None] = queue.Queue(self._DEPTH)
         self._error: BadInput | None = None
         self.size = 0
@@ -241,12 +242,27 @@ class RawDigest:
         self.size += len(raw)
         if not self._validate or self._error is not None:
             return
-        held = getattr(self._decoder, "buffer", b"")
-        if held or not raw or not raw.isascii():
+        held = self._held
+        if not held and raw.isascii() and raw:
+            return
+        data = held + raw if held else raw
+        valid, incomplete = _native.utf8_check(data)
+        if valid == len(data):
+            self._held = b""
+        elif incomplete and raw:
+            self._held = data[valid:]
+        else:
+            # Python's decoder words the error (and finds its offset) exactly as the
+            # transcoding path does; it runs only on bytes known to be bad.
+            decoder = codecs.getincrementaldecoder("utf-8")("strict")
             try:
-                self._decoder.decode(raw, final=not raw)
+                decoder.decode(held, final=False)
+                decoder.decode(raw, final=not raw)
             except UnicodeDecodeError as exc:
                 self._error = _decode_failure("utf-8", start, held, raw, exc, not raw)
+            else:
+                # Unreachable while the two agree; the codec has the last word.
+                self._held = decoder.getstate()[0]
 
     def error(self) -> BadInput | None:
         """The validation error among the bytes fed so far, once they are all checked."""

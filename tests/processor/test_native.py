@@ -151,3 +151,31 @@ def test_count_line_breaks(text: bytes) -> None:
     expected = text.count(b"\r\n") + (text.count(b"\r") - text.count(b"\r\n"))
     expected += text.count(b"\n") - text.count(b"\r\n")
     assert _native.count_line_breaks(np.frombuffer(text, dtype=np.uint8)) == expected
+
+
+def python_utf8_prefix(data: bytes) -> tuple[int, bool]:
+    """What utf8_check must say, from Python's own strict decoder."""
+    try:
+        data.decode("utf-8")
+        return len(data), False
+    except UnicodeDecodeError as exc:
+        cut_short = exc.reason == "unexpected end of data" and exc.end == len(data)
+        return exc.start, cut_short
+
+
+def test_utf8_check_agrees_with_pythons_decoder() -> None:
+    rng = random.Random(5)
+    pieces = [b"a", b"\xc3\xa7", b"\xe2\x82\xac", b"\xf0\x9f\x98\x80", b"\xed\x9f\xbf"]
+    bad = [b"\x80", b"\xc0\xaf", b"\xe0\x80\x80", b"\xed\xa0\x80", b"\xf4\x90\x80\x80", b"\xff"]
+    cases = [b"", b"plain ascii text!", b"\xe2\x82", b"\xf0\x9f\x98", b"ab\xc3"]
+    for _ in range(3000):
+        parts = rng.choices(pieces, k=rng.randrange(0, 12))
+        if rng.random() < 0.5:
+            parts.insert(rng.randrange(len(parts) + 1), rng.choice(bad))
+        data = b"".join(parts)
+        if rng.random() < 0.3 and data:
+            data = data[: rng.randrange(len(data))]
+        cases.append(data)
+    cases += [bytes([b]) + b"\x80\x80\x80" for b in range(256)]
+    for data in cases:
+        assert _native.utf8_check(data) == python_utf8_prefix(data), data
