@@ -490,7 +490,98 @@ static PyObject *utf8_check(PyObject *self, PyObject *arg) {
     return Py_BuildValue("(nO)", valid, incomplete ? Py_True : Py_False);
 }
 
+static const double POW10[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
+                                1e8,  1e9,  1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
+                                1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
+
+/* "-1.234,56" (group '.', mark ',') or "12,5%" (percent: a value / 100) as the nearest
+ * double, or 0 when the text is not such a number or the fast path cannot be exact.
+ * Exact: the digits form an integer m < 2^53 and 10^s (s the fraction digits, plus 2
+ * for a percent) is at most 10^22, so both are doubles and one IEEE division rounds
+ * m / 10^s correctly, as a correctly rounded decimal parser would. */
+static int parse_marked(const uint8_t *p, int64_t len, int mark, int group, int percent,
+                        double *out) {
+    const uint8_t *end = p + len;
+    int negative = 0, digits = 0, scale = 0, in_fraction = 0;
+    uint64_t m = 0;
+    if (percent) {
+        if (end == p || end[-1] != '%') return 0;
+        end--;
+        if (end > p && end[-1] == ' ') end--;
+    }
+    if (p < end && *p == '-') {
+        negative = 1;
+        p++;
+    }
+    for (; p < end; p++) {
+        uint8_t c = *p;
+        if (c >= '0' && c <= '9') {
+            if (m >= (1ULL << 53) / 10) return 0;
+            m = m * 10 + (uint64_t)(c - '0');
+            digits++;
+            scale += in_fraction;
+        } else if (c == mark && !in_fraction && digits) {
+            in_fraction = 1;
+        } else if (c == group && !in_fraction && digits) {
+            continue;
+        } else {
+            return 0;
+        }
+    }
+    if (!digits || (in_fraction && !scale)) return 0;
+    scale += percent ? 2 : 0;
+    if (scale > 22) return 0;
+    double v = (double)m / POW10[scale];
+    /* Percentages went through an exact decimal before, which has no -0. */
+    *out = negative && !(percent && m == 0) ? -v : v;
+    return 1;
+}
+
+PyDoc_STRVAR(parse_numbers_doc,
+             "parse_numbers(column, mark, group, percent, out) -> bool\n\n"
+             "Numbers written with a decimal mark and group separators (group -1: none),\n"
+             "or percentages, into the float64 buffer out (0.0 for nulls). False if a\n"
+             "value is not such a number or cannot be converted exactly this way.");
+
+static PyObject *parse_numbers(PyObject *self, PyObject *args) {
+    PyObject *spec, *out_obj;
+    int mark, group, percent, ok = 1, malformed = 0;
+    Column c;
+    Py_buffer out;
+    if (!PyArg_ParseTuple(args, "O!iipO", &PyTuple_Type, &spec, &mark, &group, &percent,
+                          &out_obj)) {
+        return NULL;
+    }
+    if (column_parse(spec, &c) < 0) return NULL;
+    if (writable(out_obj, &out, c.length * 8, "out") < 0) {
+        column_release(&c);
+        return NULL;
+    }
+    Py_BEGIN_ALLOW_THREADS
+    double *o = (double *)out.buf;
+    for (Py_ssize_t i = 0; i < c.length && ok; i++) {
+        o[i] = 0.0;
+        if (!column_valid(&c, i)) continue;
+        const uint8_t *p;
+        int64_t len = column_value(&c, i, &p);
+        if (len < 0) {
+            malformed = 1;
+            break;
+        }
+        ok = parse_marked(p, len, mark, group, percent, &o[i]);
+    }
+    Py_END_ALLOW_THREADS
+    PyBuffer_Release(&out);
+    column_release(&c);
+    if (malformed) {
+        PyErr_SetString(PyExc_ValueError, "string offsets out of bounds");
+        return NULL;
+    }
+    return PyBool_FromLong(ok);
+}
+
 static PyMethodDef methods[] = {
+    {"parse_numbers", parse_numbers, METH_VARARGS, parse_numbers_doc},
     {"utf8_check", utf8_check, METH_O, utf8_check_doc},
     {"count_line_breaks", count_line_breaks, METH_O, count_line_breaks_doc},
     {"hash_values", hash_values, METH_VARARGS, hash_values_doc},

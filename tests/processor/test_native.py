@@ -4,12 +4,16 @@ of the same definitions, on random data, slices, nulls and both offset widths.""
 from __future__ import annotations
 
 import random
+from decimal import Decimal
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pytest
 
 from processor.pipeline import _native, dedup
+from processor.pipeline.convert import _percent, _plain_number_text, marked_floats
+from processor.pipeline.infer import ColumnType, Kind
 from processor.pipeline.rowhash import (
     DistinctEstimate,
     column_buffers,
@@ -179,3 +183,55 @@ def test_utf8_check_agrees_with_pythons_decoder() -> None:
     cases += [bytes([b]) + b"\x80\x80\x80" for b in range(256)]
     for data in cases:
         assert _native.utf8_check(data) == python_utf8_prefix(data), data
+
+
+@pytest.mark.parametrize("fmt", ["grouped", "decimal_comma", "percent", "percent_comma"])
+def test_marked_floats_equal_the_general_conversion(fmt: str) -> None:
+    """Bit for bit what pyarrow's parsers give after rewriting the text, and the
+    correctly rounded value (from Python's decimals) for percentages."""
+    rng = random.Random(fmt)
+    mark, group = (",", ".") if "comma" in fmt else (".", ",")
+    values: list[str | None] = []
+    for _ in range(20_000):
+        if rng.random() < 0.05:
+            values.append(None)
+            continue
+        whole = rng.choice([0, rng.randrange(10), rng.randrange(10**6), rng.randrange(10**12)])
+        text = f"{whole:,}".replace(",", "\0") if not fmt.startswith("percent") else str(whole)
+        text = text.replace("\0", group)
+        if rng.random() < 0.7:
+            text += mark + "".join(rng.choices("0123456789", k=rng.randrange(1, 4)))
+        if rng.random() < 0.3:
+            text = "-" + text
+        if fmt.startswith("percent"):
+            text += rng.choice(["%", " %"])
+        values.append(text)
+    array = pa.array(values)
+    ctype = ColumnType(Kind.FLOAT, fmt, scale=3)
+    fast = marked_floats(array, fmt)
+    assert fast is not None
+    general = _convert_general(array, ctype)
+    assert fast.null_count == general.null_count
+    got = np.asarray(fast.fill_null(7.0))
+    want = np.asarray(general.fill_null(7.0))
+    assert got.tobytes() == want.tobytes()
+    if fmt.startswith("percent"):
+        exact = [
+            7.0 if v is None else float(Decimal(v.rstrip("% ").replace(",", ".")) / 100)
+            for v in values
+        ]
+        assert got.tolist() == exact
+
+
+def _convert_general(values: pa.Array, ctype: ColumnType) -> pa.Array:
+    text = _plain_number_text(values, ctype.fmt)
+    if ctype.fmt.startswith("percent"):
+        return _percent(text, ctype, pa.float64())
+    return pc.cast(text, pa.float64())
+
+
+def test_marked_floats_leave_what_they_cannot_do_exactly_to_the_general_path() -> None:
+    for text in ("1.234.567,891234567891", "12,", "1e5", "abc", ",5", "1,5,5", "--1"):
+        assert marked_floats(pa.array([text]), "decimal_comma") is None, text
+    assert marked_floats(pa.array(["12"]), "percent") is None
+    assert marked_floats(pa.array(["0,00000000000000000000001%"]), "percent_comma") is None
