@@ -580,7 +580,210 @@ static PyObject *parse_numbers(PyObject *self, PyObject *args) {
     return PyBool_FromLong(ok);
 }
 
+/* Whitespace as pyarrow's utf8_trim_whitespace sees it (general category Zs, or bidi
+ * class WS, B or S): U+0009-000D, U+001C-0020, U+0085, U+00A0, U+1680, U+2000-200A,
+ * U+2028, U+2029, U+202F, U+205F, U+3000. tests/processor/test_native.py checks every
+ * code point against pyarrow. Input is valid UTF-8 (checked before cleaning). */
+static inline int ascii_space(uint8_t c) { return (c >= 0x09 && c <= 0x0D) || (c >= 0x1C && c <= 0x20); }
+
+static inline int three_byte_space(const uint8_t *q) {
+    if (q[0] == 0xE1) return q[1] == 0x9A && q[2] == 0x80;
+    if (q[0] == 0xE2) {
+        if (q[1] == 0x80) return q[2] <= 0x8A || q[2] == 0xA8 || q[2] == 0xA9 || q[2] == 0xAF;
+        return q[1] == 0x81 && q[2] == 0x9F;
+    }
+    return q[0] == 0xE3 && q[1] == 0x80 && q[2] == 0x80;
+}
+
+/* Byte length of the whitespace character starting at p (0: none). */
+static inline int space_first(const uint8_t *p, int64_t len) {
+    if (p[0] < 0x80) return ascii_space(p[0]);
+    if (p[0] == 0xC2 && len >= 2) return (p[1] == 0x85 || p[1] == 0xA0) ? 2 : 0;
+    if (len >= 3 && three_byte_space(p)) return 3;
+    return 0;
+}
+
+/* Byte length of the whitespace character ending at p + len (0: none). */
+static inline int space_last(const uint8_t *p, int64_t len) {
+    uint8_t c = p[len - 1];
+    if (c < 0x80) return ascii_space(c);
+    if (len >= 2 && p[len - 2] == 0xC2) return (c == 0x85 || c == 0xA0) ? 2 : 0;
+    if (len >= 3 && three_byte_space(p + len - 3)) return 3;
+    return 0;
+}
+
+/* [*lo, *hi) of value p[0:len] without its leading and trailing whitespace. */
+static inline void trim_bounds(const uint8_t *p, int64_t len, int64_t *lo, int64_t *hi) {
+    int64_t a = 0, b = len;
+    int k;
+    while (a < b && (k = space_first(p + a, b - a)) > 0) a += k;
+    while (b > a && (k = space_last(p + a, b - a)) > 0) b -= k;
+    *lo = a;
+    *hi = b;
+}
+
+typedef struct {
+    Py_buffer *views;
+    Py_ssize_t count;
+    int64_t longest;
+} Tokens;
+
+static void tokens_release(Tokens *t) {
+    for (Py_ssize_t i = 0; i < t->count; i++) PyBuffer_Release(&t->views[i]);
+    PyMem_Free(t->views);
+    t->views = NULL;
+    t->count = 0;
+}
+
+static int tokens_parse(PyObject *list, Tokens *t) {
+    t->count = 0;
+    t->longest = -1;
+    t->views = PyMem_Calloc((size_t)(PyList_GET_SIZE(list) + 1), sizeof(Py_buffer));
+    if (!t->views) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(list); i++) {
+        if (PyObject_GetBuffer(PyList_GET_ITEM(list, i), &t->views[i], PyBUF_SIMPLE) < 0) {
+            tokens_release(t);
+            return -1;
+        }
+        t->count = i + 1;
+        if (t->views[i].len > t->longest) t->longest = t->views[i].len;
+    }
+    return 0;
+}
+
+static inline int is_token(const Tokens *t, const uint8_t *p, int64_t len) {
+    if (len > t->longest) return 0;
+    for (Py_ssize_t i = 0; i < t->count; i++) {
+        if (t->views[i].len == len && (len == 0 || memcmp(t->views[i].buf, p, (size_t)len) == 0)) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+PyDoc_STRVAR(clean_scan_doc,
+             "clean_scan(column, tokens, nulls, trim) -> (trimmed, nulled)\n\n"
+             "How many non-null values have whitespace to trim, and which equal one of\n"
+             "the byte strings tokens (once trimmed, if trim): 1 in the uint8 buffer nulls.");
+
+static PyObject *clean_scan(PyObject *self, PyObject *args) {
+    PyObject *spec, *token_list, *nulls_obj;
+    Column c;
+    Tokens t;
+    Py_buffer nulls;
+    Py_ssize_t trimmed = 0, nulled = 0;
+    int malformed = 0, trim = 1;
+    if (!PyArg_ParseTuple(args, "O!O!Op", &PyTuple_Type, &spec, &PyList_Type, &token_list,
+                          &nulls_obj, &trim)) {
+        return NULL;
+    }
+    if (column_parse(spec, &c) < 0) return NULL;
+    if (tokens_parse(token_list, &t) < 0) {
+        column_release(&c);
+        return NULL;
+    }
+    if (writable(nulls_obj, &nulls, c.length, "nulls") < 0) {
+        tokens_release(&t);
+        column_release(&c);
+        return NULL;
+    }
+    Py_BEGIN_ALLOW_THREADS
+    uint8_t *hit = (uint8_t *)nulls.buf;
+    for (Py_ssize_t i = 0; i < c.length; i++) {
+        hit[i] = 0;
+        if (!column_valid(&c, i)) continue;
+        const uint8_t *p;
+        int64_t len = column_value(&c, i, &p), lo = 0, hi = len;
+        if (len < 0) {
+            malformed = 1;
+            break;
+        }
+        if (len) trim_bounds(p, len, &lo, &hi);
+        trimmed += (hi - lo) != len;
+        if (!trim) {
+            lo = 0;
+            hi = len;
+        }
+        if (is_token(&t, p + lo, hi - lo)) {
+            hit[i] = 1;
+            nulled++;
+        }
+    }
+    Py_END_ALLOW_THREADS
+    PyBuffer_Release(&nulls);
+    tokens_release(&t);
+    column_release(&c);
+    if (malformed) {
+        PyErr_SetString(PyExc_ValueError, "string offsets out of bounds");
+        return NULL;
+    }
+    return Py_BuildValue("(nn)", trimmed, nulled);
+}
+
+PyDoc_STRVAR(trim_copy_doc,
+             "trim_copy(column, offsets, data) -> int\n\n"
+             "The column's values without leading and trailing whitespace (nulls empty):\n"
+             "offsets (as wide as the column's) and bytes written to the two buffers;\n"
+             "returns the number of bytes written.");
+
+static PyObject *trim_copy(PyObject *self, PyObject *args) {
+    PyObject *spec, *off_obj, *data_obj;
+    Column c;
+    Py_buffer off, data;
+    int64_t at = 0;
+    int malformed = 0;
+    if (!PyArg_ParseTuple(args, "O!OO", &PyTuple_Type, &spec, &off_obj, &data_obj)) return NULL;
+    if (column_parse(spec, &c) < 0) return NULL;
+    Py_ssize_t width = c.large ? 8 : 4;
+    if (writable(off_obj, &off, (c.length + 1) * width, "offsets") < 0) {
+        column_release(&c);
+        return NULL;
+    }
+    if (PyObject_GetBuffer(data_obj, &data, PyBUF_WRITABLE) < 0) {
+        PyBuffer_Release(&off);
+        column_release(&c);
+        return NULL;
+    }
+    Py_BEGIN_ALLOW_THREADS
+    uint8_t *w = (uint8_t *)data.buf;
+    for (Py_ssize_t i = 0; i <= c.length; i++) {
+        if (c.large) {
+            ((int64_t *)off.buf)[i] = at;
+        } else {
+            ((int32_t *)off.buf)[i] = (int32_t)at;
+        }
+        if (i == c.length || !column_valid(&c, i)) continue;
+        const uint8_t *p;
+        int64_t len = column_value(&c, i, &p), lo = 0, hi = len;
+        if (len < 0) {
+            malformed = 1;
+            break;
+        }
+        if (len) trim_bounds(p, len, &lo, &hi);
+        if (at + (hi - lo) > data.len) {
+            malformed = 1;
+            break;
+        }
+        memcpy(w + at, p + lo, (size_t)(hi - lo));
+        at += hi - lo;
+    }
+    Py_END_ALLOW_THREADS
+    PyBuffer_Release(&data);
+    PyBuffer_Release(&off);
+    column_release(&c);
+    if (malformed) {
+        PyErr_SetString(PyExc_ValueError, "string offsets out of bounds, or data buffer too short");
+        return NULL;
+    }
+    return PyLong_FromLongLong(at);
+}
+
 static PyMethodDef methods[] = {
+    {"clean_scan", clean_scan, METH_VARARGS, clean_scan_doc},
+    {"trim_copy", trim_copy, METH_VARARGS, trim_copy_doc},
     {"parse_numbers", parse_numbers, METH_VARARGS, parse_numbers_doc},
     {"utf8_check", utf8_check, METH_O, utf8_check_doc},
     {"count_line_breaks", count_line_breaks, METH_O, count_line_breaks_doc},

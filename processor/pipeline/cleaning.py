@@ -3,80 +3,62 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .strbuf import data_has_any_byte, is_ascii, lengths, string_buffers
-
-# Lead bytes of the non-ASCII whitespace characters: NBSP and U+0085 (C2 xx), U+1680
-# (E1), U+2000-U+205F (E2) and U+3000 (E3). ASCII whitespace is all <= 0x20.
-_UNICODE_SPACE_LEADS = (0xC2, 0xE1, 0xE2, 0xE3)
-
-
-def may_need_trim(data: npt.NDArray[np.uint8]) -> bool:
-    """False proves no value has whitespace to trim: no byte is a space, a control
-    character or the lead byte of a Unicode space. Vectorised compares over the
-    bytes cost far less than looking at each value's edges."""
-    if not data.size:
-        return False
-    if bool(np.any(data <= 0x20)):
-        return True
-    if not bool(np.any(data >= 0xC2)):
-        return False
-    return any(bool(np.any(data == lead)) for lead in _UNICODE_SPACE_LEADS)
-
-
-def trim(values: pa.Array) -> pa.Array:
-    """Strip leading and trailing whitespace (Unicode whitespace, NBSP included)."""
-    # The ASCII kernel is ~3x faster and gives the same result on pure-ASCII data.
-    if is_ascii(values):
-        return pc.ascii_trim_whitespace(values)
-    return pc.utf8_trim_whitespace(values)
-
-
-def count_changed_lengths(before: pa.Array, after: pa.Array) -> int:
-    """How many values ``trim`` shortened; comparing lengths is enough since it only cuts."""
-    return int(np.count_nonzero(lengths(before) != lengths(after)))
+from . import _native
+from .rowhash import column_buffers
+from .strbuf import data_has_any_byte, value_bytes
 
 
 @dataclass(frozen=True)
 class NullTokens:
-    values: pa.Array
-    longest: int  # bytes
-    # First bytes of the tokens (index 0 stands for the empty token).
-    first_bytes: npt.NDArray[np.bool_] = field(default_factory=lambda: np.zeros(256, dtype=bool))
+    encoded: tuple[bytes, ...]  # UTF-8, each once
 
 
 def token_set(tokens: Sequence[str]) -> NullTokens:
-    unique = sorted(set(tokens))
-    first = np.zeros(256, dtype=bool)
-    for token in unique:
-        encoded = token.encode()
-        first[encoded[0] if encoded else 0] = True
-    return NullTokens(
-        pa.array(unique, type=pa.string()),
-        max((len(t.encode()) for t in unique), default=0),
-        first,
+    return NullTokens(tuple(sorted({token.encode() for token in tokens})))
+
+
+def _scan(values: pa.Array, tokens: NullTokens, trimmed: bool) -> tuple[int, int, pa.Array]:
+    """(values with whitespace to trim, values equal to a token, mask of the latter),
+    comparing each value with its whitespace trimmed or exactly as it is. One
+    compiled pass over the values (_native.c), for every column of every batch."""
+    hits = np.empty(len(values), dtype=np.uint8)
+    if not len(values):
+        return 0, 0, pa.array(hits.view(np.bool_))
+    to_trim, nulled = _native.clean_scan(
+        column_buffers(values), list(tokens.encoded), hits, trimmed
     )
+    return to_trim, nulled, pa.array(hits.view(np.bool_))
 
 
-def may_hold_token(
-    tokens: NullTokens, sizes: npt.NDArray[np.int64], data: npt.NDArray[np.uint8]
-) -> bool:
-    """Cheap pre-check: False proves no value is a null token (none is short enough,
-    or no byte anywhere is the first byte of a token)."""
-    if len(tokens.values) == 0 or not sizes.size:
-        return False
-    short = sizes <= tokens.longest
-    if not bool(np.any(short)):
-        return False
-    if tokens.first_bytes[0] and bool(np.any(sizes == 0)):
-        return True
-    return any(bool(np.any(data == b)) for b in np.flatnonzero(tokens.first_bytes[1:]) + 1)
+def trim(values: pa.Array) -> pa.Array:
+    """Strip leading and trailing whitespace: what pyarrow's utf8_trim_whitespace
+    strips (NBSP and the other Unicode spaces included), for any text."""
+    n = len(values)
+    if not n:
+        return values
+    large = pa.types.is_large_string(values.type)
+    offsets = np.empty(n + 1, dtype=np.int64 if large else np.int32)
+    data = np.empty(max(len(value_bytes(values)), 1), dtype=np.uint8)
+    used = _native.trim_copy(column_buffers(values), offsets, data)
+    validity = None
+    if values.null_count:
+        valid = values.is_valid()
+        validity = (
+            valid.buffers()[1] if valid.offset == 0 else pa.array(valid.to_numpy()).buffers()[1]
+        )
+    return pa.Array.from_buffers(
+        values.type,
+        n,
+        [validity, pa.py_buffer(offsets), pa.py_buffer(data[:used])],
+        null_count=values.null_count,
+    )
 
 
 @dataclass
@@ -95,22 +77,14 @@ def clean_column(values: pa.Array, tokens: NullTokens) -> tuple[pa.Array, int, i
     """Trim, then turn null tokens into nulls: (values, how many trimmed, how many
     nulled). Pure, so columns can be cleaned in parallel.
 
-    Both steps are skipped, without a copy, when a vectorised look at the bytes proves
-    they would change nothing (most columns, most batches).
+    One compiled pass finds both; the values are copied only when some have
+    whitespace to trim (most columns, most batches have none).
     """
-    trimmed_count = nulled_count = 0
-    offsets, data = string_buffers(values)
-    if may_need_trim(data):
-        trimmed = trim(values)
-        sizes = lengths(trimmed)
-        trimmed_count = int(np.count_nonzero(sizes != np.diff(offsets)))
-        if trimmed_count:
-            values = trimmed
-            offsets, data = string_buffers(values)
-    if may_hold_token(tokens, np.diff(offsets), data):
-        before = values.null_count
-        values = nullify(values, tokens)
-        nulled_count = values.null_count - before
+    trimmed_count, nulled_count, hits = _scan(values, tokens, trimmed=True)
+    if trimmed_count:
+        values = trim(values)
+    if nulled_count:
+        values = set_nulls(values, hits)
     return values, trimmed_count, nulled_count
 
 
@@ -139,16 +113,8 @@ def drop_empty_rows(
 
 def nullify(values: pa.Array, tokens: NullTokens) -> pa.Array:
     """Turn values equal to one of ``tokens`` (exact, case-sensitive) into nulls."""
-    if len(tokens.values) == 0 or len(values) == 0:
-        return values
-    # Null tokens are short; most columns have no value that short, which a length
-    # check (offsets only) proves far faster than a hash lookup of every value.
-    if not np.any(lengths(values) <= tokens.longest):
-        return values
-    hit = pc.is_in(values, value_set=tokens.values)
-    if not pc.any(hit).as_py():
-        return values
-    return set_nulls(values, hit)
+    _, nulled, hits = _scan(values, tokens, trimmed=False)
+    return set_nulls(values, hits) if nulled else values
 
 
 def set_nulls(values: pa.Array, mask: pa.Array) -> pa.Array:

@@ -162,7 +162,7 @@ def build_report(
             "trim": {"values_changed": scan.clean.values_trimmed},
             "null_tokens": {
                 "values_nulled": scan.clean.values_nulled,
-                "tokens": scan.clean.tokens.values.to_pylist(),
+                "tokens": [token.decode() for token in scan.clean.tokens.encoded],
             },
             "empty_rows": {"rows_removed": empty_rows},
             "empty_columns": {

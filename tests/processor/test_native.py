@@ -12,6 +12,7 @@ import pyarrow.compute as pc
 import pytest
 
 from processor.pipeline import _native, dedup
+from processor.pipeline.cleaning import trim
 from processor.pipeline.convert import _percent, _plain_number_text, marked_floats
 from processor.pipeline.infer import ColumnType, Kind
 from processor.pipeline.rowhash import (
@@ -235,3 +236,22 @@ def test_marked_floats_leave_what_they_cannot_do_exactly_to_the_general_path() -
         assert marked_floats(pa.array([text]), "decimal_comma") is None, text
     assert marked_floats(pa.array(["12"]), "percent") is None
     assert marked_floats(pa.array(["0,00000000000000000000001%"]), "percent_comma") is None
+
+
+def test_trim_strips_exactly_what_pyarrow_calls_whitespace() -> None:
+    """Every code point, alone and around a letter, against utf8_trim_whitespace."""
+    points = [c for c in range(0x110000) if not 0xD800 <= c <= 0xDFFF]
+    alone = pa.array([chr(c) for c in points])
+    framed = pa.array([f"{chr(c)}{chr(c)}x{chr(c)}" for c in points])
+    for values in (alone, framed):
+        assert trim(values).equals(pc.utf8_trim_whitespace(values))
+
+
+def test_clean_scan_compares_tokens_trimmed_or_exactly() -> None:
+    values = pa.array([" NA ", "NA", "", "  ", None, "nan", "N/A\u00a0"])
+    hits = np.empty(len(values), dtype=np.uint8)
+    tokens = [b"NA", b"", b"N/A"]
+    assert _native.clean_scan(column_buffers(values), tokens, hits, True) == (3, 5)
+    assert hits.tolist() == [1, 1, 1, 1, 0, 0, 1]
+    assert _native.clean_scan(column_buffers(values), tokens, hits, False) == (3, 2)
+    assert hits.tolist() == [0, 1, 1, 0, 0, 0, 0]

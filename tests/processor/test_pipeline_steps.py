@@ -19,7 +19,6 @@ from processor.pipeline.cleaning import (
     all_null_rows,
     clean_column,
     clean_columns,
-    count_changed_lengths,
     nullify,
     set_nulls,
     token_set,
@@ -97,9 +96,12 @@ def test_trim_keeps_inner_whitespace_and_nulls() -> None:
     assert trim(pa.array([" a  b ", None])).to_pylist() == ["a  b", None]
 
 
-def test_count_changed_lengths() -> None:
-    before = pa.array([" a", "b", "c ", "d"])
-    assert count_changed_lengths(before, trim(before)) == 2
+def test_trim_counts_the_values_it_changes() -> None:
+    before = pa.array([" a", "b", "c ", "d", None])
+    out, trimmed, nulled = clean_column(before, token_set([]))
+    assert (out.to_pylist(), trimmed, nulled) == (["a", "b", "c", "d", None], 2, 0)
+    sliced = pa.array(["x", " y ", None, "z\t"]).slice(1)
+    assert trim(sliced).to_pylist() == ["y", None, "z"]
 
 
 def test_nullify_default_tokens() -> None:
