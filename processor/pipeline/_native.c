@@ -626,6 +626,9 @@ typedef struct {
     Py_buffer *views;
     Py_ssize_t count;
     int64_t longest;
+    /* Cheap rejections before any memcmp: token lengths (up to 63) and first bytes. */
+    uint64_t lengths;
+    uint8_t first[256];
 } Tokens;
 
 static void tokens_release(Tokens *t) {
@@ -638,6 +641,8 @@ static void tokens_release(Tokens *t) {
 static int tokens_parse(PyObject *list, Tokens *t) {
     t->count = 0;
     t->longest = -1;
+    t->lengths = 0;
+    memset(t->first, 0, sizeof(t->first));
     t->views = PyMem_Calloc((size_t)(PyList_GET_SIZE(list) + 1), sizeof(Py_buffer));
     if (!t->views) {
         PyErr_NoMemory();
@@ -649,13 +654,18 @@ static int tokens_parse(PyObject *list, Tokens *t) {
             return -1;
         }
         t->count = i + 1;
-        if (t->views[i].len > t->longest) t->longest = t->views[i].len;
+        Py_ssize_t len = t->views[i].len;
+        if (len > t->longest) t->longest = len;
+        t->lengths |= len < 64 ? 1ULL << len : 0;
+        if (len) t->first[((const uint8_t *)t->views[i].buf)[0]] = 1;
     }
     return 0;
 }
 
 static inline int is_token(const Tokens *t, const uint8_t *p, int64_t len) {
     if (len > t->longest) return 0;
+    if (len < 64 && !(t->lengths >> len & 1)) return 0;
+    if (len && !t->first[p[0]]) return 0;
     for (Py_ssize_t i = 0; i < t->count; i++) {
         if (t->views[i].len == len && (len == 0 || memcmp(t->views[i].buf, p, (size_t)len) == 0)) {
             return 1;
@@ -781,7 +791,186 @@ static PyObject *trim_copy(PyObject *self, PyObject *args) {
     return PyLong_FromLongLong(at);
 }
 
+/* Whether p[0:len] is "-?(0|[1-9][0-9]*|[1-9][0-9]{0,2}(G[0-9]{3})+)(M[0-9]+)?" with G the
+ * group mark and M the decimal mark (-1: not allowed); with need_group, only the
+ * grouped form, and no fraction. This is infer.py's INT_RE, GROUPED_INT_RE, GROUPED_RE
+ * and DECIMAL_COMMA_RE, written out. */
+static int number_shape(const uint8_t *p, int64_t len, int group, int mark, int need_group) {
+    int64_t i = 0;
+    if (i < len && p[i] == '-') i++;
+    if (i >= len) return 0;
+    if (p[i] == '0') {
+        if (need_group) return 0;
+        i++;
+    } else if (p[i] >= '1' && p[i] <= '9') {
+        int64_t start = i;
+        while (i < len && p[i] >= '0' && p[i] <= '9') i++;
+        if (group >= 0 && i < len && p[i] == group) {
+            if (i - start > 3) return 0;
+            while (i < len && p[i] == group) {
+                for (int k = 1; k <= 3; k++) {
+                    if (i + k >= len || p[i + k] < '0' || p[i + k] > '9') return 0;
+                }
+                i += 4;
+            }
+        } else if (need_group) {
+            return 0;
+        }
+    } else {
+        return 0;
+    }
+    if (i < len && mark >= 0 && p[i] == mark && !need_group) {
+        i++;
+        int64_t start = i;
+        while (i < len && p[i] >= '0' && p[i] <= '9') i++;
+        if (i == start) return 0;
+    }
+    return i == len;
+}
+
+PyDoc_STRVAR(number_shapes_doc,
+             "number_shapes(column, group, mark, need_group) -> bool\n\n"
+             "Whether every non-null value has the number shape (see number_shape).");
+
+static PyObject *number_shapes(PyObject *self, PyObject *args) {
+    PyObject *spec;
+    int group, mark, need_group, ok = 1, malformed = 0;
+    Column c;
+    if (!PyArg_ParseTuple(args, "O!iip", &PyTuple_Type, &spec, &group, &mark, &need_group)) {
+        return NULL;
+    }
+    if (column_parse(spec, &c) < 0) return NULL;
+    Py_BEGIN_ALLOW_THREADS
+    for (Py_ssize_t i = 0; i < c.length && ok; i++) {
+        if (!column_valid(&c, i)) continue;
+        const uint8_t *p;
+        int64_t len = column_value(&c, i, &p);
+        if (len < 0) {
+            malformed = 1;
+            break;
+        }
+        ok = number_shape(p, len, group, mark, need_group);
+    }
+    Py_END_ALLOW_THREADS
+    column_release(&c);
+    if (malformed) {
+        PyErr_SetString(PyExc_ValueError, "string offsets out of bounds");
+        return NULL;
+    }
+    return PyBool_FromLong(ok);
+}
+
+PyDoc_STRVAR(fraction_digits_doc,
+             "fraction_digits(column, mark) -> int\n\n"
+             "The most bytes after the first mark in a non-null value (0 if none has one).");
+
+static PyObject *fraction_digits(PyObject *self, PyObject *args) {
+    PyObject *spec;
+    int mark, malformed = 0;
+    int64_t most = 0;
+    Column c;
+    if (!PyArg_ParseTuple(args, "O!i", &PyTuple_Type, &spec, &mark)) return NULL;
+    if (column_parse(spec, &c) < 0) return NULL;
+    Py_BEGIN_ALLOW_THREADS
+    for (Py_ssize_t i = 0; i < c.length; i++) {
+        if (!column_valid(&c, i)) continue;
+        const uint8_t *p;
+        int64_t len = column_value(&c, i, &p);
+        if (len < 0) {
+            malformed = 1;
+            break;
+        }
+        const uint8_t *at = len ? memchr(p, mark, (size_t)len) : NULL;
+        if (at && len - (at - p) - 1 > most) most = len - (at - p) - 1;
+    }
+    Py_END_ALLOW_THREADS
+    column_release(&c);
+    if (malformed) {
+        PyErr_SetString(PyExc_ValueError, "string offsets out of bounds");
+        return NULL;
+    }
+    return PyLong_FromLongLong(most);
+}
+
+PyDoc_STRVAR(percent_facts_doc,
+             "percent_facts(column, mark) -> (ok, scale, digits, integer_digits) | None\n\n"
+             "For infer.py's percent candidates: None unless every non-null value ends in\n"
+             "'%' and its body (without the trailing '%' and ' ') is a number with the\n"
+             "decimal mark, no leading zero, only digits, the mark and '-'. ok: every body\n"
+             "also reads as a float (with '.' for the mark); then the most fraction digits,\n"
+             "digits (the sign counts, as in infer.py) and integer digits.");
+
+static PyObject *percent_facts(PyObject *self, PyObject *args) {
+    PyObject *spec;
+    int mark, shape = 1, parses = 1, malformed = 0;
+    int64_t scale = 0, digits = 0, integer = 0;
+    Column c;
+    if (!PyArg_ParseTuple(args, "O!i", &PyTuple_Type, &spec, &mark)) return NULL;
+    if (column_parse(spec, &c) < 0) return NULL;
+    Py_BEGIN_ALLOW_THREADS
+    for (Py_ssize_t i = 0; i < c.length && shape; i++) {
+        if (!column_valid(&c, i)) continue;
+        const uint8_t *p;
+        int64_t len = column_value(&c, i, &p);
+        if (len < 0) {
+            malformed = 1;
+            break;
+        }
+        if (!len || p[len - 1] != '%') {
+            shape = 0;
+            break;
+        }
+        int64_t n = len;
+        while (n > 0 && (p[n - 1] == '%' || p[n - 1] == ' ')) n--;
+        if (n == 0) {
+            shape = 0;
+            break;
+        }
+        /* "0N" or "-0N" (N a digit) is an identifier, never a number. */
+        if ((n > 1 && p[0] == '0' && p[1] >= '0' && p[1] <= '9') ||
+            (n > 2 && p[0] == '-' && p[1] == '0' && p[2] >= '0' && p[2] <= '9')) {
+            shape = 0;
+            break;
+        }
+        int64_t marks = 0, at = -1, dig = 0;
+        for (int64_t k = 0; k < n; k++) {
+            uint8_t b = p[k];
+            if (b >= '0' && b <= '9') {
+                dig++;
+            } else if (b == mark) {
+                if (at < 0) at = k;
+                marks++;
+            } else if (b != '-') {
+                shape = 0;
+                break;
+            }
+        }
+        if (!shape) break;
+        /* A float: "-"? digits* ("." digits*)? with a digit somewhere. */
+        int64_t k = p[0] == '-' ? 1 : 0;
+        int sign_elsewhere = 0;
+        for (int64_t j = k; j < n; j++) sign_elsewhere |= p[j] == '-';
+        if (sign_elsewhere || marks > 1 || dig == 0) parses = 0;
+        int64_t sc = at >= 0 ? n - at - 1 : 0, dg = n - (at >= 0 ? 1 : 0);
+        if (sc > scale) scale = sc;
+        if (dg > digits) digits = dg;
+        if (dg - sc > integer) integer = dg - sc;
+    }
+    Py_END_ALLOW_THREADS
+    column_release(&c);
+    if (malformed) {
+        PyErr_SetString(PyExc_ValueError, "string offsets out of bounds");
+        return NULL;
+    }
+    if (!shape) Py_RETURN_NONE;
+    return Py_BuildValue("(OLLL)", parses ? Py_True : Py_False, (long long)scale,
+                         (long long)digits, (long long)integer);
+}
+
 static PyMethodDef methods[] = {
+    {"number_shapes", number_shapes, METH_VARARGS, number_shapes_doc},
+    {"fraction_digits", fraction_digits, METH_VARARGS, fraction_digits_doc},
+    {"percent_facts", percent_facts, METH_VARARGS, percent_facts_doc},
     {"clean_scan", clean_scan, METH_VARARGS, clean_scan_doc},
     {"trim_copy", trim_copy, METH_VARARGS, trim_copy_doc},
     {"parse_numbers", parse_numbers, METH_VARARGS, parse_numbers_doc},

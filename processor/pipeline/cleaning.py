@@ -24,17 +24,18 @@ def token_set(tokens: Sequence[str]) -> NullTokens:
     return NullTokens(tuple(sorted({token.encode() for token in tokens})))
 
 
-def _scan(values: pa.Array, tokens: NullTokens, trimmed: bool) -> tuple[int, int, pa.Array]:
-    """(values with whitespace to trim, values equal to a token, mask of the latter),
-    comparing each value with its whitespace trimmed or exactly as it is. One
-    compiled pass over the values (_native.c), for every column of every batch."""
-    hits = np.empty(len(values), dtype=np.uint8)
+def _scan(values: pa.Array, tokens: NullTokens, trimmed: bool) -> tuple[int, int, pa.Array | None]:
+    """(values with whitespace to trim, values equal to a token, mask of the latter
+    or None when there is none), comparing each value with its whitespace trimmed or
+    exactly as it is. One compiled pass over the values (_native.c), for every column
+    of every batch."""
     if not len(values):
-        return 0, 0, pa.array(hits.view(np.bool_))
+        return 0, 0, None
+    hits = np.empty(len(values), dtype=np.uint8)
     to_trim, nulled = _native.clean_scan(
         column_buffers(values), list(tokens.encoded), hits, trimmed
     )
-    return to_trim, nulled, pa.array(hits.view(np.bool_))
+    return to_trim, nulled, pa.array(hits.view(np.bool_)) if nulled else None
 
 
 def trim(values: pa.Array) -> pa.Array:
@@ -83,7 +84,7 @@ def clean_column(values: pa.Array, tokens: NullTokens) -> tuple[pa.Array, int, i
     trimmed_count, nulled_count, hits = _scan(values, tokens, trimmed=True)
     if trimmed_count:
         values = trim(values)
-    if nulled_count:
+    if hits is not None:
         values = set_nulls(values, hits)
     return values, trimmed_count, nulled_count
 
@@ -113,8 +114,8 @@ def drop_empty_rows(
 
 def nullify(values: pa.Array, tokens: NullTokens) -> pa.Array:
     """Turn values equal to one of ``tokens`` (exact, case-sensitive) into nulls."""
-    _, nulled, hits = _scan(values, tokens, trimmed=False)
-    return set_nulls(values, hits) if nulled else values
+    _, _, hits = _scan(values, tokens, trimmed=False)
+    return values if hits is None else set_nulls(values, hits)
 
 
 def set_nulls(values: pa.Array, mask: pa.Array) -> pa.Array:

@@ -18,7 +18,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from . import _native
 from .dates import fixed_parts, real_dates
+from .rowhash import column_buffers
 from .strbuf import any_leading_zero, contains_any_byte, edge_bytes, lengths, only_bytes
 
 
@@ -196,9 +198,24 @@ def _casts(values: pa.Array, target: pa.DataType) -> bool:
 
 
 def _matches(values: pa.Array, pattern: str) -> bool:
+    """Whether every value (no nulls) matches ``pattern``; the number shapes are
+    checked by a compiled matcher written out from them (_native.c)."""
+    shape = _NUMBER_SHAPES.get(pattern)
+    if shape is not None:
+        group, mark, need_group = shape
+        return _native.number_shapes(column_buffers(values), group, mark, need_group)
     return _all(pc.match_substring_regex(_probe(values), pattern)) and _all(
         pc.match_substring_regex(values, pattern)
     )
+
+
+# (group mark, decimal mark, only the grouped form) of each number pattern; -1: none.
+_NUMBER_SHAPES = {
+    INT_RE: (-1, -1, False),
+    GROUPED_INT_RE: (ord(","), -1, True),
+    GROUPED_RE: (ord(","), ord("."), False),
+    DECIMAL_COMMA_RE: (ord("."), ord(","), False),
+}
 
 
 def is_int_batch(values: pa.Array) -> bool:
@@ -346,9 +363,8 @@ def _note_long_numbers(stats: ColumnStats, values: pa.Array, decimal_mark: str) 
         return
     # Short values are not measured one by one, but their fraction digits still set
     # the scale a decimal column needs (".1" next to a 16-digit integer).
-    mark = pc.find_substring(values, decimal_mark)
-    fraction = pc.if_else(pc.greater_equal(mark, 0), pc.subtract(pc.binary_length(values), mark), 1)
-    stats.any_scale = max(stats.any_scale, int(pc.max(fraction).as_py() or 1) - 1)
+    fraction = _native.fraction_digits(column_buffers(values), ord(decimal_mark))
+    stats.any_scale = max(stats.any_scale, fraction)
     if sizes.max() <= FLOAT_DIGITS:
         return
     for text in values.filter(pa.array(sizes > FLOAT_DIGITS)).to_pylist():
@@ -380,9 +396,7 @@ def _accumulate_numbers(stats: ColumnStats, values: pa.Array) -> None:
         if is_float_batch(rest):
             if "grouped" in alive and not plain_floats_are_grouped(rest):
                 alive.discard("grouped")
-            if "decimal_comma" in alive and not _all(
-                pc.match_substring_regex(rest, DECIMAL_COMMA_RE)
-            ):
+            if "decimal_comma" in alive and not _matches(rest, DECIMAL_COMMA_RE):
                 alive.discard("decimal_comma")
             _note_long_numbers(stats, values, ".")
             return
@@ -404,33 +418,22 @@ def percent_body(values: pa.Array) -> pa.Array:
 
 
 def _accumulate_percent(stats: ColumnStats, values: pa.Array) -> None:
+    """Exactly PERCENT_RE for each mark, by a compiled pass (_native.percent_facts):
+    the value ends in "%", its body (before the "%" and spaces) has no leading zero,
+    only digits, the mark and "-", and reads as a float."""
     alive = stats.alive
-    if not _all(pc.ends_with(_probe(values), "%")) or not _all(pc.ends_with(values, "%")):
-        alive -= _PERCENT_KINDS
-        return
-    body = percent_body(values)
-    if any_leading_zero(body) or not _all(pc.greater(pc.binary_length(body), 0)):
-        alive -= _PERCENT_KINDS
-        return
-    # Exactly what PERCENT_RE says, with parsers instead of a regex on every value.
-    if "pct" in alive and not (only_bytes(body, b"0123456789.-") and _casts(body, pa.float64())):
-        alive.discard("pct")
-    if "pct_comma" in alive and not (
-        only_bytes(body, b"0123456789,-")
-        and _casts(pc.replace_substring(body, ",", "."), pa.float64())
-    ):
-        alive.discard("pct_comma")
+    column = column_buffers(values)
     for name, mark in (("pct", "."), ("pct_comma", ",")):
-        if name in alive:
-            size = pc.utf8_length(body)
-            position = pc.find_substring(body, mark)
-            has_mark = pc.greater_equal(position, 0)
-            scale = pc.if_else(has_mark, pc.subtract(pc.subtract(size, position), 1), 0)
-            stats.max_scale = max(stats.max_scale, int(pc.max(scale).as_py() or 0))
-            digits = pc.subtract(size, pc.if_else(has_mark, 1, 0))
-            stats.max_digits = max(stats.max_digits, int(pc.max(digits).as_py() or 0))
-            integer = pc.subtract(digits, scale)
-            stats.max_int_digits = max(stats.max_int_digits, int(pc.max(integer).as_py() or 0))
+        if name not in alive:
+            continue
+        facts = _native.percent_facts(column, ord(mark))
+        if facts is None or not facts[0]:
+            alive.discard(name)
+            continue
+        _, scale, digits, integer = facts
+        stats.max_scale = max(stats.max_scale, scale)
+        stats.max_digits = max(stats.max_digits, digits)
+        stats.max_int_digits = max(stats.max_int_digits, integer)
 
 
 def _accumulate_bool(stats: ColumnStats, values: pa.Array) -> None:

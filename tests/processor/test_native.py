@@ -4,6 +4,7 @@ of the same definitions, on random data, slices, nulls and both offset widths.""
 from __future__ import annotations
 
 import random
+import re
 from decimal import Decimal
 
 import numpy as np
@@ -11,7 +12,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 
-from processor.pipeline import _native, dedup
+from processor.pipeline import _native, dedup, infer
 from processor.pipeline.cleaning import trim
 from processor.pipeline.convert import _percent, _plain_number_text, marked_floats
 from processor.pipeline.infer import ColumnType, Kind
@@ -22,6 +23,7 @@ from processor.pipeline.rowhash import (
     row_hashes,
     value_hashes,
 )
+from processor.pipeline.strbuf import any_leading_zero, only_bytes
 
 MASK = (1 << 64) - 1
 M1, M2 = 0x9E3779B97F4A7C15, 0xC2B2AE3D27D4EB4F
@@ -255,3 +257,79 @@ def test_clean_scan_compares_tokens_trimmed_or_exactly() -> None:
     assert hits.tolist() == [1, 1, 1, 1, 0, 0, 1]
     assert _native.clean_scan(column_buffers(values), tokens, hits, False) == (3, 2)
     assert hits.tolist() == [0, 1, 1, 0, 0, 0, 0]
+
+
+def random_number_texts(seed: int, n: int) -> list[str]:
+    """Numbers, near-numbers and noise in the characters number shapes care about."""
+    rng = random.Random(seed)
+    out = []
+    for _ in range(n):
+        if rng.random() < 0.5:
+            out.append("".join(rng.choices("0123456789,.-% eE+", k=rng.randrange(0, 9))))
+            continue
+        whole = rng.choice([0, rng.randrange(10), rng.randrange(10**7)])
+        text = rng.choice([f"{whole:,}", str(whole), f"{whole:,}".replace(",", ".")])
+        if rng.random() < 0.5:
+            text += rng.choice(".,") + str(rng.randrange(1000)) * rng.randrange(0, 2)
+        if rng.random() < 0.3:
+            text = rng.choice(["-", "0", "-0", "+"]) + text
+        if rng.random() < 0.4:
+            text += rng.choice(["%", " %", "%%", "% "])
+        out.append(text)
+    return out
+
+
+@pytest.mark.parametrize(
+    "pattern", [infer.INT_RE, infer.GROUPED_INT_RE, infer.GROUPED_RE, infer.DECIMAL_COMMA_RE]
+)
+def test_number_shapes_are_the_regular_expressions(pattern: str) -> None:
+    compiled = re.compile(pattern.removeprefix("^").removesuffix("$"))
+    group, mark, need_group = infer._NUMBER_SHAPES[pattern]
+    for text in random_number_texts(hash(pattern) % 1000, 4000):
+        got = _native.number_shapes(column_buffers(pa.array([text])), group, mark, need_group)
+        assert got == bool(compiled.fullmatch(text)), (pattern, text)
+
+
+def reference_percent_facts(values: pa.Array, mark: str) -> tuple[bool, int, int, int] | None:
+    """The pyarrow-kernel version the compiled pass replaced (no nulls)."""
+    if not infer._all(pc.ends_with(values, "%")):
+        return None
+    body = infer.percent_body(values)
+    if any_leading_zero(body) or not infer._all(pc.greater(pc.binary_length(body), 0)):
+        return None
+    if not only_bytes(body, f"0123456789{mark}-".encode()):
+        return None
+    parses = infer._casts(pc.replace_substring(body, ",", "."), pa.float64())
+    size = pc.utf8_length(body)
+    position = pc.find_substring(body, mark)
+    has_mark = pc.greater_equal(position, 0)
+    scale = pc.if_else(has_mark, pc.subtract(pc.subtract(size, position), 1), 0)
+    digits = pc.subtract(size, pc.if_else(has_mark, 1, 0))
+    integer = pc.subtract(digits, scale)
+    most = [int(pc.max(x).as_py() or 0) for x in (scale, digits, integer)]
+    return (parses, most[0], most[1], most[2])
+
+
+@pytest.mark.parametrize("mark", [".", ","])
+def test_percent_facts_match_the_kernel_version(mark: str) -> None:
+    texts = random_number_texts(7, 6000)
+    for text in texts:
+        values = pa.array([text])
+        got = _native.percent_facts(column_buffers(values), ord(mark))
+        want = reference_percent_facts(values, mark)
+        if want is not None and not want[0]:
+            assert got is not None and not got[0], text
+        else:
+            assert got == want, text
+    # Whole batches: the maxima run over every value.
+    fits = [t for t in texts if reference_percent_facts(pa.array([t]), mark) not in (None,)]
+    batch = pa.array(fits)
+    assert _native.percent_facts(column_buffers(batch), ord(mark)) == reference_percent_facts(
+        batch, mark
+    )
+
+
+def test_fraction_digits() -> None:
+    values = pa.array(["1,5", None, "12", "3,141", "-,25", ","])
+    assert _native.fraction_digits(column_buffers(values), ord(",")) == 3
+    assert _native.fraction_digits(column_buffers(pa.array(["12"])), ord(",")) == 0
