@@ -4,9 +4,13 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
 import sys
 from pathlib import Path
+
+import pyarrow as pa
 
 from .outputs import EXIT_BAD_INPUT, EXIT_OK
 from .pipeline import BadInput, process_csv
@@ -60,8 +64,22 @@ def _process(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def use_jemalloc() -> None:
+    """Arrow allocations from jemalloc, unless ARROW_DEFAULT_MEMORY_POOL says otherwise.
+
+    pyarrow's default (mimalloc) keeps freed pages: on the 4 GB benchmark file the
+    write pass peaked at 518 MiB with it and 365 MiB with jemalloc, at the same speed.
+    """
+    if "ARROW_DEFAULT_MEMORY_POOL" in os.environ:
+        return
+    # A pyarrow built without jemalloc keeps its default.
+    with contextlib.suppress(NotImplementedError):
+        pa.set_memory_pool(pa.jemalloc_memory_pool())
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    use_jemalloc()
     if args.command == "process":
         return _process(args)
     if args.command == "reconcile":

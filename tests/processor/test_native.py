@@ -3,8 +3,11 @@ of the same definitions, on random data, slices, nulls and both offset widths.""
 
 from __future__ import annotations
 
+import os
 import random
 import re
+import subprocess
+import sys
 from decimal import Decimal
 
 import numpy as np
@@ -333,3 +336,20 @@ def test_fraction_digits() -> None:
     values = pa.array(["1,5", None, "12", "3,141", "-,25", ","])
     assert _native.fraction_digits(column_buffers(values), ord(",")) == 3
     assert _native.fraction_digits(column_buffers(pa.array(["12"])), ord(",")) == 0
+
+
+@pytest.mark.parametrize("env", [{}, {"ARROW_DEFAULT_MEMORY_POOL": "system"}])
+def test_cli_allocates_arrow_memory_from_jemalloc_unless_told_otherwise(
+    env: dict[str, str],
+) -> None:
+    """The processor's entry point picks jemalloc (flat memory at 4 GB); an explicit
+    ARROW_DEFAULT_MEMORY_POOL wins."""
+    script = (
+        "import pyarrow as pa, processor.__main__ as cli; cli.use_jemalloc(); "
+        "print(pa.default_memory_pool().backend_name)"
+    )
+    environ = {k: v for k, v in os.environ.items() if k != "ARROW_DEFAULT_MEMORY_POOL"}
+    done = subprocess.run(
+        [sys.executable, "-c", script], env={**environ, **env}, capture_output=True, text=True
+    )
+    assert done.stdout.strip() == env.get("ARROW_DEFAULT_MEMORY_POOL", "jemalloc"), done.stderr
