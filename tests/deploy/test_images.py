@@ -77,6 +77,20 @@ def test_dockerfile_is_multistage_slim_non_root_and_ships_the_venv_only(image: s
     assert NON_ROOT_UID in final_runs, "the uid must exist in /etc/passwd"
 
 
+def test_only_the_processor_image_builds_the_c_kernels() -> None:
+    """setup.py builds processor/pipeline/_native.c: the processor's build stage has
+    it and a compiler; the API's has neither (it never loads the kernels)."""
+    processor = stages(DOCKERFILES["processor"])[0]
+    copied = " ".join(processor.args("COPY")).split()
+    assert "setup.py" in copied
+    assert re.search(
+        r"apt-get install .*\bgcc=\S+ .*\blibc6-dev=\S+", " ".join(processor.args("RUN"))
+    )
+    api = stages(DOCKERFILES["api"])[0]
+    assert "setup.py" not in " ".join(api.args("COPY")).split()
+    assert "gcc" not in " ".join(api.args("RUN"))
+
+
 @pytest.mark.parametrize("image", sorted(DOCKERFILES))
 def test_dockerfile_installs_its_extra_like_the_tests_do(image: str) -> None:
     build = stages(DOCKERFILES[image])[0]
