@@ -15,7 +15,7 @@ help:
 	@echo "make build / import / deploy / logs / undeploy - MicroK8s (README: Deploy on MicroK8s)"
 
 # The C kernels (setup.py) are rebuilt by the same editable install when they change.
-$(STAMP): pyproject.toml setup.py processor/pipeline/_native.c
+$(STAMP): pyproject.toml setup.py $(wildcard processor/pipeline/native/*)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e '.[api,processor,dev]'

@@ -1,4 +1,4 @@
-# Types of the compiled kernels in _native.c. A column is the tuple of its Arrow
+# Types of the compiled kernels in native/*.c. A column is the tuple of its Arrow
 # buffers: (validity | None, offsets, data | None, offset, length, large offsets).
 # Buffers are anything with the buffer protocol (pyarrow buffers, numpy arrays), which
 # Python 3.11's typing cannot name, hence `object`.

@@ -27,7 +27,7 @@ def token_set(tokens: Sequence[str]) -> NullTokens:
 def _scan(values: pa.Array, tokens: NullTokens, trimmed: bool) -> tuple[int, int, pa.Array | None]:
     """(values with whitespace to trim, values equal to a token, mask of the latter
     or None when there is none), comparing each value with its whitespace trimmed or
-    exactly as it is. One compiled pass over the values (_native.c), for every column
+    exactly as it is. One compiled pass over the values (native/text.c), for every column
     of every batch."""
     if not len(values):
         return 0, 0, None

@@ -199,7 +199,7 @@ def _casts(values: pa.Array, target: pa.DataType) -> bool:
 
 def _matches(values: pa.Array, pattern: str) -> bool:
     """Whether every value (no nulls) matches ``pattern``; the number shapes are
-    checked by a compiled matcher written out from them (_native.c)."""
+    checked by a compiled matcher written out from them (native/numbers.c)."""
     shape = _NUMBER_SHAPES.get(pattern)
     if shape is not None:
         group, mark, need_group = shape

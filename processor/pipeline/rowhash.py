@@ -1,5 +1,5 @@
 """64-bit hashes of string values and of whole rows, computed straight from the Arrow
-buffers by the compiled kernels in _native.c, and a HyperLogLog distinct-count
+buffers by the compiled kernels in native/hashing.c, and a HyperLogLog distinct-count
 estimate built on them.
 
 A value's hash depends on its bytes and length only (so it is the same in every batch):

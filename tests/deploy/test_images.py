@@ -78,7 +78,7 @@ def test_dockerfile_is_multistage_slim_non_root_and_ships_the_venv_only(image: s
 
 
 def test_only_the_processor_image_builds_the_c_kernels() -> None:
-    """setup.py builds processor/pipeline/_native.c: the processor's build stage has
+    """setup.py builds processor/pipeline/native/: the processor's build stage has
     it and a compiler; the API's has neither (it never loads the kernels)."""
     processor = stages(DOCKERFILES["processor"])[0]
     copied = " ".join(processor.args("COPY")).split()

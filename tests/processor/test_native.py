@@ -1,4 +1,4 @@
-"""The compiled kernels (processor/pipeline/_native.c) against plain-Python renderings
+"""The compiled kernels (processor/pipeline/native/) against plain-Python renderings
 of the same definitions, on random data, slices, nulls and both offset widths."""
 
 from __future__ import annotations
