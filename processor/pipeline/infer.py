@@ -219,12 +219,9 @@ _NUMBER_SHAPES = {
 
 
 def is_int_batch(values: pa.Array) -> bool:
-    # int64 parsing also takes "0x10" (hence the byte check) and "007" (a zero first).
-    return (
-        only_bytes(values, b"0123456789-")
-        and _casts(values, pa.int64())
-        and not any_leading_zero(values)
-    )
+    """Every value (no nulls) matches INT_RE and fits int64: one compiled pass. (Not
+    pyarrow's int64 cast alone: it also takes "0x10", and "007" with a zero first.)"""
+    return _native.int64_shapes(column_buffers(values))
 
 
 def is_float_batch(values: pa.Array) -> bool:

@@ -356,3 +356,34 @@ def test_cli_allocates_arrow_memory_from_jemalloc_unless_told_otherwise(
         [sys.executable, "-c", script], env={**environ, **env}, capture_output=True, text=True
     )
     assert done.stdout.strip() == env.get("ARROW_DEFAULT_MEMORY_POOL", "jemalloc"), done.stderr
+
+
+def test_int64_shapes_are_what_the_int_candidate_allowed_before() -> None:
+    """The old check: only digits and '-', pyarrow's int64 cast, no leading zero."""
+    edges = [
+        "9223372036854775807",
+        "9223372036854775808",
+        "-9223372036854775808",
+        "-9223372036854775809",
+        "10000000000000000000",
+        "-0",
+        "0",
+        "00",
+        "-01",
+        "0x10",
+        "1-2",
+        "-",
+        "",
+        "+1",
+        "922337203685477580",
+    ]
+    for text in edges + random_number_texts(3, 4000):
+        values = pa.array([text])
+        before = (
+            only_bytes(values, b"0123456789-")
+            and infer._casts(values, pa.int64())
+            and not any_leading_zero(values)
+        )
+        assert infer.is_int_batch(values) == before, text
+    assert infer.is_int_batch(pa.array(["1", "22", "-3"])) is True
+    assert infer.is_int_batch(pa.array(["1", "22", "0x3"])) is False

@@ -14,6 +14,7 @@ PyObject *clean_scan(PyObject *self, PyObject *args);
 PyObject *trim_copy(PyObject *self, PyObject *args);
 PyObject *parse_numbers(PyObject *self, PyObject *args);
 PyObject *number_shapes(PyObject *self, PyObject *args);
+PyObject *int64_shapes(PyObject *self, PyObject *arg);
 PyObject *fraction_digits(PyObject *self, PyObject *args);
 PyObject *percent_facts(PyObject *self, PyObject *args);
 
@@ -29,6 +30,7 @@ extern const char clean_scan_doc[];
 extern const char trim_copy_doc[];
 extern const char parse_numbers_doc[];
 extern const char number_shapes_doc[];
+extern const char int64_shapes_doc[];
 extern const char fraction_digits_doc[];
 extern const char percent_facts_doc[];
 

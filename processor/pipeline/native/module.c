@@ -20,6 +20,7 @@
 
 static PyMethodDef methods[] = {
     {"number_shapes", number_shapes, METH_VARARGS, number_shapes_doc},
+    {"int64_shapes", int64_shapes, METH_O, int64_shapes_doc},
     {"fraction_digits", fraction_digits, METH_VARARGS, fraction_digits_doc},
     {"percent_facts", percent_facts, METH_VARARGS, percent_facts_doc},
     {"clean_scan", clean_scan, METH_VARARGS, clean_scan_doc},

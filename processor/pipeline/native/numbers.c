@@ -140,6 +140,35 @@ static int shape_visit(void *state, Py_ssize_t i, const uint8_t *p, int64_t len)
     return !st->ok;
 }
 
+/* "-?(0|[1-9][0-9]*)" within int64: infer.py's INT_RE, as pyarrow's int64 parser
+ * bounds it (-9223372036854775808 .. 9223372036854775807). */
+static int int64_visit(void *state, Py_ssize_t i, const uint8_t *p, int64_t len) {
+    int *ok = state;
+    int negative = len > 0 && p[0] == '-';
+    int64_t digits = len - negative;
+    *ok = number_shape(p, len, -1, -1, 0) &&
+          (digits < 19 ||
+           (digits == 19 &&
+            memcmp(p + negative, negative ? "9223372036854775808" : "9223372036854775807", 19) <= 0));
+    return !*ok;
+}
+
+PyDoc_STRVAR_shared(int64_shapes_doc,
+             "int64_shapes(column) -> bool\n\n"
+             "Whether every non-null value is a plain integer (no sign but '-', no\n"
+             "leading zero) that fits int64.");
+
+PyObject *int64_shapes(PyObject *self, PyObject *arg) {
+    int ok = 1;
+    Column c;
+    if (!PyTuple_Check(arg)) {
+        PyErr_SetString(PyExc_TypeError, "a column is a tuple of its buffers");
+        return NULL;
+    }
+    if (column_parse(arg, &c) < 0 || column_visit(&c, int64_visit, &ok) < 0) return NULL;
+    return PyBool_FromLong(ok);
+}
+
 PyObject *number_shapes(PyObject *self, PyObject *args) {
     PyObject *spec;
     ShapeState st = {.ok = 1};

@@ -218,7 +218,10 @@ typedef struct {
 static int clean_visit(void *state, Py_ssize_t i, const uint8_t *p, int64_t len) {
     CleanState *st = state;
     int64_t lo = 0, hi = len;
-    if (len) trim_bounds(p, len, &lo, &hi);
+    /* Most values start and end with a printable ASCII byte: nothing to trim. */
+    if (len && !(p[0] > 0x20 && p[0] < 0x80 && p[len - 1] > 0x20 && p[len - 1] < 0x80)) {
+        trim_bounds(p, len, &lo, &hi);
+    }
     st->trimmed += (hi - lo) != len;
     if (!st->trim) {
         lo = 0;
