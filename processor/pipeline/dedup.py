@@ -43,6 +43,12 @@ _PART_SHIFT = np.uint64(64 - 6)
 _PAIR = np.dtype([("h", "<u8"), ("g", "<i8")])
 _CANDIDATE = np.dtype([("g", "<i8"), ("h", "<u8"), ("size", "<i8")])
 BUCKET_ROWS = 1 << 20
+# What Python really spends on an open group beyond its keys' bytes, measured with
+# tracemalloc (100,000 groups of 120-byte keys: 313 bytes a group, 201 a further key):
+# the dict entry, the hash's int and the list; then per key its bytes object's header
+# and list slot. Counting less let a "32 MiB" budget hold 75 MiB at 4 GB.
+_GROUP_OVERHEAD = 120
+_KEY_OVERHEAD = 80
 
 
 class HashSpill:
@@ -201,8 +207,7 @@ class GroupStore:
 
     @staticmethod
     def _size(key: bytes) -> int:
-        # A bytes object's own size plus a list slot and the dict entry's share.
-        return len(key) + 100
+        return len(key) + _KEY_OVERHEAD
 
     def _sql(self) -> sqlite3.Connection:
         if self._db is None:
@@ -220,7 +225,7 @@ class GroupStore:
         return h - (1 << 64) if h >= 1 << 63 else h
 
     def open_group(self, h: int, size: int, key: bytes) -> None:
-        size_bytes = self._size(key)
+        size_bytes = _GROUP_OVERHEAD + self._size(key)
         if self._bytes + size_bytes <= self._budget:
             self._memory[h] = [size - 1, key]
             self._bytes += size_bytes
@@ -242,7 +247,7 @@ class GroupStore:
             entry[0] -= 1
             if entry[0] <= 0:
                 del self._memory[h]
-                self._bytes -= sum(self._size(k) for k in entry[1:])
+                self._bytes -= _GROUP_OVERHEAD + sum(self._size(k) for k in entry[1:])
             return duplicate
         db, sh = self._sql(), self._signed(h)
         blob = key

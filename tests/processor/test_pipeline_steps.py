@@ -617,3 +617,31 @@ def test_processor_version() -> None:
     import processor
 
     assert processor_version() == processor.__version__
+
+
+def test_group_store_budget_counts_what_python_really_spends(tmp_path: Path) -> None:
+    """The in-memory duplicate groups stop at their budget in real bytes (tracemalloc),
+    not just in key bytes, and the rest go to SQLite, still found."""
+    import tracemalloc
+
+    budget = 4 << 20
+    store = dedup.GroupStore(tmp_path, budget)
+
+    def key(i: int) -> bytes:
+        return dedup.row_key([f"customer {i:06d}", "São Paulo", str(i * 7.5)])
+
+    # Keys made inside the traced span: their bytes are what the budget is about.
+    tracemalloc.start()
+    before = tracemalloc.get_traced_memory()[0]
+    for i in range(60_000):
+        store.open_group(i, 2, key(i))
+    held = tracemalloc.get_traced_memory()[0] - before
+    tracemalloc.stop()
+    assert store.spilled_groups > 0
+    assert held <= 1.2 * budget, (
+        f"{held / 2**20:.1f} MiB held for a {budget / 2**20:.0f} MiB budget"
+    )
+    # Every group, in memory or spilled, still recognises its duplicate.
+    assert all(store.is_duplicate(i, key(i)) for i in range(60_000))
+    assert not store.is_duplicate(0, b"something else")
+    store.close()
