@@ -16,10 +16,9 @@ import pyarrow.compute as pc
 
 from . import _native
 from .dates import to_date32
-from .infer import TRUE_TOKENS, ColumnType, Kind, dm_to_iso, percent_body
+from .infer import NO_WORDS, YES_WORDS, ColumnType, Kind, dm_to_iso, percent_body
 from .rowhash import column_buffers
 
-_TRUE_SET = pa.array(TRUE_TOKENS)
 MAX_PRECISION = 38
 # Float formats the compiled parser reads directly: (decimal mark, group mark, percent).
 _MARKED = {
@@ -76,6 +75,19 @@ def _plain_number_text(values: pa.Array, fmt: str) -> pa.Array:
     return values
 
 
+def booleans(values: pa.Array) -> pa.Array:
+    """True for the yes words, false for the no words, nulls kept (one compiled pass)."""
+    truth = np.zeros(len(values), dtype=np.uint8)
+    if len(values):
+        every, _ = _native.bool_words(column_buffers(values), YES_WORDS, NO_WORDS, truth)
+        if not every:
+            raise pa.ArrowInvalid("a value is not a yes/no word")
+    nulls = None
+    if values.null_count:
+        nulls = np.asarray(values.is_null().to_numpy(zero_copy_only=False), dtype=bool)
+    return pa.array(truth.view(np.bool_), type=pa.bool_(), mask=nulls)
+
+
 def marked_floats(values: pa.Array, fmt: str) -> pa.Array | None:
     """float64 of "1.234,56"-like text or percentages in one compiled pass (no
     rewritten copy of the text), or None when a value needs the general path."""
@@ -109,8 +121,7 @@ def _convert(values: pa.Array, ctype: ColumnType, target: pa.DataType) -> pa.Arr
     if kind is Kind.STRING:
         return values
     if kind is Kind.BOOL:
-        truth = pc.is_in(pc.utf8_lower(values), value_set=_TRUE_SET)
-        return pc.if_else(pc.is_null(values), pa.scalar(None, pa.bool_()), truth)
+        return booleans(values)
     if kind is Kind.FLOAT and fmt in _MARKED:
         fast = marked_floats(values, fmt)
         if fast is not None:

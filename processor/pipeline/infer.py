@@ -19,7 +19,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from . import _native
-from .dates import fixed_parts, real_dates
+from .dates import day_month_facts
 from .rowhash import column_buffers
 from .strbuf import any_leading_zero, contains_any_byte, edge_bytes, lengths, only_bytes
 
@@ -117,6 +117,8 @@ def day_month_re(sep: str, with_time: bool = False) -> str:
 TRUE_TOKENS = ("true", "yes", "sim", "s", "y", "t", "1")
 FALSE_TOKENS = ("false", "no", "não", "nao", "n", "f", "0")
 _BOOL_SET = pa.array(TRUE_TOKENS + FALSE_TOKENS)
+YES_WORDS = [token.encode() for token in TRUE_TOKENS]
+NO_WORDS = [token.encode() for token in FALSE_TOKENS]
 
 _NUMBER_KINDS = frozenset({"int", "int_grouped", "float", "grouped", "decimal_comma"})
 _PERCENT_KINDS = frozenset({"pct", "pct_comma"})
@@ -434,31 +436,24 @@ def _accumulate_percent(stats: ColumnStats, values: pa.Array) -> None:
 
 
 def _accumulate_bool(stats: ColumnStats, values: pa.Array) -> None:
-    if lengths(values).max() > 5:
+    """Every value, lowercased, one of the words (one compiled pass); 0/1 alone do not
+    make a bool column, a word must appear too."""
+    every, words = _native.bool_words(column_buffers(values), YES_WORDS, NO_WORDS, None)
+    if not every:
         stats.alive.discard("bool")
-        return
-    lowered = pc.utf8_lower(values)
-    if not (
-        _all(pc.is_in(_probe(lowered), value_set=_BOOL_SET))
-        and _all(pc.is_in(lowered, value_set=_BOOL_SET))
-    ):
-        stats.alive.discard("bool")
-        return
-    if not stats.bool_words and not only_bytes(values, b"01"):
+    elif words:
         stats.bool_words = True
 
 
 def _accumulate_day_month(stats: ColumnStats, values: pa.Array, sep: str, with_time: bool) -> None:
     name = f"dmt{sep}" if with_time else f"dm{sep}"
-    fixed = None if with_time else fixed_parts(values, sep)
+    fixed = None if with_time else day_month_facts(values, sep)
     if fixed is not None:
-        first_field, second_field, year = fixed
+        first_max, second_max, day_first, month_first = fixed
         maxima = stats.dm_max.setdefault(name, [0, 0])
-        maxima[0] = max(maxima[0], int(first_field.max()))
-        maxima[1] = max(maxima[1], int(second_field.max()))
+        maxima[0], maxima[1] = max(maxima[0], first_max), max(maxima[1], second_max)
         valid = stats.dm_valid.setdefault(name, [True, True])
-        valid[0] = valid[0] and real_dates(first_field, second_field, year)
-        valid[1] = valid[1] and real_dates(second_field, first_field, year)
+        valid[0], valid[1] = valid[0] and day_first, valid[1] and month_first
         if not any(valid):
             stats.alive.discard(name)
         return

@@ -3,6 +3,7 @@ of the same definitions, on random data, slices, nulls and both offset widths.""
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import random
 import re
@@ -17,7 +18,8 @@ import pytest
 
 from processor.pipeline import _native, dedup, infer
 from processor.pipeline.cleaning import trim
-from processor.pipeline.convert import _percent, _plain_number_text, marked_floats
+from processor.pipeline.convert import _percent, _plain_number_text, booleans, marked_floats
+from processor.pipeline.dates import to_date32
 from processor.pipeline.infer import ColumnType, Kind
 from processor.pipeline.rowhash import (
     DistinctEstimate,
@@ -387,3 +389,94 @@ def test_int64_shapes_are_what_the_int_candidate_allowed_before() -> None:
         assert infer.is_int_batch(values) == before, text
     assert infer.is_int_batch(pa.array(["1", "22", "-3"])) is True
     assert infer.is_int_batch(pa.array(["1", "22", "0x3"])) is False
+
+
+def random_words(seed: int, n: int) -> list[str]:
+    rng = random.Random(seed)
+    pieces = ["s", "S", "i", "I", "\u0130", "m", "n", "N", "ã", "Ã", "a", "o", "O", "0", "1"]
+    pieces += ["t", "T", "r", "u", "e", "E", "y", "Y", "f", "F", "l", "L", "x", " ", "é"]
+    return ["".join(rng.choices(pieces, k=rng.randrange(0, 7))) for _ in range(n)]
+
+
+def test_bool_words_are_the_lowercased_token_sets() -> None:
+    """Against utf8_lower + is_in, the kernel-free definition they replaced."""
+    texts = [*random_words(1, 20_000), "NÃO", "Não", "sİm", "TRUE", "no", "0", "1", "S", "nao"]
+    hits = 0
+    for text in texts:
+        values = pa.array([text])
+        lowered = pc.utf8_lower(values)
+        member = len(text.encode()) <= 5 and infer._all(
+            pc.is_in(lowered, value_set=infer._BOOL_SET)
+        )
+        every, words = _native.bool_words(
+            column_buffers(values), infer.YES_WORDS, infer.NO_WORDS, None
+        )
+        assert every == member, text
+        if member:
+            hits += 1
+            assert words == (not only_bytes(values, b"01")), text
+            truth = booleans(values).to_pylist()[0]
+            assert truth == infer._all(pc.is_in(lowered, value_set=pa.array(infer.TRUE_TOKENS))), (
+                text
+            )
+    assert hits > 100
+    mixed = pa.array(["sim", None, "NÃO", "1"])
+    assert booleans(mixed).to_pylist() == [True, None, False, True]
+
+
+def python_dm(text: str, sep: str, day_first: bool) -> int | None:
+    """Days since 1970-01-01 of a fixed-width day/month/year text, by datetime."""
+    if len(text) != 10 or text[2] != sep or text[5] != sep:
+        return None
+    digits = text[:2] + text[3:5] + text[6:]
+    if not (digits.isascii() and digits.isdigit()):
+        return None
+    a, b, year = int(text[:2]), int(text[3:5]), int(text[6:])
+    day, month = (a, b) if day_first else (b, a)
+    try:
+        return (dt.date(year, month, day) - dt.date(1970, 1, 1)).days
+    except ValueError:
+        return None
+
+
+def test_day_month_dates_against_datetime() -> None:
+    rng = random.Random(9)
+    texts = ["29/02/2000", "29/02/1900", "31/04/2023", "00/01/2020", "01/13/2020", "05/03/0000"]
+    texts += ["12/31/9999", "01/01/0001", "5/3/2023", "05-03-2023", "05/03/20x3", "05/03/\uff12023"]
+    for _ in range(5000):
+        texts.append(
+            f"{rng.randrange(0, 40):02d}/{rng.randrange(0, 40):02d}/{rng.randrange(0, 3000):04d}"
+        )
+    for text in texts:
+        values = pa.array([text])
+        facts = _native.dm_facts(column_buffers(values), ord("/"))
+        day_first, month_first = python_dm(text, "/", True), python_dm(text, "/", False)
+        shaped = (
+            len(text) == 10
+            and text[2] == text[5] == "/"
+            and (text[:2] + text[3:5] + text[6:]).isdigit()
+        )
+        shaped = shaped and (text[:2] + text[3:5] + text[6:]).isascii()
+        if not shaped:
+            assert facts is None, text
+            continue
+        assert facts == (
+            int(text[:2]),
+            int(text[3:5]),
+            day_first is not None,
+            month_first is not None,
+        )
+        for first, expected in ((True, day_first), (False, month_first)):
+            out = to_date32(values, "/", day_first=first)
+            if expected is None:
+                assert out is None, text
+            else:
+                assert out is not None and out.cast(pa.int32()).to_pylist() == [expected], text
+    batch = pa.array(["05/03/2023", None, "31/12/1999"])
+    assert _native.dm_facts(column_buffers(batch), ord("/")) == (31, 12, True, False)
+    assert to_date32(batch, "/", day_first=True).to_pylist() == [
+        dt.date(2023, 3, 5),
+        None,
+        dt.date(1999, 12, 31),
+    ]
+    assert _native.dm_facts(column_buffers(pa.array([None], pa.string())), ord("/")) is None

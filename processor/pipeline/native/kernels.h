@@ -15,6 +15,9 @@ PyObject *trim_copy(PyObject *self, PyObject *args);
 PyObject *parse_numbers(PyObject *self, PyObject *args);
 PyObject *number_shapes(PyObject *self, PyObject *args);
 PyObject *int64_shapes(PyObject *self, PyObject *arg);
+PyObject *dm_facts(PyObject *self, PyObject *args);
+PyObject *dm_days(PyObject *self, PyObject *args);
+PyObject *bool_words(PyObject *self, PyObject *args);
 PyObject *fraction_digits(PyObject *self, PyObject *args);
 PyObject *percent_facts(PyObject *self, PyObject *args);
 
@@ -31,6 +34,9 @@ extern const char trim_copy_doc[];
 extern const char parse_numbers_doc[];
 extern const char number_shapes_doc[];
 extern const char int64_shapes_doc[];
+extern const char dm_facts_doc[];
+extern const char dm_days_doc[];
+extern const char bool_words_doc[];
 extern const char fraction_digits_doc[];
 extern const char percent_facts_doc[];
 

@@ -5,6 +5,8 @@
  *   hashing.c     value and row hashes, distinct-count registers, duplicate keys
  *   text.c        UTF-8 validation, line breaks, trimming and null tokens
  *   numbers.c     number shapes for type inference, the exact number parser
+ *   dates_bools.c fixed-width day/month/year dates and yes/no words
+ *   tokens.{h,c}  small sets of byte strings matched per value
  *
  * Why C: numpy can only run these as a series of whole-array passes (the string hash
  * took ~12 of them per batch, the row keys a scatter per byte), and pyarrow exposes no
@@ -21,6 +23,9 @@
 static PyMethodDef methods[] = {
     {"number_shapes", number_shapes, METH_VARARGS, number_shapes_doc},
     {"int64_shapes", int64_shapes, METH_O, int64_shapes_doc},
+    {"dm_facts", dm_facts, METH_VARARGS, dm_facts_doc},
+    {"dm_days", dm_days, METH_VARARGS, dm_days_doc},
+    {"bool_words", bool_words, METH_VARARGS, bool_words_doc},
     {"fraction_digits", fraction_digits, METH_VARARGS, fraction_digits_doc},
     {"percent_facts", percent_facts, METH_VARARGS, percent_facts_doc},
     {"clean_scan", clean_scan, METH_VARARGS, clean_scan_doc},

@@ -2,6 +2,7 @@
  * reader.py, cleaning.py). */
 #include "column.h"
 #include "kernels.h"
+#include "tokens.h"
 
 PyDoc_STRVAR_shared(count_line_breaks_doc,
              "count_line_breaks(data) -> int\n\n"
@@ -149,58 +150,6 @@ static inline void trim_bounds(const uint8_t *p, int64_t len, int64_t *lo, int64
     while (b > a && (k = space_last(p + a, b - a)) > 0) b -= k;
     *lo = a;
     *hi = b;
-}
-
-typedef struct {
-    Py_buffer *views;
-    Py_ssize_t count;
-    int64_t longest;
-    /* Cheap rejections before any memcmp: token lengths (up to 63) and first bytes. */
-    uint64_t lengths;
-    uint8_t first[256];
-} Tokens;
-
-static void tokens_release(Tokens *t) {
-    for (Py_ssize_t i = 0; i < t->count; i++) PyBuffer_Release(&t->views[i]);
-    PyMem_Free(t->views);
-    t->views = NULL;
-    t->count = 0;
-}
-
-static int tokens_parse(PyObject *list, Tokens *t) {
-    t->count = 0;
-    t->longest = -1;
-    t->lengths = 0;
-    memset(t->first, 0, sizeof(t->first));
-    t->views = PyMem_Calloc((size_t)(PyList_GET_SIZE(list) + 1), sizeof(Py_buffer));
-    if (!t->views) {
-        PyErr_NoMemory();
-        return -1;
-    }
-    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(list); i++) {
-        if (PyObject_GetBuffer(PyList_GET_ITEM(list, i), &t->views[i], PyBUF_SIMPLE) < 0) {
-            tokens_release(t);
-            return -1;
-        }
-        t->count = i + 1;
-        Py_ssize_t len = t->views[i].len;
-        if (len > t->longest) t->longest = len;
-        t->lengths |= len < 64 ? 1ULL << len : 0;
-        if (len) t->first[((const uint8_t *)t->views[i].buf)[0]] = 1;
-    }
-    return 0;
-}
-
-static inline int is_token(const Tokens *t, const uint8_t *p, int64_t len) {
-    if (len > t->longest) return 0;
-    if (len < 64 && !(t->lengths >> len & 1)) return 0;
-    if (len && !t->first[p[0]]) return 0;
-    for (Py_ssize_t i = 0; i < t->count; i++) {
-        if (t->views[i].len == len && (len == 0 || memcmp(t->views[i].buf, p, (size_t)len) == 0)) {
-            return 1;
-        }
-    }
-    return 0;
 }
 
 PyDoc_STRVAR_shared(clean_scan_doc,
