@@ -21,7 +21,7 @@ import pyarrow.compute as pc
 from . import _native
 from .dates import day_month_facts
 from .rowhash import column_buffers
-from .strbuf import any_leading_zero, contains_any_byte, edge_bytes, lengths, only_bytes
+from .strbuf import lengths
 
 
 class Kind(StrEnum):
@@ -227,27 +227,25 @@ def is_int_batch(values: pa.Array) -> bool:
 
 
 def is_float_batch(values: pa.Array) -> bool:
-    """Plain decimal or scientific notation without leading zeros; no nulls allowed."""
-    # The byte check rules out what float parsing also takes: "inf", "nan", "Infinity".
-    if not only_bytes(values, b"0123456789-+.eE"):
+    """Plain decimal or scientific notation (pyarrow's float grammar), no leading zero,
+    no "+" first, no nulls: the shape in one compiled pass, so "inf", "nan" and
+    "Infinity" never count; pyarrow parses only batches that could overflow."""
+    facts = _native.float_facts(column_buffers(values))
+    if facts is None:
         return False
-    parsed = _parse(values, pa.float64())
+    may_overflow, _ = facts
+    if not may_overflow:
+        return True
     # "1e999" parses as inf: storing that would silently lose the value.
-    if parsed is None or not _all(pc.is_finite(parsed)):
-        return False
-    first, _, _ = edge_bytes(values)
-    return not (any_leading_zero(values) or bool(np.any(first == ord("+"))))
+    parsed = _parse(values, pa.float64())
+    return parsed is not None and _all(pc.is_finite(parsed))
 
 
 def plain_floats_are_grouped(values: pa.Array) -> bool:
     """For values already known to be plain floats: do they also fit GROUPED_RE?
     Only exponents and bare dots (".5", "-.5", "5.") are in one and not the other."""
-    if contains_any_byte(values, b"eE"):
-        return False
-    first, second, last = edge_bytes(values)
-    dot, minus = ord("."), ord("-")
-    bare = (first == dot) | ((first == minus) & (second == dot)) | (last == dot)
-    return not bool(np.any(bare))
+    facts = _native.float_facts(column_buffers(values))
+    return facts is not None and facts[1]
 
 
 def dm_parts(values: pa.Array, sep: str, with_time: bool = False) -> pa.Array:
@@ -283,15 +281,23 @@ def accumulate(stats: ColumnStats, values: pa.Array, line_of: LineOf | None = No
     stats.nulls += nulls
     if len(values) == nulls:
         return
-    rows: np.ndarray | None = None
+    if not stats.alive:
+        # Text for good: nothing left to check, only values to count.
+        stats.values += len(values) - nulls
+        return
     if nulls:
-        rows = np.flatnonzero(np.asarray(values.is_valid().to_numpy(zero_copy_only=False)))
+        valid = values.is_valid()
         values = pc.drop_null(values)
     before = {family: bool(stats.alive & kinds) for family, kinds in _FAMILIES.items()}
     _accumulate_candidates(stats, values)
     stats.values += len(values)
     for family, kinds in _FAMILIES.items():
         if before[family] and not stats.alive & kinds:
+            # Where the non-null values sat in the batch: only needed for the lines of
+            # counterexamples, so only worked out when a family just died.
+            rows = None
+            if nulls:
+                rows = np.flatnonzero(np.asarray(valid.to_numpy(zero_copy_only=False)))
             _note_near_miss(stats, family, values, rows, line_of)
 
 

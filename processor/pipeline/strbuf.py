@@ -53,11 +53,6 @@ def value_bytes(values: pa.Array) -> U8:
     return np.frombuffer(values.buffers()[2], dtype=np.uint8, count=hi - lo, offset=lo)
 
 
-def is_ascii(values: pa.Array) -> bool:
-    data = value_bytes(values)
-    return data.size == 0 or int(data.max()) < 0x80
-
-
 def any_leading_zero(values: pa.Array) -> bool:
     """True if a value looks like "0N..." or "-0N..." (N a digit): an identifier such
     as "007" or "01310-100", never a number to convert."""

@@ -4,6 +4,7 @@ of the same definitions, on random data, slices, nulls and both offset widths.""
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import os
 import random
 import re
@@ -24,7 +25,6 @@ from processor.pipeline.infer import ColumnType, Kind
 from processor.pipeline.rowhash import (
     DistinctEstimate,
     column_buffers,
-    combine_rows,
     row_hashes,
     value_hashes,
 )
@@ -54,6 +54,17 @@ def reference_hash(value: str | None) -> int:
         word = ((word ^ h) * M1) & MASK
         h = word ^ (word >> 29)
     return fmix(h)
+
+
+def reference_rows(columns: list[list[int]]) -> list[int]:
+    """rowhash's documented row hash: row = h0, row = row * M2 ^ h, then fmix64."""
+    out = []
+    for hashes in zip(*columns, strict=True):
+        row = hashes[0]
+        for h in hashes[1:]:
+            row = ((row * M2) & MASK) ^ h
+        out.append(fmix(row))
+    return out
 
 
 def random_values(rng: random.Random, n: int) -> list[str | None]:
@@ -91,7 +102,7 @@ def test_row_hashes_combine_value_hashes_and_feed_the_estimates() -> None:
     cols[1] = cols[1].cast(pa.large_string())
     estimates = [DistinctEstimate() for _ in cols]
     got = row_hashes(cols, estimates)
-    assert got.tolist() == combine_rows([value_hashes(c) for c in cols]).tolist()
+    assert got.tolist() == reference_rows([value_hashes(c).tolist() for c in cols])
     for col, estimate in zip(cols, estimates, strict=True):
         expected = DistinctEstimate()
         hashes = value_hashes(col)
@@ -480,3 +491,38 @@ def test_day_month_dates_against_datetime() -> None:
         dt.date(1999, 12, 31),
     ]
     assert _native.dm_facts(column_buffers(pa.array([None], pa.string())), ord("/")) is None
+
+
+def old_is_float_batch(values: pa.Array) -> bool:
+    """The float candidate's check before the compiled pass (its reference)."""
+    if not only_bytes(values, b"0123456789-+.eE"):
+        return False
+    parsed = infer._parse(values, pa.float64())
+    if parsed is None or not infer._all(pc.is_finite(parsed)):
+        return False
+    first = [v[:1] for v in values.to_pylist()]
+    return not (any_leading_zero(values) or "+" in first)
+
+
+def old_floats_are_grouped(values: pa.Array) -> bool:
+    texts = values.to_pylist()
+    if any("e" in t or "E" in t for t in texts):
+        return False
+    return not any(t.startswith((".", "-.")) or t.endswith(".") for t in texts)
+
+
+def test_float_shapes_match_pyarrow_on_every_short_string() -> None:
+    alphabet = "019-+.eE"
+    texts = [""]
+    for size in range(1, 5):
+        texts += ["".join(t) for t in itertools.product(alphabet, repeat=size)]
+    texts += ["1e999", "-1e999", "9" * 400, "9" * 299, "1.5e-300", "00.5", "0.5e10"]
+    texts += random_number_texts(21, 2000)
+    for text in texts:
+        values = pa.array([text])
+        expected = old_is_float_batch(values)
+        assert infer.is_float_batch(values) == expected, text
+        if expected:
+            assert infer.plain_floats_are_grouped(values) == old_floats_are_grouped(values), text
+    batch = pa.array(["1.5", "2", "-0.25", "3e2"])
+    assert infer.is_float_batch(batch) and not infer.plain_floats_are_grouped(batch)

@@ -169,6 +169,63 @@ PyObject *int64_shapes(PyObject *self, PyObject *arg) {
     return PyBool_FromLong(ok);
 }
 
+/* pyarrow's float grammar on "0-9 + - . e E": -?(digits)(.digits)? with a digit in the
+ * mantissa, then ([eE][+-]?digits)?; but no '+' first and no leading zero ("0N",
+ * "-0N"): infer.py's float candidate. */
+typedef struct {
+    int ok, exponent, long_value, bare_dot;
+} FloatState;
+
+static int float_visit(void *state, Py_ssize_t i, const uint8_t *p, int64_t len) {
+    FloatState *st = state;
+    int64_t k = 0, digits = 0;
+    if (k < len && p[k] == '-') k++;
+    if (k + 1 < len && p[k] == '0' && p[k + 1] >= '0' && p[k + 1] <= '9') return !(st->ok = 0);
+    int64_t start = k;
+    while (k < len && p[k] >= '0' && p[k] <= '9') k++;
+    digits += k - start;
+    if (k < len && p[k] == '.') {
+        if (k == start || k == len - 1) st->bare_dot = 1;
+        k++;
+        int64_t frac = k;
+        while (k < len && p[k] >= '0' && p[k] <= '9') k++;
+        digits += k - frac;
+    }
+    if (!digits) return !(st->ok = 0);
+    if (k < len && (p[k] == 'e' || p[k] == 'E')) {
+        st->exponent = 1;
+        k++;
+        if (k < len && (p[k] == '+' || p[k] == '-')) k++;
+        int64_t exp = k;
+        while (k < len && p[k] >= '0' && p[k] <= '9') k++;
+        if (k == exp) return !(st->ok = 0);
+    }
+    if (k != len) return !(st->ok = 0);
+    /* Past ~300 digits a float64 overflows; the caller checks those with pyarrow. */
+    if (len > 300) st->long_value = 1;
+    return 0;
+}
+
+PyDoc_STRVAR_shared(float_facts_doc,
+             "float_facts(column) -> (may_overflow, grouped) | None\n\n"
+             "None unless every non-null value has the plain float shape (pyarrow's\n"
+             "grammar, no '+' first, no leading zero). may_overflow: some value has an\n"
+             "exponent or over 300 bytes (check finiteness with a parser); grouped: no\n"
+             "exponent and no bare dot ('.5', '5.'), so they also fit GROUPED_RE.");
+
+PyObject *float_facts(PyObject *self, PyObject *arg) {
+    FloatState st = {.ok = 1};
+    Column c;
+    if (!PyTuple_Check(arg)) {
+        PyErr_SetString(PyExc_TypeError, "a column is a tuple of its buffers");
+        return NULL;
+    }
+    if (column_parse(arg, &c) < 0 || column_visit(&c, float_visit, &st) < 0) return NULL;
+    if (!st.ok) Py_RETURN_NONE;
+    return Py_BuildValue("(OO)", st.exponent || st.long_value ? Py_True : Py_False,
+                         !st.exponent && !st.bare_dot ? Py_True : Py_False);
+}
+
 PyObject *number_shapes(PyObject *self, PyObject *args) {
     PyObject *spec;
     ShapeState st = {.ok = 1};
