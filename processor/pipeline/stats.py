@@ -17,6 +17,9 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from . import _native
+from .rowhash import column_buffers
+
 TOP = 10
 _MAX_TRACKED = 20_000
 _MERGE_EVERY = 16
@@ -41,6 +44,18 @@ def _larger(a: Any, b: Any) -> Any:
     return b if a is None or (b is not None and b > a) else a
 
 
+def extremes(values: pa.Array) -> tuple[Any, Any]:
+    """(smallest, largest) non-null value. Text is compared byte-wise in one compiled
+    pass (pyarrow's min_max copied each candidate string: ~12 ns a value)."""
+    if pa.types.is_string(values.type) or pa.types.is_large_string(values.type):
+        found = _native.string_extremes(column_buffers(values))
+        if found is None:
+            return None, None
+        return values[found[0]].as_py(), values[found[1]].as_py()
+    pair = pc.min_max(values)
+    return pair["min"].as_py(), pair["max"].as_py()
+
+
 @dataclass
 class ColumnSummary:
     rows: int = 0
@@ -57,9 +72,9 @@ class ColumnSummary:
         self.nulls += values.null_count
         if values.null_count == len(values):
             return
-        extremes = pc.min_max(values)
-        self.minimum = _smaller(self.minimum, extremes["min"].as_py())
-        self.maximum = _larger(self.maximum, extremes["max"].as_py())
+        low, high = extremes(values)
+        self.minimum = _smaller(self.minimum, low)
+        self.maximum = _larger(self.maximum, high)
         if count_values and self.track_top:
             self.counted_rows += len(values) - values.null_count
             tally = pc.value_counts(pc.drop_null(values) if values.null_count else values)

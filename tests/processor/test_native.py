@@ -28,6 +28,7 @@ from processor.pipeline.rowhash import (
     row_hashes,
     value_hashes,
 )
+from processor.pipeline.stats import extremes
 from processor.pipeline.strbuf import any_leading_zero, only_bytes
 
 MASK = (1 << 64) - 1
@@ -526,3 +527,20 @@ def test_float_shapes_match_pyarrow_on_every_short_string() -> None:
             assert infer.plain_floats_are_grouped(values) == old_floats_are_grouped(values), text
     batch = pa.array(["1.5", "2", "-0.25", "3e2"])
     assert infer.is_float_batch(batch) and not infer.plain_floats_are_grouped(batch)
+
+
+def test_string_extremes_are_pyarrows_min_max() -> None:
+    rng = random.Random(13)
+    for _ in range(300):
+        values = (
+            random_values(rng, rng.randrange(1, 60))
+            + ["", "a", "a\x00", "ab"][: rng.randrange(0, 5)]
+        )
+        rng.shuffle(values)
+        array = pa.array(values).slice(rng.randrange(0, 2))
+        if rng.random() < 0.3:
+            array = array.cast(pa.large_string())
+        pair = pc.min_max(array)
+        assert extremes(array) == (pair["min"].as_py(), pair["max"].as_py()), values
+    assert extremes(pa.array([None, None], pa.string())) == (None, None)
+    assert extremes(pa.array([3, 1, None])) == (1, 3)

@@ -24,6 +24,7 @@ static PyMethodDef methods[] = {
     {"number_shapes", number_shapes, METH_VARARGS, number_shapes_doc},
     {"int64_shapes", int64_shapes, METH_O, int64_shapes_doc},
     {"float_facts", float_facts, METH_O, float_facts_doc},
+    {"string_extremes", string_extremes, METH_O, string_extremes_doc},
     {"dm_facts", dm_facts, METH_VARARGS, dm_facts_doc},
     {"dm_days", dm_days, METH_VARARGS, dm_days_doc},
     {"bool_words", bool_words, METH_VARARGS, bool_words_doc},

@@ -270,3 +270,55 @@ PyObject *trim_copy(PyObject *self, PyObject *args) {
     return PyLong_FromLongLong(at);
 }
 
+
+typedef struct {
+    Py_ssize_t lo, hi;
+    const uint8_t *lo_p, *hi_p;
+    int64_t lo_len, hi_len;
+} ExtremesState;
+
+/* Byte-wise comparison, shorter first on a tie: what pyarrow's min_max and Parquet's
+ * statistics use for UTF-8. */
+static inline int compare_bytes(const uint8_t *a, int64_t alen, const uint8_t *b, int64_t blen) {
+    int64_t n = alen < blen ? alen : blen;
+    int c = n ? memcmp(a, b, (size_t)n) : 0;
+    if (c) return c;
+    return (alen > blen) - (alen < blen);
+}
+
+static int extremes_visit(void *state, Py_ssize_t i, const uint8_t *p, int64_t len) {
+    ExtremesState *st = state;
+    if (st->lo < 0) {
+        st->lo = st->hi = i;
+        st->lo_p = st->hi_p = p;
+        st->lo_len = st->hi_len = len;
+        return 0;
+    }
+    if (compare_bytes(p, len, st->lo_p, st->lo_len) < 0) {
+        st->lo = i;
+        st->lo_p = p;
+        st->lo_len = len;
+    } else if (compare_bytes(p, len, st->hi_p, st->hi_len) > 0) {
+        st->hi = i;
+        st->hi_p = p;
+        st->hi_len = len;
+    }
+    return 0;
+}
+
+PyDoc_STRVAR_shared(string_extremes_doc,
+             "string_extremes(column) -> (min_index, max_index) | None\n\n"
+             "Where the smallest and the largest non-null values are (byte-wise order, the\n"
+             "first of equals); None if every value is null.");
+
+PyObject *string_extremes(PyObject *self, PyObject *arg) {
+    ExtremesState st = {.lo = -1, .hi = -1};
+    Column c;
+    if (!PyTuple_Check(arg)) {
+        PyErr_SetString(PyExc_TypeError, "a column is a tuple of its buffers");
+        return NULL;
+    }
+    if (column_parse(arg, &c) < 0 || column_visit(&c, extremes_visit, &st) < 0) return NULL;
+    if (st.lo < 0) Py_RETURN_NONE;
+    return Py_BuildValue("(nn)", st.lo, st.hi);
+}
