@@ -84,4 +84,20 @@ static inline int column_visit(Column *c, Visit visit, void *state) {
     return 0;
 }
 
+/* column_visit with a writable buffer obj of item bytes per value, zeroed, whose
+ * address goes to *out before the walk; releases both. -1 with a Python error set. */
+static inline int column_visit_out(Column *c, PyObject *obj, Py_ssize_t item, const char *what,
+                                   void **out, Visit visit, void *state) {
+    Py_buffer view;
+    if (writable(obj, &view, c->length * item, what) < 0) {
+        column_release(c);
+        return -1;
+    }
+    memset(view.buf, 0, (size_t)(c->length * item));
+    *out = view.buf;
+    int status = column_visit(c, visit, state);
+    PyBuffer_Release(&view);
+    return status;
+}
+
 #endif

@@ -72,7 +72,7 @@ PyObject *dm_facts(PyObject *self, PyObject *args) {
 
 typedef struct {
     int sep, day_first, ok;
-    int32_t *out;
+    void *out; /* int32 days */
 } DaysState;
 
 static int days_visit(void *state, Py_ssize_t i, const uint8_t *p, int64_t len) {
@@ -81,7 +81,7 @@ static int days_visit(void *state, Py_ssize_t i, const uint8_t *p, int64_t len) 
     st->ok = fixed_dmy(p, len, st->sep, &a, &b, &y);
     int day = st->day_first ? a : b, month = st->day_first ? b : a;
     st->ok = st->ok && real_date(day, month, y);
-    if (st->ok) st->out[i] = days_from_civil(y, month, day);
+    if (st->ok) ((int32_t *)st->out)[i] = days_from_civil(y, month, day);
     return !st->ok;
 }
 
@@ -94,21 +94,14 @@ PyObject *dm_days(PyObject *self, PyObject *args) {
     PyObject *spec, *out_obj;
     DaysState st = {.ok = 1};
     Column c;
-    Py_buffer out;
     if (!PyArg_ParseTuple(args, "O!ipO", &PyTuple_Type, &spec, &st.sep, &st.day_first,
                           &out_obj)) {
         return NULL;
     }
     if (column_parse(spec, &c) < 0) return NULL;
-    if (writable(out_obj, &out, c.length * 4, "out") < 0) {
-        column_release(&c);
+    if (column_visit_out(&c, out_obj, 4, "out", &st.out, days_visit, &st) < 0) {
         return NULL;
     }
-    st.out = out.buf;
-    memset(out.buf, 0, (size_t)c.length * 4);
-    int status = column_visit(&c, days_visit, &st);
-    PyBuffer_Release(&out);
-    if (status < 0) return NULL;
     return PyBool_FromLong(st.ok);
 }
 

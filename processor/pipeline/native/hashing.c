@@ -114,7 +114,7 @@ PyObject *hash_values(PyObject *self, PyObject *args) {
 PyDoc_STRVAR_shared(hash_rows_doc,
              "hash_rows(columns, registers, out) -> None\n\n"
              "Row hashes of equal-length string columns into the uint64 buffer out\n"
-             "(as rowhash.combine_rows of their value hashes), folding each column's\n"
+             "(the row hash rowhash.py documents), folding each column's\n"
              "non-null value hashes into its HyperLogLog registers.");
 
 PyObject *hash_rows(PyObject *self, PyObject *args) {

@@ -45,7 +45,7 @@ static PyMethodDef methods[] = {
 static struct PyModuleDef module = {
     PyModuleDef_HEAD_INIT,
     .m_name = "_native",
-    .m_doc = "Compiled kernels of the processor (see _native.c).",
+    .m_doc = "Compiled kernels of the processor (see processor/pipeline/native/).",
     .m_size = -1,
     .m_methods = methods,
 };

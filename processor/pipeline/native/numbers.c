@@ -58,12 +58,12 @@ PyDoc_STRVAR_shared(parse_numbers_doc,
 
 typedef struct {
     int mark, group, percent, ok;
-    double *out;
+    void *out; /* float64 values */
 } ParseState;
 
 static int parse_visit(void *state, Py_ssize_t i, const uint8_t *p, int64_t len) {
     ParseState *st = state;
-    st->ok = parse_marked(p, len, st->mark, st->group, st->percent, &st->out[i]);
+    st->ok = parse_marked(p, len, st->mark, st->group, st->percent, &((double *)st->out)[i]);
     return !st->ok;
 }
 
@@ -71,21 +71,14 @@ PyObject *parse_numbers(PyObject *self, PyObject *args) {
     PyObject *spec, *out_obj;
     ParseState st = {.ok = 1};
     Column c;
-    Py_buffer out;
     if (!PyArg_ParseTuple(args, "O!iipO", &PyTuple_Type, &spec, &st.mark, &st.group,
                           &st.percent, &out_obj)) {
         return NULL;
     }
     if (column_parse(spec, &c) < 0) return NULL;
-    if (writable(out_obj, &out, c.length * 8, "out") < 0) {
-        column_release(&c);
+    if (column_visit_out(&c, out_obj, 8, "out", &st.out, parse_visit, &st) < 0) {
         return NULL;
     }
-    st.out = out.buf;
-    memset(out.buf, 0, (size_t)c.length * 8);
-    int status = column_visit(&c, parse_visit, &st);
-    PyBuffer_Release(&out);
-    if (status < 0) return NULL;
     return PyBool_FromLong(st.ok);
 }
 
