@@ -12,7 +12,7 @@ import pyarrow.compute as pc
 
 from . import _native
 from .rowhash import column_buffers
-from .strbuf import data_has_any_byte, value_bytes
+from .strbuf import value_bytes
 
 
 @dataclass(frozen=True)
@@ -135,14 +135,3 @@ def all_null_rows(columns: Sequence[pa.Array]) -> pa.Array | None:
     for col in columns[1:]:
         mask = pc.and_(mask, pc.is_null(col))
     return mask if pc.any(mask).as_py() else None
-
-
-def line_breaks_per_row(columns: Sequence[pa.Array]) -> np.ndarray:
-    """Line breaks (CRLF, CR or LF) inside the raw values of each row."""
-    total = np.zeros(len(columns[0]) if columns else 0, dtype=np.int64)
-    for col in columns:
-        if not data_has_any_byte(col, b"\r\n"):
-            continue
-        counts = pc.count_substring_regex(col, "\r\n|\r|\n")
-        total += np.asarray(pc.fill_null(counts, 0).to_numpy(zero_copy_only=False), np.int64)
-    return total

@@ -29,9 +29,20 @@ from processor.pipeline.rowhash import (
     value_hashes,
 )
 from processor.pipeline.stats import extremes
-from processor.pipeline.strbuf import any_leading_zero, only_bytes
 
 MASK = (1 << 64) - 1
+
+
+def only_bytes(values: pa.Array, allowed: bytes) -> bool:
+    """Reference: every byte of every value is one of ``allowed``."""
+    return all(set(v.encode()) <= set(allowed) for v in values.to_pylist())
+
+
+def any_leading_zero(values: pa.Array) -> bool:
+    """Reference: a value like "007" or "-01", an identifier rather than a number."""
+    return any(re.match(r"-?0[0-9]", v) for v in values.to_pylist() if v is not None)
+
+
 M1, M2 = 0x9E3779B97F4A7C15, 0xC2B2AE3D27D4EB4F
 NULL = 0xA4093822299F31D0
 

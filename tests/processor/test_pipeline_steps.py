@@ -40,6 +40,8 @@ from processor.pipeline.infer import (
     accumulate,
     counterexamples,
     decide_type,
+    is_float_batch,
+    is_int_batch,
     type_notes,
 )
 from processor.pipeline.options import DEFAULT_NULL_TOKENS
@@ -49,7 +51,6 @@ from processor.pipeline.rowhash import (
     row_hashes,
     value_hashes,
 )
-from processor.pipeline.strbuf import any_leading_zero
 from processor.pipeline.version import processor_version
 
 # --- headers ---------------------------------------------------------------------
@@ -159,11 +160,12 @@ def test_clean_column_counts_and_skips_work_it_does_not_need() -> None:
     assert (counts.values_trimmed, counts.values_nulled) == (1, 1)
 
 
-def test_leading_zero_check() -> None:
-    assert any_leading_zero(pa.array(["1", "007"]))
-    assert any_leading_zero(pa.array(["-01"]))
-    assert any_leading_zero(pa.array(["01310-100"]))
-    assert not any_leading_zero(pa.array(["0", "0.5", "-0", "-0.25", "10", None]))
+def test_leading_zeros_keep_numbers_text() -> None:
+    for text in ("007", "-01", "01310-100", "00.5"):
+        values = pa.array([text])
+        assert not is_int_batch(values) and not is_float_batch(values), text
+    assert is_int_batch(pa.array(["0", "-0", "10"]))
+    assert is_float_batch(pa.array(["0", "0.5", "-0", "-0.25", "10"]))
 
 
 # --- type inference ----------------------------------------------------------------
