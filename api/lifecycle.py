@@ -19,7 +19,7 @@ from processor.storage import ObjectNotFound
 
 from .container import Container
 from .errors import ServiceError
-from .versions import family, forget_resolved, get_dataset, pick_version
+from .versions import family, find_dataset, forget_resolved, pick_version
 
 log = logging.getLogger(__name__)
 COPY_CHUNK = 1024 * 1024
@@ -33,7 +33,7 @@ class Conflict(ServiceError):
 def reprocess(container: Container, dataset_id: str, version: int | None) -> Dataset:
     """A new version from the raw file of `version` (default: the newest version)."""
     catalog, store, settings = container.catalog, container.store, container.settings
-    dataset = get_dataset(catalog, dataset_id)
+    dataset = find_dataset(catalog, dataset_id)
     if dataset.name is None:
         raise Conflict(
             f"dataset {dataset.id} has no name, so it cannot have versions; "
@@ -92,7 +92,7 @@ def delete(container: Container, dataset_id: str, version: int | None) -> list[s
     record an upload again, and the catalog row is removed only after it.
     """
     catalog, store, settings = container.catalog, container.store, container.settings
-    dataset = get_dataset(catalog, dataset_id)
+    dataset = find_dataset(catalog, dataset_id)
     targets = [pick_version(catalog, dataset, version)] if version else family(catalog, dataset)
     busy = [t for t in targets if not t.is_final]
     if busy:

@@ -21,7 +21,8 @@ from .errors import NotFound
 from .routes.links import dataset_links
 
 
-def get_dataset(catalog: Catalog, dataset_id: str) -> Dataset:
+def find_dataset(catalog: Catalog, dataset_id: str) -> Dataset:
+    """The dataset with this id, or NotFound (also for ids that are not dataset ids)."""
     dataset = catalog.get(dataset_id) if keys.is_dataset_id(dataset_id) else None
     if dataset is None:
         raise NotFound(f"no dataset with id {dataset_id!r}")
@@ -47,7 +48,7 @@ def pick_version(catalog: Catalog, dataset: Dataset, version: int) -> Dataset:
 def resolve(catalog: Catalog, dataset_id: str, version: int | None = None) -> Dataset:
     """The version to serve: `version`, else the newest ready one, else the newest one
     (whose status, pending or failed, is then what the client sees)."""
-    dataset = get_dataset(catalog, dataset_id)
+    dataset = find_dataset(catalog, dataset_id)
     if version is not None:
         return pick_version(catalog, dataset, version)
     if dataset.name is None:
@@ -89,7 +90,7 @@ def resolve_cached(catalog: Catalog, dataset_id: str, version: int | None = None
 
 
 def get_cached(catalog: Catalog, dataset_id: str) -> Dataset:
-    return _cached((dataset_id, None, False), lambda: get_dataset(catalog, dataset_id))
+    return _cached((dataset_id, None, False), lambda: find_dataset(catalog, dataset_id))
 
 
 def forget_resolved() -> None:
@@ -113,7 +114,7 @@ def _iso(value: datetime | None) -> str | None:
 
 
 def versions_body(catalog: Catalog, dataset_id: str) -> dict[str, Any]:
-    dataset = get_dataset(catalog, dataset_id)
+    dataset = find_dataset(catalog, dataset_id)
     members = family(catalog, dataset)
     return {
         "name": dataset.name,

@@ -20,7 +20,7 @@ from ..lifecycle import delete, reprocess
 from ..query.service import HotContainerDep, download_response, page_response
 from ..runners.logs import load_logs
 from ..serving import DEFAULT_LIMIT, MAX_LIMIT
-from ..versions import versions_body
+from ..versions import find_dataset, versions_body
 from .links import dataset_links
 
 router = APIRouter(prefix="/datasets", tags=["datasets"])
@@ -50,13 +50,6 @@ def summary(dataset: Dataset) -> dict[str, Any]:
         "finished_at": _iso(dataset.finished_at),
         "links": dataset_links(dataset.id),
     }
-
-
-def _get(catalog: CatalogDep, dataset_id: str) -> Dataset:
-    dataset = catalog.get(dataset_id) if keys.is_dataset_id(dataset_id) else None
-    if dataset is None:
-        raise NotFound(f"no dataset with id {dataset_id!r}")
-    return dataset
 
 
 def _pending(dataset: Dataset) -> JSONResponse:
@@ -175,7 +168,7 @@ async def delete_dataset(
 @router.get("/{dataset_id}/status")
 async def get_status(dataset_id: str, catalog: CatalogDep) -> dict[str, Any]:
     """Where a dataset is in its life: queued, processing, ready or failed."""
-    return summary(_get(catalog, dataset_id))
+    return summary(find_dataset(catalog, dataset_id))
 
 
 @router.get("/{dataset_id}/report", response_model=None)
@@ -183,7 +176,7 @@ async def get_report(
     dataset_id: str, catalog: CatalogDep, store: StoreDep, settings: SettingsDep
 ) -> JSONResponse | dict[str, Any]:
     """What the processor detected, inferred, cleaned and rejected."""
-    dataset = _get(catalog, dataset_id)
+    dataset = find_dataset(catalog, dataset_id)
     if not dataset.is_final:
         return _pending(dataset)
 
@@ -235,7 +228,7 @@ async def get_rejects(
 ) -> JSONResponse | dict[str, Any]:
     """Rows the processor rejected (line, reason, detail, raw text), a page at a time;
     an empty list when it rejected none."""
-    dataset = _get(catalog, dataset_id)
+    dataset = find_dataset(catalog, dataset_id)
     if not dataset.is_final:
         return _pending(dataset)
 
@@ -264,7 +257,7 @@ async def get_logs(
     dataset_id: str, catalog: CatalogDep, store: StoreDep, settings: SettingsDep
 ) -> JSONResponse | PlainTextResponse:
     """The last 200 lines the processor printed, saved when its run ended (text/plain)."""
-    dataset = _get(catalog, dataset_id)
+    dataset = find_dataset(catalog, dataset_id)
     bucket = settings.storage.processed_bucket
     try:
         text = await anyio.to_thread.run_sync(lambda: load_logs(store, bucket, dataset.id))

@@ -21,7 +21,8 @@ from processor.storage import ObjectNotFound, ObjectStore
 
 from ..column_stats import column_stats
 from ..deps import CatalogDep, SettingsDep, StoreDep
-from ..errors import NotFound, error_response
+from ..errors import error_response
+from ..versions import find_dataset
 
 LIST_PAGE_SIZE = 50
 STATS_CACHE_SIZE = 64
@@ -84,13 +85,6 @@ def _pretty(value: Any) -> str:
 templates = Jinja2Templates(env=_environment())
 router = APIRouter(include_in_schema=False)
 stats_router = APIRouter(prefix="/datasets", tags=["datasets"])
-
-
-def _dataset(catalog: CatalogDep, dataset_id: str) -> Dataset:
-    dataset = catalog.get(dataset_id) if keys.is_dataset_id(dataset_id) else None
-    if dataset is None:
-        raise NotFound(f"no dataset with id {dataset_id!r}")
-    return dataset
 
 
 def _load_report(store: ObjectStore, settings: Settings, dataset: Dataset) -> dict[str, Any] | None:
@@ -208,7 +202,7 @@ async def get_column_stats(
     whole-number bins closed at both ends; float and timestamp bins are
     [start, end), the last one closed at `max`.
     """
-    dataset = _dataset(catalog, dataset_id)
+    dataset = find_dataset(catalog, dataset_id)
     if dataset.status is Status.failed:
         return error_response(
             409, "dataset_failed", f"dataset {dataset.id} failed: {dataset.error}"
