@@ -101,7 +101,10 @@ def test_pending_dataset_is_202(server: ApiServer) -> None:
     catalog = Catalog.from_url(settings.resolved_database_url())
     ds_id = new_dataset_id()
     catalog.add(
-        dataset_id=ds_id, filename="x.csv", raw_key=keys.raw_key(ds_id), sha256="0" * 64,
+        dataset_id=ds_id,
+        filename="x.csv",
+        raw_key=keys.raw_key(ds_id),
+        sha256="0" * 64,
         size_bytes=1,
     )
     try:
@@ -141,7 +144,10 @@ def test_restart_resumes_unfinished_work(tmp_path: Path) -> None:
         ds_id = new_dataset_id()
         store.put_bytes(settings.storage.raw_bucket, keys.raw_key(ds_id), f"n\n{i}\n".encode())
         catalog.add(
-            dataset_id=ds_id, filename="r.csv", raw_key=keys.raw_key(ds_id), sha256="0" * 64,
+            dataset_id=ds_id,
+            filename="r.csv",
+            raw_key=keys.raw_key(ds_id),
+            sha256="0" * 64,
             size_bytes=4,
         )
         if stuck_processing:

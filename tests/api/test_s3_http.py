@@ -28,9 +28,7 @@ RSS_BUDGET = 64 * MIB
 
 
 @pytest.fixture(scope="module")
-def s3_api(
-    seaweed: SeaweedS3, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[ApiServer]:
+def s3_api(seaweed: SeaweedS3, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiServer]:
     bucket_suffix = os.urandom(4).hex()
     env = s3_env(
         seaweed,
