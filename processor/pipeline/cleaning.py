@@ -11,8 +11,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from . import _native
-from .rowhash import column_buffers
-from .strbuf import value_bytes
+from .strbuf import column_buffers, value_bytes
 
 
 @dataclass(frozen=True)

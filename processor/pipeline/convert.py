@@ -17,7 +17,7 @@ import pyarrow.compute as pc
 from . import _native
 from .dates import to_date32
 from .infer import NO_WORDS, YES_WORDS, ColumnType, Kind, dm_to_iso, percent_body
-from .rowhash import column_buffers
+from .strbuf import column_buffers, with_nulls_of
 
 MAX_PRECISION = 38
 # Float formats the compiled parser reads directly: (decimal mark, group mark, percent).
@@ -82,10 +82,7 @@ def booleans(values: pa.Array) -> pa.Array:
         every, _ = _native.bool_words(column_buffers(values), YES_WORDS, NO_WORDS, truth)
         if not every:
             raise pa.ArrowInvalid("a value is not a yes/no word")
-    nulls = None
-    if values.null_count:
-        nulls = np.asarray(values.is_null().to_numpy(zero_copy_only=False), dtype=bool)
-    return pa.array(truth.view(np.bool_), type=pa.bool_(), mask=nulls)
+    return with_nulls_of(values, truth.view(np.bool_), pa.bool_())
 
 
 def marked_floats(values: pa.Array, fmt: str) -> pa.Array | None:
@@ -97,10 +94,7 @@ def marked_floats(values: pa.Array, fmt: str) -> pa.Array | None:
         column_buffers(values), ord(mark), ord(group) if group else -1, percent, out
     ):
         return None
-    if not values.null_count:
-        return pa.array(out, type=pa.float64())
-    nulls = np.asarray(values.is_null().to_numpy(zero_copy_only=False), dtype=bool)
-    return pa.array(out, type=pa.float64(), mask=nulls)
+    return with_nulls_of(values, out, pa.float64())
 
 
 def _percent(text: pa.Array, ctype: ColumnType, target: pa.DataType) -> pa.Array:

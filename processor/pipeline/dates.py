@@ -12,7 +12,7 @@ import numpy as np
 import pyarrow as pa
 
 from . import _native
-from .rowhash import column_buffers
+from .strbuf import column_buffers, with_nulls_of
 
 
 def day_month_facts(values: pa.Array, sep: str) -> tuple[int, int, bool, bool] | None:
@@ -30,7 +30,4 @@ def to_date32(values: pa.Array, sep: str, day_first: bool) -> pa.Array | None:
     days = np.empty(len(values), dtype=np.int32)
     if len(values) and not _native.dm_days(column_buffers(values), ord(sep), day_first, days):
         return None
-    if not values.null_count:
-        return pa.array(days, type=pa.date32())
-    nulls = np.asarray(values.is_null().to_numpy(zero_copy_only=False), dtype=bool)
-    return pa.array(days, type=pa.date32(), mask=nulls)
+    return with_nulls_of(values, days, pa.date32())

@@ -32,7 +32,7 @@ import numpy.typing as npt
 import pyarrow as pa
 
 from . import _native
-from .rowhash import column_buffers
+from .strbuf import column_buffers
 
 U64 = npt.NDArray[np.uint64]
 I64 = npt.NDArray[np.int64]

@@ -20,8 +20,7 @@ import pyarrow.compute as pc
 
 from . import _native
 from .dates import day_month_facts
-from .rowhash import column_buffers
-from .strbuf import lengths
+from .strbuf import column_buffers, lengths
 
 
 class Kind(StrEnum):

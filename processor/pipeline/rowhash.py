@@ -20,19 +20,9 @@ import numpy.typing as npt
 import pyarrow as pa
 
 from . import _native
+from .strbuf import column_buffers
 
 U64 = npt.NDArray[np.uint64]
-
-
-def column_buffers(values: pa.Array) -> _native.Column:
-    """A string array as the buffer tuple the compiled kernels take (no copy)."""
-    if not (pa.types.is_string(values.type) or pa.types.is_large_string(values.type)):
-        raise TypeError(f"expected strings, got {values.type}")
-    validity, offsets, data = values.buffers()[:3]
-    if not values.null_count:
-        validity = None
-    large = pa.types.is_large_string(values.type)
-    return (validity, offsets, data, values.offset, len(values), large)
 
 
 def value_hashes(values: pa.Array) -> U64:

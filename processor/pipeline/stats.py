@@ -18,7 +18,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from . import _native
-from .rowhash import column_buffers
+from .strbuf import column_buffers
 
 TOP = 10
 _MAX_TRACKED = 20_000

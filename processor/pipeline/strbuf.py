@@ -1,10 +1,16 @@
-"""Zero-copy numpy views of Arrow string arrays, for checks pyarrow has no kernel for."""
+"""Zero-copy views of Arrow string arrays: numpy views for checks pyarrow has no kernel
+for, and the buffer tuples the compiled kernels (native/) take; and the way back from a
+kernel's numpy output to an Arrow array with the input's nulls."""
 
 from __future__ import annotations
+
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
+
+from . import _native
 
 U8 = npt.NDArray[np.uint8]
 # int32 for string arrays, int64 for large_string ones.
@@ -55,3 +61,23 @@ def lengths(values: pa.Array) -> Offsets:
     if len(values) == 0:
         return np.zeros(0, dtype=np.int64)
     return np.diff(_raw_offsets(values))
+
+
+def column_buffers(values: pa.Array) -> _native.Column:
+    """A string array as the buffer tuple the compiled kernels take (no copy)."""
+    if not (pa.types.is_string(values.type) or pa.types.is_large_string(values.type)):
+        raise TypeError(f"expected strings, got {values.type}")
+    validity, offsets, data = values.buffers()[:3]
+    if not values.null_count:
+        validity = None
+    large = pa.types.is_large_string(values.type)
+    return (validity, offsets, data, values.offset, len(values), large)
+
+
+def with_nulls_of(values: pa.Array, out: npt.NDArray[Any], type_: pa.DataType) -> pa.Array:
+    """``out`` (one slot per value of ``values``) as an Arrow array of ``type_``, null
+    where ``values`` is."""
+    if not values.null_count:
+        return pa.array(out, type=type_)
+    nulls = np.asarray(values.is_null().to_numpy(zero_copy_only=False), dtype=bool)
+    return pa.array(out, type=type_, mask=nulls)

@@ -22,13 +22,9 @@ from processor.pipeline.cleaning import trim
 from processor.pipeline.convert import _percent, _plain_number_text, booleans, marked_floats
 from processor.pipeline.dates import to_date32
 from processor.pipeline.infer import ColumnType, Kind
-from processor.pipeline.rowhash import (
-    DistinctEstimate,
-    column_buffers,
-    row_hashes,
-    value_hashes,
-)
+from processor.pipeline.rowhash import DistinctEstimate, row_hashes, value_hashes
 from processor.pipeline.stats import extremes
+from processor.pipeline.strbuf import column_buffers
 
 MASK = (1 << 64) - 1
 

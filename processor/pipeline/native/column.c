@@ -10,6 +10,10 @@ void column_release(Column *c) {
 int column_parse(PyObject *spec, Column *c) {
     PyObject *validity, *offsets, *data;
     memset(c, 0, sizeof(*c));
+    if (!PyTuple_Check(spec)) {
+        PyErr_SetString(PyExc_TypeError, "a column is a tuple of its buffers");
+        return -1;
+    }
     if (!PyArg_ParseTuple(spec, "OOOnnp", &validity, &offsets, &data, &c->offset, &c->length,
                           &c->large)) {
         return -1;
@@ -62,11 +66,7 @@ Column *columns_parse(PyObject *list) {
         return NULL;
     }
     for (Py_ssize_t k = 0; k < count; k++) {
-        PyObject *spec = PyList_GET_ITEM(list, k);
-        if (!PyTuple_Check(spec)) {
-            PyErr_SetString(PyExc_TypeError, "a column is a tuple of its buffers");
-        }
-        if (PyErr_Occurred() || column_parse(spec, &cols[k]) < 0) {
+        if (column_parse(PyList_GET_ITEM(list, k), &cols[k]) < 0) {
             columns_release(cols, k);
             return NULL;
         }

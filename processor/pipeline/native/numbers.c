@@ -154,10 +154,6 @@ PyDoc_STRVAR_shared(int64_shapes_doc,
 PyObject *int64_shapes(PyObject *self, PyObject *arg) {
     int ok = 1;
     Column c;
-    if (!PyTuple_Check(arg)) {
-        PyErr_SetString(PyExc_TypeError, "a column is a tuple of its buffers");
-        return NULL;
-    }
     if (column_parse(arg, &c) < 0 || column_visit(&c, int64_visit, &ok) < 0) return NULL;
     return PyBool_FromLong(ok);
 }
@@ -209,10 +205,6 @@ PyDoc_STRVAR_shared(float_facts_doc,
 PyObject *float_facts(PyObject *self, PyObject *arg) {
     FloatState st = {.ok = 1};
     Column c;
-    if (!PyTuple_Check(arg)) {
-        PyErr_SetString(PyExc_TypeError, "a column is a tuple of its buffers");
-        return NULL;
-    }
     if (column_parse(arg, &c) < 0 || column_visit(&c, float_visit, &st) < 0) return NULL;
     if (!st.ok) Py_RETURN_NONE;
     return Py_BuildValue("(OO)", st.exponent || st.long_value ? Py_True : Py_False,

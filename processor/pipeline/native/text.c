@@ -314,10 +314,6 @@ PyDoc_STRVAR_shared(string_extremes_doc,
 PyObject *string_extremes(PyObject *self, PyObject *arg) {
     ExtremesState st = {.lo = -1, .hi = -1};
     Column c;
-    if (!PyTuple_Check(arg)) {
-        PyErr_SetString(PyExc_TypeError, "a column is a tuple of its buffers");
-        return NULL;
-    }
     if (column_parse(arg, &c) < 0 || column_visit(&c, extremes_visit, &st) < 0) return NULL;
     if (st.lo < 0) Py_RETURN_NONE;
     return Py_BuildValue("(nn)", st.lo, st.hi);
