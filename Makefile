@@ -33,11 +33,11 @@ servers:
 	  echo "test server builds took $$((end - start))s (SeaweedFS $$((mid - start))s, Kubernetes $$((end - mid))s; cached in ~/.cache/mini-pipeline/bin)"
 
 lint: venv
-	$(VENV)/bin/ruff check api processor tests
-	$(VENV)/bin/ruff format --check api processor
+	$(VENV)/bin/ruff check api core processor tests
+	$(VENV)/bin/ruff format --check api core processor
 
 typecheck: venv
-	$(VENV)/bin/mypy --strict api processor
+	$(VENV)/bin/mypy --strict api core processor
 
 # The UI tests need Debian's Chromium (Playwright drives it; no browser download).
 browser:

@@ -6,7 +6,7 @@ import logging
 
 import uvicorn
 
-from processor.settings import Settings
+from core.settings import Settings
 
 
 def main() -> None:

@@ -19,7 +19,7 @@ from fastapi.responses import RedirectResponse
 from pydantic import SecretStr
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from processor.settings import Settings
+from core.settings import Settings
 
 from .errors import error_response
 

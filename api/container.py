@@ -5,10 +5,10 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from processor.catalog import Catalog
-from processor.settings import RunnerBackend, Settings
-from processor.storage import ObjectStore, StorageUnavailable
-from processor.storage.factory import ensure_buckets, make_store
+from core.catalog import Catalog
+from core.settings import RunnerBackend, Settings
+from core.storage import ObjectStore, StorageUnavailable
+from core.storage.factory import ensure_buckets, make_store
 
 from .runners.base import Runner
 

@@ -6,9 +6,9 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from processor.catalog import Catalog
-from processor.settings import Settings
-from processor.storage import ObjectStore
+from core.catalog import Catalog
+from core.settings import Settings
+from core.storage import ObjectStore
 
 from .container import Container
 from .runners.base import Runner

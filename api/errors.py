@@ -11,8 +11,8 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 
-from processor.catalog import CatalogError, CatalogUnavailable
-from processor.storage import StorageError, StorageUnavailable
+from core.catalog import CatalogError, CatalogUnavailable
+from core.storage import StorageError, StorageUnavailable
 
 log = logging.getLogger(__name__)
 

@@ -13,9 +13,9 @@ import logging
 from datetime import UTC, datetime
 from typing import Any
 
-from processor import keys
-from processor.catalog import Dataset, new_dataset_id
-from processor.storage import ObjectNotFound
+from core import keys
+from core.catalog import Dataset, new_dataset_id
+from core.storage import ObjectNotFound
 
 from .container import Container
 from .errors import ServiceError

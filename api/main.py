@@ -8,8 +8,8 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from processor import __version__
-from processor.settings import Settings
+from core import __version__
+from core.settings import Settings
 
 from .auth import install_api_keys
 from .container import build_container

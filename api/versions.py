@@ -14,8 +14,8 @@ from datetime import datetime
 from threading import Lock
 from typing import Any
 
-from processor import keys
-from processor.catalog import Catalog, Dataset, Status
+from core import keys
+from core.catalog import Catalog, Dataset, Status
 
 from .errors import NotFound
 from .routes.links import dataset_links

@@ -38,10 +38,10 @@ import duckdb
 import httpx
 
 from bench.serving_data import DATA_DIR, ROWS, ensure_dataset
-from processor import keys
-from processor.catalog import Catalog, new_dataset_id
-from processor.settings import Settings
-from processor.storage.factory import ensure_buckets, make_store
+from core import keys
+from core.catalog import Catalog, new_dataset_id
+from core.settings import Settings
+from core.storage.factory import ensure_buckets, make_store
 
 ROOT = Path(__file__).resolve().parents[1]
 TARGET_DEEP_P50_MS = 25.0

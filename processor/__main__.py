@@ -12,10 +12,11 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from .outputs import EXIT_BAD_INPUT, EXIT_OK
+from core.outputs import EXIT_BAD_INPUT, EXIT_OK
+from core.settings import Settings
+
 from .pipeline import BadInput, process_csv
 from .run import options_from, run_dataset
-from .settings import Settings
 
 
 def _parser() -> argparse.ArgumentParser:

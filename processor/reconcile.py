@@ -22,12 +22,12 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from . import keys
-from .catalog import Catalog, CatalogUnavailable, Dataset, Status, now
-from .outputs import apply_result, read_result
-from .settings import Settings
-from .storage import ObjectNotFound, ObjectStore, StorageError, StorageUnavailable
-from .storage.factory import make_store
+from core import keys
+from core.catalog import Catalog, CatalogUnavailable, Dataset, Status, now
+from core.outputs import apply_result, read_result
+from core.settings import Settings
+from core.storage import ObjectNotFound, ObjectStore, StorageError, StorageUnavailable
+from core.storage.factory import make_store
 
 log = logging.getLogger(__name__)
 

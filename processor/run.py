@@ -7,8 +7,8 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from . import keys
-from .outputs import (
+from core import keys
+from core.outputs import (
     CHUNK,
     EXIT_BAD_INPUT,
     EXIT_OK,
@@ -17,12 +17,13 @@ from .outputs import (
     publish_failure,
     read_result,
 )
+from core.settings import Settings
+from core.storage.factory import make_store
+
 from .pipeline import BadInput, ProcessOptions, process_csv
-from .settings import Settings
-from .storage.factory import make_store
 
 if TYPE_CHECKING:
-    from .catalog import Catalog
+    from core.catalog import Catalog
 
 
 def options_from(raw: dict[str, Any], settings: Settings | None = None) -> ProcessOptions:
@@ -46,7 +47,7 @@ def run_dataset(settings: Settings, dataset_id: str, options: dict[str, Any] | N
     bucket = settings.storage.processed_bucket
     catalog: Catalog | None = None
     if settings.processor.update_catalog:
-        from .catalog import Catalog  # only runs that update the catalog load it
+        from core.catalog import Catalog  # only runs that update the catalog load it
 
         catalog = Catalog.from_url(settings.resolved_database_url())
         dataset = catalog.get(dataset_id)

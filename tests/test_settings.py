@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from processor.settings import RunnerBackend, Settings, StorageBackend, to_env
+from core.settings import RunnerBackend, Settings, StorageBackend, to_env
 
 
 def test_zero_env_is_embedded_default(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -16,10 +16,10 @@ import pyarrow as pa
 from fastapi import Depends, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
-from processor import keys
-from processor.catalog import Catalog, Dataset, Status
-from processor.settings import Settings
-from processor.storage import ObjectNotFound, ObjectStore
+from core import keys
+from core.catalog import Catalog, Dataset, Status
+from core.settings import Settings
+from core.storage import ObjectNotFound, ObjectStore
 
 from ..container import Container
 from ..errors import NotFound, Unprocessable

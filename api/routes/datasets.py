@@ -10,9 +10,9 @@ import anyio
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
-from processor import keys
-from processor.catalog import Dataset
-from processor.storage import ObjectNotFound
+from core import keys
+from core.catalog import Dataset
+from core.storage import ObjectNotFound
 
 from ..deps import CatalogDep, ContainerDep, SettingsDep, StoreDep
 from ..errors import NotFound

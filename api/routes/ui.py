@@ -14,10 +14,10 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 from fastapi.templating import Jinja2Templates
 from jinja2 import Environment, PackageLoader, select_autoescape
 
-from processor import keys
-from processor.catalog import Dataset, Status
-from processor.settings import Settings
-from processor.storage import ObjectNotFound, ObjectStore
+from core import keys
+from core.catalog import Dataset, Status
+from core.settings import Settings
+from core.storage import ObjectNotFound, ObjectStore
 
 from ..column_stats import column_stats
 from ..deps import CatalogDep, SettingsDep, StoreDep

@@ -12,8 +12,8 @@ import anyio.from_thread
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse
 
-from processor import keys
-from processor.catalog import new_dataset_id
+from core import keys
+from core.catalog import new_dataset_id
 
 from ..deps import ContainerDep
 from ..errors import PayloadTooLarge, Unprocessable, UnsupportedMediaType

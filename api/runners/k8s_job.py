@@ -30,10 +30,10 @@ from kubernetes.client import (
     V1VolumeMount,
 )
 
-from processor import keys
-from processor.catalog import Dataset
-from processor.outputs import EXIT_BAD_INPUT
-from processor.settings import KubernetesSettings
+from core import keys
+from core.catalog import Dataset
+from core.outputs import EXIT_BAD_INPUT
+from core.settings import KubernetesSettings
 
 NAME_PREFIX = "mini-proc-"
 MAX_NAME_LENGTH = 63

@@ -26,11 +26,11 @@ from kubernetes import config
 from kubernetes.client import ApiClient, BatchV1Api, Configuration, CoreV1Api, V1Job, V1Pod
 from kubernetes.client.exceptions import ApiException
 
-from processor import keys
-from processor.catalog import Catalog, Dataset, Status, now
-from processor.outputs import apply_result, read_result
-from processor.settings import KubernetesSettings, Settings
-from processor.storage import ObjectStore
+from core import keys
+from core.catalog import Catalog, Dataset, Status, now
+from core.outputs import apply_result, read_result
+from core.settings import KubernetesSettings, Settings
+from core.storage import ObjectStore
 
 from . import logs
 from .k8s_job import CONTAINER, SELECTOR, belongs_to, build_job, dataset_of, job_name

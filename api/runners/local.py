@@ -12,10 +12,10 @@ from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from processor.catalog import Catalog, Status
-from processor.outputs import EXIT_BAD_INPUT, EXIT_OK, apply_result, read_result
-from processor.settings import Settings, to_env
-from processor.storage import ObjectStore, StorageError
+from core.catalog import Catalog, Status
+from core.outputs import EXIT_BAD_INPUT, EXIT_OK, apply_result, read_result
+from core.settings import Settings, to_env
+from core.storage import ObjectStore, StorageError
 
 from .logs import save_log_file
 

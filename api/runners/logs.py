@@ -11,8 +11,8 @@ from collections import deque
 from collections.abc import Iterable
 from pathlib import Path
 
-from processor import keys
-from processor.storage import ObjectStore, StorageError
+from core import keys
+from core.storage import ObjectStore, StorageError
 
 log = logging.getLogger(__name__)
 

@@ -6,7 +6,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from processor.catalog import Catalog
+from core.catalog import Catalog
 from tests.servers.api import ApiServer
 
 

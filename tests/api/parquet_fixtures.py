@@ -11,10 +11,10 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from processor import keys
-from processor.catalog import Catalog, new_dataset_id
-from processor.settings import Settings
-from processor.storage.factory import ensure_buckets, make_store
+from core import keys
+from core.catalog import Catalog, new_dataset_id
+from core.settings import Settings
+from core.storage.factory import ensure_buckets, make_store
 from tests.servers.api import ApiServer
 
 ROWS = 1000

@@ -10,10 +10,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from processor import keys
-from processor.catalog import Catalog, new_dataset_id
-from processor.settings import Settings
-from processor.storage.factory import ensure_buckets, make_store
+from core import keys
+from core.catalog import Catalog, new_dataset_id
+from core.settings import Settings
+from core.storage.factory import ensure_buckets, make_store
 from tests.conftest import s3_env
 from tests.corpus import SPECTRUM, as_csv_text, spectrum_cases
 from tests.servers.api import ApiServer, wait_final

@@ -17,7 +17,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 
-from processor import keys
+from core import keys
 from tests.api.parquet_fixtures import as_json, orders_rows, parquet_bytes, register
 from tests.api.test_query import python_sort, walk
 from tests.servers.api import ApiServer

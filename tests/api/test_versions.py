@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import httpx
 
-from processor import keys
+from core import keys
 from tests.api.conftest import catalog_of, local_objects
 from tests.servers.api import ApiServer, wait_final
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from processor.catalog import Catalog
+from core.catalog import Catalog
 from tests.servers.postgres import PostgresServer
 
 BACKENDS = ["sqlite", "postgresql"]

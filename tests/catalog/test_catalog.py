@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from processor.catalog import Catalog, CatalogError, Status, new_dataset_id
+from core.catalog import Catalog, CatalogError, Status, new_dataset_id
 from tests.catalog.threads import race
 
 

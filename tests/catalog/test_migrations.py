@@ -17,7 +17,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
-from processor.catalog import (
+from core.catalog import (
     Base,
     Catalog,
     CatalogUnavailable,
@@ -25,7 +25,7 @@ from processor.catalog import (
     make_engine,
     new_dataset_id,
 )
-from processor.migrations.apply import alembic_config
+from core.migrations.apply import alembic_config
 from tests.catalog.conftest import MakeCatalog
 from tests.catalog.threads import race
 from tests.servers.postgres import PostgresServer
@@ -143,7 +143,7 @@ def test_a_pre_alembic_catalog_is_adopted_with_its_rows(make_catalog: MakeCatalo
 # migrations themselves race, not process start-up.
 REPLICA = """
 import sys
-from processor.catalog import Catalog
+from core.catalog import Catalog
 catalog = Catalog.from_url(sys.argv[1])
 catalog.ping()
 print("ready", flush=True)

@@ -159,7 +159,7 @@ def ignored(path: str, patterns: list[str]) -> bool:
 
 def test_dockerignore_keeps_the_context_to_what_the_images_copy() -> None:
     patterns = dockerignore_patterns()
-    needed = ["pyproject.toml", "README.md", "api/main.py", "processor/settings.py"]
+    needed = ["pyproject.toml", "README.md", "api/main.py", "core/settings.py", "processor/run.py"]
     for stage in (s for f in DOCKERFILES.values() for s in stages(f)):
         for copy in stage.args("COPY"):
             if not copy.startswith("--from"):

@@ -30,11 +30,11 @@ import pytest
 from kubernetes import client, config, watch
 from pydantic import SecretStr
 
-from processor import keys
-from processor.catalog import Catalog, new_dataset_id
-from processor.settings import Settings, StorageBackend, StorageSettings
-from processor.storage import ObjectStore
-from processor.storage.factory import ensure_buckets, make_store
+from core import keys
+from core.catalog import Catalog, new_dataset_id
+from core.settings import Settings, StorageBackend, StorageSettings
+from core.storage import ObjectStore
+from core.storage.factory import ensure_buckets, make_store
 from tests.conftest import s3_env
 from tests.servers.api import ApiServer
 from tests.servers.executor import PodExecutor

@@ -18,8 +18,8 @@ from api.runners.k8s_status import (
     outcome,
     waiting_reason,
 )
-from processor.catalog import Dataset, Status, new_dataset_id
-from processor.settings import KubernetesSettings
+from core.catalog import Dataset, Status, new_dataset_id
+from core.settings import KubernetesSettings
 from tests.kube.conftest import CONFIG_MAP, NAMESPACE, SECRET, Cluster
 
 

@@ -8,8 +8,8 @@ import httpx
 from kubernetes import client
 
 from api.runners.k8s_job import build_job
-from processor.catalog import Catalog
-from processor.settings import KubernetesSettings
+from core.catalog import Catalog
+from core.settings import KubernetesSettings
 from tests.kube.conftest import (
     GOOD_CSV,
     IMAGE,

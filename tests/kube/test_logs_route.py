@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from processor import keys
+from core import keys
 from tests.kube.conftest import GOOD_CSV, SHORT_CSV, upload, wait_final
 from tests.servers.api import ApiServer
 

@@ -8,7 +8,7 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from api.runners.kubernetes import load_api_client
-from processor.settings import KubernetesSettings
+from core.settings import KubernetesSettings
 from tests.kube.conftest import (
     API_SERVICE_ACCOUNT,
     NAMESPACE,

@@ -13,8 +13,8 @@ from typing import Any
 import httpx
 from sqlalchemy import update
 
-from processor import keys
-from processor.catalog import Catalog, DatasetRow
+from core import keys
+from core.catalog import Catalog, DatasetRow
 from tests.kube.conftest import (
     GOOD_CSV,
     ROOT,

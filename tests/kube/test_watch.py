@@ -12,7 +12,7 @@ from kubernetes import client
 
 from api.runners.k8s_job import SELECTOR, job_name, labels
 from api.runners.k8s_watch import JobWatcher
-from processor.catalog import new_dataset_id
+from core.catalog import new_dataset_id
 from tests.kube.conftest import NAMESPACE, Cluster, wait_for
 
 # The watch cache's minimum history (DefaultEventFreshDuration, 75 s), plus a margin.

@@ -11,9 +11,9 @@ import pytest
 from minio import Minio
 from minio.deleteobjects import DeleteObject
 
-from processor.storage.base import ObjectStore
-from processor.storage.local import LocalObjectStore
-from processor.storage.s3 import S3ObjectStore
+from core.storage.base import ObjectStore
+from core.storage.local import LocalObjectStore
+from core.storage.s3 import S3ObjectStore
 from tests.servers.seaweed import SeaweedS3
 
 MIB = 1024 * 1024

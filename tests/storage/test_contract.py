@@ -1,4 +1,4 @@
-"""One contract for the ObjectStore port (processor/storage/base.py), run on every adapter.
+"""One contract for the ObjectStore port (core/storage/base.py), run on every adapter.
 
 `store` is parametrised: the local filesystem adapter, and the S3 adapter against
 a real SeaweedFS server (marked `s3`). `bucket` is a fresh bucket for each test.
@@ -19,9 +19,9 @@ from typing import TYPE_CHECKING
 import pytest
 from minio import Minio
 
-from processor.storage.base import ObjectNotFound, ObjectStore, StorageUnavailable
-from processor.storage.local import LocalObjectStore
-from processor.storage.s3 import S3ObjectStore
+from core.storage.base import ObjectNotFound, ObjectStore, StorageUnavailable
+from core.storage.local import LocalObjectStore
+from core.storage.s3 import S3ObjectStore
 
 if TYPE_CHECKING:
     from tests.servers.seaweed import SeaweedS3

@@ -11,8 +11,8 @@ import pyarrow.parquet as pq
 import pytest
 from playwright.sync_api import Browser, ConsoleMessage, Error, Page, Playwright, sync_playwright
 
-from processor import keys
-from processor.catalog import Catalog
+from core import keys
+from core.catalog import Catalog
 from tests.corpus import CORPUS
 from tests.servers.api import ApiServer, wait_final
 

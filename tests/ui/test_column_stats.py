@@ -8,7 +8,7 @@ import pyarrow.compute as pc
 import pytest
 
 from api.column_stats import MAX_VALUE_CHARS
-from processor.catalog import new_dataset_id
+from core.catalog import new_dataset_id
 from tests.servers.api import ApiServer
 
 from .conftest import catalog_of, parquet_table

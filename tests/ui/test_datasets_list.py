@@ -12,7 +12,7 @@ import time
 import httpx
 from playwright.sync_api import Page, Request, expect
 
-from processor.catalog import new_dataset_id
+from core.catalog import new_dataset_id
 from tests.servers.api import ApiServer
 
 from .conftest import catalog_of, shot

@@ -3,7 +3,7 @@
 Status moves only forward (queued -> processing -> ready | failed); every
 transition is one guarded UPDATE, so two writers can never both win.
 
-The schema is owned by the Alembic migrations in `processor/migrations/`;
+The schema is owned by the Alembic migrations in `core/migrations/`;
 `DatasetRow` must stay in step with them (a test compares the two).
 """
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import Connection
 
-from processor.catalog import Base, make_engine
-from processor.settings import Settings
+from core.catalog import Base, make_engine
+from core.settings import Settings
 
 config = context.config
 

@@ -1,5 +1,5 @@
 """The catalog's Alembic migrations, packaged so both images carry them.
 
 The API applies them at start (`Catalog.create_schema`); `python -m
-processor.migrations` is Alembic's command line for writing new ones.
+core.migrations` is Alembic's command line for writing new ones.
 """

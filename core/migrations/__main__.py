@@ -1,4 +1,4 @@
-"""`python -m processor.migrations <alembic command>`: Alembic's CLI on the packaged scripts.
+"""`python -m core.migrations <alembic command>`: Alembic's CLI on the packaged scripts.
 
 For writing migrations, e.g. `revision --autogenerate -m "..."` against a
 database at head (MINI_DATABASE_URL, default the embedded SQLite catalog).
@@ -15,7 +15,7 @@ from .apply import alembic_config
 
 
 def main(argv: list[str] | None = None) -> None:
-    cli = CommandLine(prog="python -m processor.migrations")
+    cli = CommandLine(prog="python -m core.migrations")
     options = cli.parser.parse_args(argv if argv is not None else sys.argv[1:])
     if not hasattr(options, "cmd"):
         cli.parser.error("too few arguments")
