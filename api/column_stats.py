@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from collections import Counter
+from collections import Counter, OrderedDict
+from threading import Lock
 from typing import Any, BinaryIO
 
 import pyarrow as pa
@@ -23,6 +24,7 @@ from .serving import column_type
 MAX_TRACKED_VALUES = 100_000
 KEEP_AFTER_PRUNE = 10_000
 MAX_VALUE_CHARS = 200
+STATS_CACHE_SIZE = 64
 
 NUMERIC = {"int", "float", "decimal"}
 TEMPORAL = {"date", "timestamp"}
@@ -157,3 +159,30 @@ def column_stats(source: BinaryIO, name: str, *, bins: int, top: int) -> dict[st
         return {**base, "chart": "histogram", "nulls": rows - shape["count"], **shape}
     shape = _top_values(parquet, name, top)
     return {**base, "chart": "top_values", "nulls": rows - shape["count"], **shape}
+
+
+class StatsCache:
+    """Answers per (version id, column, bins, top): a ready version never changes."""
+
+    def __init__(self, size: int = STATS_CACHE_SIZE) -> None:
+        self._size = size
+        self._items: OrderedDict[tuple[Any, ...], dict[str, Any]] = OrderedDict()
+        self._lock = Lock()
+
+    def get(self, key: tuple[Any, ...]) -> dict[str, Any] | None:
+        with self._lock:
+            value = self._items.get(key)
+            if value is not None:
+                self._items.move_to_end(key)
+            return value
+
+    def put(self, key: tuple[Any, ...], value: dict[str, Any]) -> None:
+        with self._lock:
+            self._items[key] = value
+            self._items.move_to_end(key)
+            while len(self._items) > self._size:
+                self._items.popitem(last=False)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()

@@ -10,7 +10,9 @@ from core.settings import RunnerBackend, Settings
 from core.storage import ObjectStore, StorageUnavailable
 from core.storage.factory import ensure_buckets, make_store
 
+from .column_stats import StatsCache
 from .runners.base import Runner
+from .versions import Resolver
 
 log = logging.getLogger(__name__)
 
@@ -21,6 +23,8 @@ class Container:
     store: ObjectStore
     catalog: Catalog
     runner: Runner
+    resolver: Resolver
+    stats_cache: StatsCache
     buckets_ready: bool = False
 
     def ensure_buckets(self) -> None:
@@ -39,6 +43,8 @@ class Container:
 
     def stop(self) -> None:
         self.runner.stop()
+        self.resolver.forget()
+        self.stats_cache.clear()
         self.catalog.engine.dispose()
 
 
@@ -54,4 +60,11 @@ def build_container(settings: Settings) -> Container:
         from .runners.kubernetes import KubernetesRunner
 
         runner = KubernetesRunner(settings, catalog, store)
-    return Container(settings=settings, store=store, catalog=catalog, runner=runner)
+    return Container(
+        settings=settings,
+        store=store,
+        catalog=catalog,
+        runner=runner,
+        resolver=Resolver(catalog),
+        stats_cache=StatsCache(),
+    )

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Request
+import anyio
+from fastapi import Depends, Query, Request
 
 from core.catalog import Catalog
 from core.settings import Settings
@@ -12,6 +13,14 @@ from core.storage import ObjectStore
 
 from .container import Container
 from .runners.base import Runner
+from .versions import Served
+
+# Versions are numbered from 1; anything beyond a 32-bit int is no version (422, not 500).
+MAX_VERSION = 2**31 - 1
+VersionQuery = Annotated[
+    int | None,
+    Query(ge=1, le=MAX_VERSION, description="version N of the dataset; default: see the URL"),
+]
 
 
 async def get_container(request: Request) -> Container:
@@ -42,3 +51,12 @@ SettingsDep = Annotated[Settings, Depends(get_settings)]
 StoreDep = Annotated[ObjectStore, Depends(get_store)]
 CatalogDep = Annotated[Catalog, Depends(get_catalog)]
 RunnerDep = Annotated[Runner, Depends(get_runner)]
+
+
+async def get_served(request: Request, dataset_id: str, version: VersionQuery = None) -> Served:
+    """The version a per-dataset request is about (api/versions.py decides)."""
+    container: Container = request.app.state.container
+    return await anyio.to_thread.run_sync(lambda: container.resolver.resolve(dataset_id, version))
+
+
+ServedDep = Annotated[Served, Depends(get_served)]

@@ -14,7 +14,7 @@ from core.settings import Settings
 from .auth import install_api_keys
 from .container import build_container
 from .errors import install_error_handlers
-from .routes import datasets, health, login, ui, upload
+from .routes import datasets, health, login, stats, ui, upload
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -43,7 +43,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(datasets.router)
     app.include_router(health.router)
     app.include_router(ui.router)
-    app.include_router(ui.stats_router)
+    app.include_router(stats.router)
     app.include_router(login.router)
     app.mount("/static", StaticFiles(packages=[("api", "static")]), name="static")
     return app

@@ -1,107 +1,97 @@
-"""Which version a request about a dataset means.
+"""Which version of which dataset a request means: the one place that decides.
 
-Uploads that share a `name` are versions 1, 2, ... of one dataset, each with its own id.
-Any version's id addresses the whole family: data requests serve the latest *ready*
-version (a failed or unfinished newer one never hides it) unless `?version=N` asks for
-another. A dataset recorded without a name is a family of one.
+A dataset is a name with versions 1, 2, ...; each version has its own id.
+
+* `/datasets/{name}` is the **stable** URL: it follows the newest *ready* version (a
+  failed or unfinished newer one never hides it; with none ready, the newest version
+  answers with its state).
+* `/datasets/{version id}` is the **immutable** URL of that one version.
+* `?version=N` on either picks version N of the dataset.
+
+An upload without a name is a dataset named by its first version's id, so for it the
+two URLs are one until it gets a second version; then the name wins, and version 1 is
+`?version=1`. Names that look like version ids are refused at upload for that reason.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
-from datetime import datetime
+from dataclasses import dataclass
 from threading import Lock
-from typing import Any
 
 from core import keys
 from core.catalog import Catalog, Dataset, Status
 
 from .errors import NotFound
-from .routes.links import dataset_links
+
+# Data requests resolve the version to serve at most once per this many seconds per URL:
+# under load that saves catalog queries on every request, and a version that just
+# became ready (or was deleted through another replica) is seen at most this much later.
+# Deletes and reprocesses through this process clear it at once.
+RESOLVE_TTL_SECONDS = 0.2
+RESOLVE_CACHE_ENTRIES = 10_000
 
 
-def find_dataset(catalog: Catalog, dataset_id: str) -> Dataset:
-    """The dataset with this id, or NotFound (also for ids that are not dataset ids)."""
-    dataset = catalog.get(dataset_id) if keys.is_dataset_id(dataset_id) else None
-    if dataset is None:
-        raise NotFound(f"no dataset with id {dataset_id!r}")
-    return dataset
+@dataclass(frozen=True)
+class Served:
+    """The version an answer is about, and how the request named it."""
 
+    dataset: Dataset
+    # "name": the stable URL (latest ready); "id": a version's own URL; "version": ?version=N.
+    addressed_by: str
 
-def family(catalog: Catalog, dataset: Dataset) -> list[Dataset]:
-    """Every version, oldest first."""
-    return catalog.versions(dataset.name) if dataset.name is not None else [dataset]
+    @property
+    def name(self) -> str:
+        return self.dataset.name or self.dataset.id
+
+    @property
+    def version(self) -> int:
+        return version_of(self.dataset)
+
+    @property
+    def id(self) -> str:
+        return self.dataset.id
 
 
 def version_of(dataset: Dataset) -> int:
     return dataset.version if dataset.version is not None else 1
 
 
-def pick_version(catalog: Catalog, dataset: Dataset, version: int) -> Dataset:
-    for member in family(catalog, dataset):
-        if version_of(member) == version:
-            return member
-    raise NotFound(f"dataset {dataset.id} has no version {version}")
+def family(catalog: Catalog, dataset: Dataset) -> list[Dataset]:
+    """Every version of the dataset `dataset` belongs to, oldest first."""
+    return catalog.versions(dataset.name) if dataset.name is not None else [dataset]
 
 
-def resolve(catalog: Catalog, dataset_id: str, version: int | None = None) -> Dataset:
-    """The version to serve: `version`, else the newest ready one, else the newest one
-    (whose status, pending or failed, is then what the client sees)."""
-    dataset = find_dataset(catalog, dataset_id)
+def _members(catalog: Catalog, ref: str) -> tuple[list[Dataset], Dataset | None]:
+    """The versions of the dataset `ref` names, and the version `ref` is the id of (if
+    it is not a name)."""
+    members = catalog.versions(ref)
+    if members:
+        return members, None
+    own = catalog.get(ref) if keys.is_dataset_id(ref) else None
+    if own is None:
+        raise NotFound(f"no dataset named {ref!r} and no version with that id")
+    return family(catalog, own), own
+
+
+def resolve(catalog: Catalog, ref: str, version: int | None = None) -> Served:
+    members, own = _members(catalog, ref)
     if version is not None:
-        return pick_version(catalog, dataset, version)
-    if dataset.name is None:
-        return dataset
-    latest = catalog.latest_ready(dataset.name)
-    if latest is not None:
-        return latest
-    members = family(catalog, dataset)
-    return members[-1] if members else dataset
+        for member in members:
+            if version_of(member) == version:
+                return Served(member, "version")
+        name = members[0].name if members else ref
+        known = ", ".join(str(version_of(m)) for m in members) or "none"
+        raise NotFound(f"dataset {name!r} has no version {version} (versions: {known})")
+    if own is not None:
+        return Served(own, "id")
+    ready = [m for m in members if m.status is Status.ready]
+    return Served(ready[-1] if ready else members[-1], "name")
 
 
-# Data requests resolve the version to serve once per this many seconds at most: under
-# load that saves two catalog queries per request, and a version that just became ready
-# (or was deleted elsewhere) is seen at most this much later. Deletes and reprocesses
-# through this process clear it at once.
-RESOLVE_TTL_SECONDS = 0.2
-_resolved: dict[tuple[str, int | None, bool], tuple[float, Dataset]] = {}
-_resolved_lock = Lock()
-
-
-def _cached(key: tuple[str, int | None, bool], load: Callable[[], Dataset]) -> Dataset:
-    now = time.monotonic()
-    with _resolved_lock:
-        hit = _resolved.get(key)
-    if hit is not None and now - hit[0] < RESOLVE_TTL_SECONDS:
-        return hit[1]
-    dataset = load()
-    if dataset.status is Status.ready:
-        # Only ready answers: a client polling a pending dataset sees it finish at once.
-        with _resolved_lock:
-            if len(_resolved) > 10_000:
-                _resolved.clear()
-            _resolved[key] = (now, dataset)
-    return dataset
-
-
-def resolve_cached(catalog: Catalog, dataset_id: str, version: int | None = None) -> Dataset:
-    return _cached((dataset_id, version, True), lambda: resolve(catalog, dataset_id, version))
-
-
-def get_cached(catalog: Catalog, dataset_id: str) -> Dataset:
-    return _cached((dataset_id, None, False), lambda: find_dataset(catalog, dataset_id))
-
-
-def forget_resolved() -> None:
-    with _resolved_lock:
-        _resolved.clear()
-
-
-def same_family(a: Dataset, b: Dataset) -> bool:
-    if a.name is None or b.name is None:
-        return a.id == b.id
-    return a.name == b.name
+def find_family(catalog: Catalog, ref: str) -> list[Dataset]:
+    """Every version of the dataset `ref` (a name or any version's id) names."""
+    return _members(catalog, ref)[0]
 
 
 def latest_ready_version(members: list[Dataset]) -> int | None:
@@ -109,32 +99,31 @@ def latest_ready_version(members: list[Dataset]) -> int | None:
     return max(ready) if ready else None
 
 
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat() if value is not None else None
+class Resolver:
+    """`resolve` with a short memory of *ready* answers only, so a client polling a
+    pending version sees it finish at once. Created by the composition root."""
 
+    def __init__(self, catalog: Catalog, ttl: float = RESOLVE_TTL_SECONDS) -> None:
+        self.catalog = catalog
+        self.ttl = ttl
+        self._answers: dict[tuple[str, int | None], tuple[float, Served]] = {}
+        self._lock = Lock()
 
-def versions_body(catalog: Catalog, dataset_id: str) -> dict[str, Any]:
-    dataset = find_dataset(catalog, dataset_id)
-    members = family(catalog, dataset)
-    return {
-        "name": dataset.name,
-        "latest_ready_version": latest_ready_version(members),
-        "versions": [
-            {
-                "id": m.id,
-                "version": version_of(m),
-                "status": m.status.value,
-                "error": m.error,
-                "filename": m.filename,
-                "size_bytes": m.size_bytes,
-                "rows_out": m.rows_out,
-                "created_at": _iso(m.created_at),
-                "finished_at": _iso(m.finished_at),
-                "links": {
-                    **dataset_links(m.id),
-                    "data": f"/datasets/{m.id}?version={version_of(m)}",
-                },
-            }
-            for m in members
-        ],
-    }
+    def resolve(self, ref: str, version: int | None = None) -> Served:
+        key = (ref, version)
+        now = time.monotonic()
+        with self._lock:
+            hit = self._answers.get(key)
+        if hit is not None and now - hit[0] < self.ttl:
+            return hit[1]
+        served = resolve(self.catalog, ref, version)
+        if served.dataset.status is Status.ready:
+            with self._lock:
+                if len(self._answers) >= RESOLVE_CACHE_ENTRIES:
+                    self._answers.clear()
+                self._answers[key] = (now, served)
+        return served
+
+    def forget(self) -> None:
+        with self._lock:
+            self._answers.clear()

@@ -27,6 +27,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    case,
     create_engine,
     event,
     func,
@@ -38,6 +39,17 @@ from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 
 from .migrations.apply import upgrade_to_head
+
+
+class SchemaPolicy(StrEnum):
+    """What a new version may do to the schema its dataset serves (README: Schema drift)."""
+
+    pin = "pin"
+    reject = "reject"
+    allow = "allow"
+
+
+DEFAULT_POLICY = SchemaPolicy.pin
 
 
 class Status(StrEnum):
@@ -84,6 +96,29 @@ class DatasetRow(Base):
     # Uploads sharing a name are versions 1, 2, ... of one dataset; unnamed ones have neither.
     name: Mapped[str | None] = mapped_column(String(255), nullable=True, index=True)
     version: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    # The processor's comparison with the version served before this one.
+    schema_diff: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+
+
+class DatasetNameRow(Base):
+    """A dataset: a name whose versions are rows of `datasets`."""
+
+    __tablename__ = "dataset_names"
+
+    name: Mapped[str] = mapped_column(String(255), primary_key=True)
+    on_schema_change: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+@dataclass(frozen=True)
+class Family:
+    """One dataset as the list shows it: its newest version and its newest ready one."""
+
+    name: str
+    on_schema_change: SchemaPolicy
+    latest: Dataset
+    latest_ready: Dataset | None
+    versions: int
 
 
 @dataclass(frozen=True)
@@ -105,6 +140,7 @@ class Dataset:
     finished_at: datetime | None
     name: str | None = None
     version: int | None = None
+    schema_diff: dict[str, Any] | None = None
 
     @property
     def is_final(self) -> bool:
@@ -137,6 +173,7 @@ def _to_dataset(row: DatasetRow) -> Dataset:
         finished_at=_aware(row.finished_at),
         name=row.name,
         version=row.version,
+        schema_diff=row.schema_diff,
     )
 
 
@@ -209,8 +246,13 @@ class Catalog:
         size_bytes: int,
         options: dict[str, Any] | None = None,
         name: str | None = None,
+        policy: SchemaPolicy | None = None,
     ) -> Dataset:
-        """Record a queued dataset; with a `name`, as that name's next version."""
+        """Record a queued dataset; with a `name`, as that name's next version.
+
+        The name's row is created on its first version (with `policy`, else the
+        default); a `policy` given with a later version replaces the stored one.
+        """
         for _ in range(VERSION_ATTEMPTS):
             row = DatasetRow(
                 id=dataset_id,
@@ -227,12 +269,14 @@ class Catalog:
             try:
                 with self._session() as session, session.begin():
                     if name is not None:
+                        self._claim_name(session, name, policy)
                         row.version = self._next_version(session, name)
                     session.add(row)
             except IntegrityError as exc:
                 if name is None or self.get(dataset_id) is not None:
                     raise CatalogError(f"could not record dataset: {exc}") from exc
-                # A concurrent upload took this version number: count again.
+                # A concurrent upload took this version number (or created the name
+                # first): count again.
                 continue
             except SQLAlchemyError as exc:
                 raise CatalogError(f"could not record dataset: {exc}") from exc
@@ -241,6 +285,100 @@ class Catalog:
             f"could not assign a version of {name!r} in {VERSION_ATTEMPTS} attempts: "
             "too many concurrent uploads under that name"
         )
+
+    @staticmethod
+    def _claim_name(session: Session, name: str, policy: SchemaPolicy | None) -> None:
+        named = session.get(DatasetNameRow, name)
+        if named is None:
+            session.add(
+                DatasetNameRow(
+                    name=name,
+                    on_schema_change=(policy or DEFAULT_POLICY).value,
+                    created_at=now(),
+                )
+            )
+            session.flush()
+        elif policy is not None and named.on_schema_change != policy.value:
+            named.on_schema_change = policy.value
+
+    def policy(self, name: str) -> SchemaPolicy:
+        """The dataset's schema-change policy (the default for a name not seen yet)."""
+        with self._session() as session:
+            named = session.get(DatasetNameRow, name)
+            return SchemaPolicy(named.on_schema_change) if named else DEFAULT_POLICY
+
+    def families(
+        self,
+        *,
+        prefix: str | None = None,
+        status: Status | None = None,
+        offset: int = 0,
+        limit: int = 100,
+    ) -> tuple[list[Family], int]:
+        """One entry per dataset name, most recently updated first; `status` filters on
+        the newest version's status."""
+        ready_version = case((DatasetRow.status == Status.ready.value, DatasetRow.version))
+        stats = (
+            select(
+                DatasetRow.name.label("name"),
+                func.max(DatasetRow.version).label("latest"),
+                func.max(ready_version).label("ready"),
+                func.count().label("count"),
+            )
+            .where(DatasetRow.name.is_not(None))
+            .group_by(DatasetRow.name)
+            .subquery()
+        )
+        latest = (
+            select(DatasetRow, stats.c.ready, stats.c.count, DatasetNameRow.on_schema_change)
+            .join(stats, (DatasetRow.name == stats.c.name) & (DatasetRow.version == stats.c.latest))
+            .outerjoin(DatasetNameRow, DatasetNameRow.name == DatasetRow.name)
+        )
+        if prefix:
+            latest = latest.where(DatasetRow.name.startswith(prefix, autoescape=True))
+        if status is not None:
+            latest = latest.where(DatasetRow.status == status.value)
+        with self._session() as session:
+            total = session.scalar(select(func.count()).select_from(latest.subquery())) or 0
+            page = session.execute(
+                latest.order_by(DatasetRow.created_at.desc(), DatasetRow.id.desc())
+                .offset(offset)
+                .limit(limit)
+            ).all()
+            wanted = [(r[0].name, r[1]) for r in page if r[1] is not None and r[1] != r[0].version]
+            ready_rows: dict[str, DatasetRow] = {}
+            for name, version in wanted:
+                found = session.scalars(
+                    select(DatasetRow).where(DatasetRow.name == name, DatasetRow.version == version)
+                ).first()
+                if found is not None:
+                    ready_rows[name] = found
+            families = []
+            for row, ready, count, policy in page:
+                newest = _to_dataset(row)
+                if ready == row.version:
+                    ready_one: Dataset | None = newest
+                else:
+                    hit = ready_rows.get(row.name)
+                    ready_one = _to_dataset(hit) if hit is not None else None
+                families.append(
+                    Family(
+                        name=row.name,
+                        on_schema_change=SchemaPolicy(policy or DEFAULT_POLICY),
+                        latest=newest,
+                        latest_ready=ready_one,
+                        versions=int(count),
+                    )
+                )
+            return families, int(total)
+
+    def names(self, prefix: str = "", limit: int = 20) -> list[str]:
+        """Dataset names starting with `prefix`, for the upload page's suggestions."""
+        with self._session() as session:
+            query = select(DatasetNameRow.name).order_by(DatasetNameRow.name).limit(limit)
+            if prefix:
+                query = query.where(DatasetNameRow.name.startswith(prefix, autoescape=True))
+            return list(session.scalars(query))
 
     @staticmethod
     def _next_version(session: Session, name: str) -> int:
@@ -324,7 +462,13 @@ class Catalog:
         )
 
     def mark_ready(
-        self, dataset_id: str, *, rows_in: int, rows_out: int, rows_rejected: int
+        self,
+        dataset_id: str,
+        *,
+        rows_in: int,
+        rows_out: int,
+        rows_rejected: int,
+        schema_diff: dict[str, Any] | None = None,
     ) -> bool:
         return self._transition(
             dataset_id,
@@ -334,22 +478,37 @@ class Catalog:
             rows_in=rows_in,
             rows_out=rows_out,
             rows_rejected=rows_rejected,
+            schema_diff=schema_diff,
             finished_at=now(),
         )
 
-    def mark_failed(self, dataset_id: str, error: str) -> bool:
+    def mark_failed(
+        self, dataset_id: str, error: str, *, schema_diff: dict[str, Any] | None = None
+    ) -> bool:
         return self._transition(
             dataset_id,
             [Status.queued, Status.processing],
             status=Status.failed.value,
             error=error[:4000],
+            schema_diff=schema_diff,
             finished_at=now(),
         )
 
     def delete(self, dataset_id: str) -> bool:
+        """Remove one version; the name goes with its last version."""
         with self._session() as session, session.begin():
             row = session.get(DatasetRow, dataset_id)
             if row is None:
                 return False
+            name = row.name
             session.delete(row)
+            session.flush()
+            if name is not None:
+                left = session.scalar(
+                    select(func.count()).select_from(DatasetRow).where(DatasetRow.name == name)
+                )
+                if not left:
+                    named = session.get(DatasetNameRow, name)
+                    if named is not None:
+                        session.delete(named)
             return True

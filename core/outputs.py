@@ -68,5 +68,15 @@ def apply_result(catalog: Catalog, dataset_id: str, result: dict[str, Any]) -> b
             rows_in=int(result.get("rows_in", 0)),
             rows_out=int(result.get("rows_out", 0)),
             rows_rejected=int(result.get("rows_rejected", 0)),
+            schema_diff=_schema_change(result),
         )
-    return catalog.mark_failed(dataset_id, str(result.get("error") or "processing failed"))
+    return catalog.mark_failed(
+        dataset_id,
+        str(result.get("error") or "processing failed"),
+        schema_diff=_schema_change(result),
+    )
+
+
+def _schema_change(result: dict[str, Any]) -> dict[str, Any] | None:
+    change = result.get("schema_change")
+    return change if isinstance(change, dict) else None

@@ -20,10 +20,10 @@ import logging
 import sys
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
 
 from core import keys
 from core.catalog import Catalog, CatalogUnavailable, Dataset, Status, now
+from core.manifest import ManifestError, read_manifest
 from core.outputs import apply_result, read_result
 from core.settings import Settings
 from core.storage import ObjectNotFound, ObjectStore, StorageError, StorageUnavailable
@@ -58,20 +58,6 @@ def _uploaded_ids(store: ObjectStore, bucket: str) -> list[str]:
             if keys.is_dataset_id(dataset_id):
                 ids.append(dataset_id)
     return ids
-
-
-def _read_upload(store: ObjectStore, bucket: str, dataset_id: str) -> dict[str, Any]:
-    with store.open(bucket, keys.upload_manifest_key(dataset_id)) as fh:
-        manifest: dict[str, Any] = json.loads(fh.read())
-    return manifest
-
-
-def _uploaded_at(manifest: dict[str, Any]) -> datetime | None:
-    try:
-        value = datetime.fromisoformat(str(manifest["uploaded_at"]))
-    except (KeyError, ValueError):
-        return None
-    return value if value.tzinfo else None
 
 
 def _delete_objects(store: ObjectStore, settings: Settings, dataset_id: str) -> None:
@@ -133,14 +119,11 @@ class Reconciler:
     def _uncatalogued(self, dataset_id: str, at: datetime, report: ReconcileReport) -> None:
         raw_bucket = self.settings.storage.raw_bucket
         try:
-            upload = _read_upload(self.store, raw_bucket, dataset_id)
-        except (ObjectNotFound, ValueError) as exc:
+            upload = read_manifest(self.store, raw_bucket, dataset_id)
+        except (ObjectNotFound, ManifestError) as exc:
             report.errors.append(f"{dataset_id}: unreadable upload.json: {exc}")
             return
-        uploaded_at = _uploaded_at(upload)
-        if uploaded_at is None:
-            report.errors.append(f"{dataset_id}: upload.json has no valid uploaded_at")
-            return
+        uploaded_at = upload.uploaded_at
         if self.retention is not None and uploaded_at < at - self.retention:
             self._expire(dataset_id, report)
             return
@@ -152,12 +135,13 @@ class Reconciler:
             return
         self.catalog.add(
             dataset_id=dataset_id,
-            filename=str(upload.get("filename") or "upload.csv"),
+            filename=upload.filename,
             raw_key=raw_key,
-            sha256=str(upload.get("sha256") or ""),
-            size_bytes=int(upload.get("size_bytes") or 0),
-            options=dict(upload.get("options") or {}),
-            name=upload.get("name") or None,
+            sha256=upload.sha256,
+            size_bytes=upload.size_bytes,
+            options=upload.options,
+            name=upload.name,
+            policy=upload.on_schema_change,
         )
         report.requeued.append(dataset_id)
 

@@ -55,11 +55,12 @@ def raw_query(items: Iterable[tuple[str, str]]) -> RawQuery:
     return RawQuery(tuple(filters), sort, columns)
 
 
-def etag(dataset_id: str, items: Iterable[tuple[str, str]], kind: str) -> str:
-    """Ready datasets never change, so the served version and the request name the bytes."""
+def etag(version_id: str, version: int, items: Iterable[tuple[str, str]], kind: str) -> str:
+    """A ready version never changes, so the version served and the request name the bytes;
+    the tag starts with the version number, so a client can see which one it holds."""
     canonical = "&".join(f"{k}={v}" for k, v in sorted(items))
-    digest = hashlib.sha256(f"{RENDER_VERSION}|{kind}|{dataset_id}|{canonical}".encode())
-    return f'"{digest.hexdigest()[:32]}"'
+    digest = hashlib.sha256(f"{RENDER_VERSION}|{kind}|{version_id}|{canonical}".encode())
+    return f'"v{version}-{digest.hexdigest()[:32]}"'
 
 
 def etag_matches(if_none_match: str | None, tag: str) -> bool:

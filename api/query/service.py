@@ -7,25 +7,24 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 from urllib.parse import quote, urlencode
 
 import anyio
 import orjson
 import pyarrow as pa
 from fastapi import Depends, Request
-from fastapi.responses import JSONResponse, Response, StreamingResponse
+from fastapi.responses import Response, StreamingResponse
 
 from core import keys
-from core.catalog import Catalog, Dataset, Status
 from core.settings import Settings
 from core.storage import ObjectNotFound, ObjectStore
 
+from ..answers import identity, identity_headers, not_ready
 from ..container import Container
 from ..errors import NotFound, Unprocessable
-from ..lifecycle import Conflict
 from ..serving import column_type
-from ..versions import get_cached, resolve_cached, same_family, version_of
+from ..versions import Resolver, Served
 from . import cursor as cursors
 from .engine import Query, page, scan
 from .export import MEDIA_TYPES, csv_chunks, jsonl_chunks, parquet_chunks
@@ -33,7 +32,6 @@ from .params import RawQuery, etag, etag_matches, raw_query
 from .render import rows as json_rows
 from .source import Source, open_source
 
-RETRY_AFTER_SECONDS = "2"
 RAW_CHUNK = 1024 * 1024
 CACHE_CONTROL = "no-cache"  # revalidate with If-None-Match: "latest" may move on
 
@@ -49,54 +47,62 @@ async def hot_container(request: Request) -> Container:
 HotContainerDep = Annotated[Container, Depends(hot_container)]
 
 
-def pending(dataset: Dataset) -> JSONResponse:
-    return JSONResponse(
-        {"id": dataset.id, "status": dataset.status.value},
-        status_code=202,
-        headers={"Retry-After": RETRY_AFTER_SECONDS},
+def _not_modified(tag: str, served: Served) -> Response:
+    return Response(
+        status_code=304,
+        headers={"ETag": tag, "Cache-Control": CACHE_CONTROL, **identity_headers(served)},
     )
 
 
-def failed(dataset: Dataset) -> dict[str, Any]:
-    return {"id": dataset.id, "status": "failed", "error": dataset.error}
-
-
-def _not_modified(tag: str) -> Response:
-    return Response(status_code=304, headers={"ETag": tag, "Cache-Control": CACHE_CONTROL})
-
-
 @contextlib.contextmanager
-def _opened(store: ObjectStore, settings: Settings, dataset: Dataset) -> Iterator[Source]:
+def _opened(store: ObjectStore, settings: Settings, served: Served) -> Iterator[Source]:
     bucket = settings.storage.processed_bucket
-    key = keys.data_key(dataset.id)
+    key = keys.data_key(served.id)
     try:
-        with open_source(dataset.id, bucket, key, lambda: store.open_seekable(bucket, key)) as src:
+        with open_source(served.id, bucket, key, lambda: store.open_seekable(bucket, key)) as src:
             yield src
     except ObjectNotFound:
-        raise NotFound(f"dataset {dataset.id} is ready but its data is missing") from None
+        raise NotFound(
+            f"version {served.version} of dataset {served.name!r} is ready but its data is missing"
+        ) from None
+
+
+def bind(raw: RawQuery, schema: pa.Schema, served: Served) -> Query:
+    """The query against this version's columns; a 422 names the version it checked."""
+    try:
+        return raw.bind(schema)
+    except Unprocessable as exc:
+        raise Unprocessable(
+            f"{exc.message} in version {served.version} of dataset {served.name!r} "
+            f"(its columns: {', '.join(schema.names)})"
+        ) from None
 
 
 @dataclass(frozen=True)
 class Target:
-    dataset: Dataset
+    served: Served
     position: int
 
 
 def _target(
-    catalog: Catalog, dataset_id: str, version: int | None, offset: int | None, token: str | None
+    resolver: Resolver, dataset_id: str, version: int | None, offset: int | None, token: str | None
 ) -> Target:
     if token is None:
-        return Target(resolve_cached(catalog, dataset_id, version), offset or 0)
+        return Target(resolver.resolve(dataset_id, version), offset or 0)
     if offset is not None:
         raise Unprocessable("give either offset or cursor, not both")
     cursor = cursors.decode(token)
-    addressed = get_cached(catalog, dataset_id)
-    served = (
-        get_cached(catalog, cursor.dataset_id) if keys.is_dataset_id(cursor.dataset_id) else None
-    )
-    if served is None or not same_family(addressed, served):
+    addressed = resolver.resolve(dataset_id, version)
+    if not keys.is_dataset_id(cursor.dataset_id):
         raise Unprocessable("cursor is not valid for this dataset")
-    return Target(served, cursor.position)
+    try:
+        # The version the walk started on, even if a newer one became ready since.
+        served = resolver.resolve(cursor.dataset_id)
+    except NotFound:
+        raise Unprocessable("cursor is not valid for this dataset: its version is gone") from None
+    if served.name != addressed.name:
+        raise Unprocessable("cursor is not valid for this dataset")
+    return Target(Served(served.dataset, addressed.addressed_by), cursor.position)
 
 
 def _query_items(request: Request) -> list[tuple[str, str]]:
@@ -105,53 +111,48 @@ def _query_items(request: Request) -> list[tuple[str, str]]:
 
 async def page_response(
     request: Request,
-    catalog: Catalog,
-    store: ObjectStore,
-    settings: Settings,
+    container: Container,
     dataset_id: str,
     *,
     offset: int | None,
     limit: int,
     version: int | None,
     cursor: str | None,
-) -> Response | dict[str, Any]:
+) -> Response:
     items = _query_items(request)
     if_none_match = request.headers.get("if-none-match")
+    store, settings = container.store, container.settings
 
-    def work() -> Response | dict[str, Any]:
+    def work() -> Response:
         # One worker-thread hop for catalog, storage and rendering alike.
-        target = _target(catalog, dataset_id, version, offset, cursor)
-        dataset = target.dataset
-        if dataset.status is Status.failed:
-            return failed(dataset)
-        if dataset.status is not Status.ready:
-            return pending(dataset)
-        tag = etag(dataset.id, items, "page")
+        target = _target(container.resolver, dataset_id, version, offset, cursor)
+        served = target.served
+        if (answer := not_ready(served, needs_data=True)) is not None:
+            return answer
+        tag = etag(served.id, served.version, items, "page")
         if etag_matches(if_none_match, tag):
-            return _not_modified(tag)
-        with _opened(store, settings, dataset) as source:
-            query = raw_query(items).bind(source.schema)
+            return _not_modified(tag, served)
+        with _opened(store, settings, served) as source:
+            query = bind(raw_query(items), source.schema, served)
             _check_cursor(cursor, query)
             table, total = page(source, query, target.position, limit)
         end = target.position + table.num_rows
         body = {
-            "id": dataset.id,
+            **identity(served),
             "status": "ready",
-            "name": dataset.name,
-            "version": version_of(dataset),
             "columns": [{"name": f.name, "type": column_type(f.type)} for f in table.schema],
             "total_rows": total,
             "offset": target.position,
             "limit": limit,
             "rows": json_rows(table),
-            "next": _next_link(request.url.path, items, dataset, query, end)
+            "next": _next_link(request.url.path, items, served, query, end)
             if end < total
             else None,
         }
         return Response(
             orjson.dumps(body),
             media_type="application/json",
-            headers={"ETag": tag, "Cache-Control": CACHE_CONTROL},
+            headers={"ETag": tag, "Cache-Control": CACHE_CONTROL, **identity_headers(served)},
         )
 
     return await anyio.to_thread.run_sync(work)
@@ -167,9 +168,9 @@ def _check_cursor(token: str | None, query: Query) -> None:
 
 
 def _next_link(
-    path: str, items: list[tuple[str, str]], dataset: Dataset, query: Query, position: int
+    path: str, items: list[tuple[str, str]], served: Served, query: Query, position: int
 ) -> str:
-    token = cursors.encode(cursors.Cursor(dataset.id, position, _fingerprint(query)))
+    token = cursors.encode(cursors.Cursor(served.id, position, _fingerprint(query)))
     kept = [(k, v) for k, v in items if k not in ("offset", "cursor")]
     return f"{path}?{urlencode([*kept, ('cursor', token)])}"
 
@@ -179,12 +180,11 @@ def _next_link(
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
 
-def download_filename(dataset: Dataset, fmt: str) -> str:
-    base = dataset.name if dataset.name and not keys.is_dataset_id(dataset.name) else None
-    base = base or Path(dataset.filename).stem or dataset.id
-    if dataset.version is not None and dataset.name and not keys.is_dataset_id(dataset.name):
-        base = f"{base}-v{dataset.version}"
-    return f"{base}.{fmt}"
+def download_filename(served: Served, fmt: str) -> str:
+    """`sales-v3.csv`; an unnamed dataset is called by its uploaded file's name."""
+    named = not keys.is_dataset_id(served.name)
+    base = served.name if named else (Path(served.dataset.filename).stem or served.id)
+    return f"{base}-v{served.version}.{fmt}"
 
 
 def content_disposition(filename: str) -> str:
@@ -205,41 +205,39 @@ def _whole_file(raw: RawQuery, source: Source) -> bool:
 
 async def download_response(
     request: Request,
-    catalog: Catalog,
-    store: ObjectStore,
-    settings: Settings,
+    container: Container,
     dataset_id: str,
     *,
     fmt: str,
     version: int | None,
-) -> Response | dict[str, Any]:
+) -> Response:
     items = _query_items(request)
     paging = sorted({k for k, _ in items} & {"offset", "limit", "cursor"})
     if paging:
         raise Unprocessable(
             f"a download exports the whole result; {', '.join(paging)} does not apply"
         )
-    dataset = await anyio.to_thread.run_sync(lambda: resolve_cached(catalog, dataset_id, version))
-    if dataset.status is Status.failed:
-        raise Conflict(f"dataset {dataset.id} failed, it has no data: {dataset.error}")
-    if dataset.status is not Status.ready:
-        return pending(dataset)
-    tag = etag(dataset.id, items, f"download-{fmt}")
+    store, settings = container.store, container.settings
+    served = await anyio.to_thread.run_sync(lambda: container.resolver.resolve(dataset_id, version))
+    if (answer := not_ready(served, needs_data=True)) is not None:
+        return answer
+    tag = etag(served.id, served.version, items, f"download-{fmt}")
     headers = {
         "ETag": tag,
         "Cache-Control": CACHE_CONTROL,
-        "Content-Disposition": content_disposition(download_filename(dataset, fmt)),
+        "Content-Disposition": content_disposition(download_filename(served, fmt)),
+        **identity_headers(served),
     }
     if etag_matches(request.headers.get("if-none-match"), tag):
-        return _not_modified(tag)
+        return _not_modified(tag, served)
     raw = raw_query(items)
     stack = contextlib.ExitStack()
 
     def prepare() -> tuple[Iterator[bytes], int | None]:
-        source = stack.enter_context(_opened(store, settings, dataset))
-        query = raw.bind(source.schema)  # a 422 here, before the response starts
+        source = stack.enter_context(_opened(store, settings, served))
+        query = bind(raw, source.schema, served)  # a 422 here, before the response starts
         if fmt == "parquet" and _whole_file(raw, source):
-            bucket, key = settings.storage.processed_bucket, keys.data_key(dataset.id)
+            bucket, key = settings.storage.processed_bucket, keys.data_key(served.id)
             size = store.stat(bucket, key).size
             stack.close()
             return _raw_object(store, bucket, key), size

@@ -1,42 +1,56 @@
+"""Per-dataset endpoints. `{dataset_id}` is a dataset's name (stable: the latest ready
+version) or a version's id (immutable); `?version=N` picks a version (api/versions.py).
+Every answer names the version it is about, in its body and its headers (api/answers.py).
+"""
+
 from __future__ import annotations
 
 import csv
 import io
 import json
+from datetime import datetime
 from typing import Annotated, Any, BinaryIO, Literal
 from urllib.parse import urlencode
 
 import anyio
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from fastapi.responses import PlainTextResponse, Response
 
 from core import keys
-from core.catalog import Dataset
+from core.catalog import Dataset, Family, Status
 from core.storage import ObjectNotFound
 
-from ..deps import CatalogDep, ContainerDep, SettingsDep, StoreDep
+from .. import service
+from ..answers import identity_headers, json_answer, not_ready, pending
+from ..deps import CatalogDep, ContainerDep, ServedDep, VersionQuery
 from ..errors import NotFound
-from ..lifecycle import delete, reprocess
+from ..options import detection_options, policy_option
 from ..query.service import HotContainerDep, download_response, page_response
 from ..runners.logs import load_logs
 from ..serving import DEFAULT_LIMIT, MAX_LIMIT
-from ..versions import find_dataset, versions_body
+from ..versions import Served, find_family, latest_ready_version, version_of
 from .links import dataset_links
 
 router = APIRouter(prefix="/datasets", tags=["datasets"])
 
 LIST_DEFAULT_LIMIT = 50
 LIST_MAX_LIMIT = 1000
-RETRY_AFTER_SECONDS = "2"
+# Paging positions beyond this are no position at all (422, never a database overflow).
+MAX_OFFSET = 2**53
+REJECTS_DEFAULT_LIMIT = 100
+REJECTS_MAX_LIMIT = 1000
 
 
-def _iso(value: Any) -> str | None:
+def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
 
 
-def summary(dataset: Dataset) -> dict[str, Any]:
+def version_summary(dataset: Dataset) -> dict[str, Any]:
+    served = Served(dataset, "id")
     return {
         "id": dataset.id,
+        "name": served.name,
+        "version": served.version,
         "filename": dataset.filename,
         "status": dataset.status.value,
         "error": dataset.error,
@@ -45,19 +59,41 @@ def summary(dataset: Dataset) -> dict[str, Any]:
         "rows_in": dataset.rows_in,
         "rows_out": dataset.rows_out,
         "rows_rejected": dataset.rows_rejected,
+        "options": dataset.options,
+        "schema_diff": dataset.schema_diff,
         "created_at": _iso(dataset.created_at),
         "started_at": _iso(dataset.started_at),
         "finished_at": _iso(dataset.finished_at),
-        "links": dataset_links(dataset.id),
+        "links": dataset_links(served),
     }
 
 
-def _pending(dataset: Dataset) -> JSONResponse:
-    return JSONResponse(
-        {"id": dataset.id, "status": dataset.status.value},
-        status_code=202,
-        headers={"Retry-After": RETRY_AFTER_SECONDS},
-    )
+def family_summary(family: Family) -> dict[str, Any]:
+    latest, ready = family.latest, family.latest_ready
+    return {
+        "name": family.name,
+        "filename": latest.filename,
+        "status": latest.status.value,
+        "on_schema_change": family.on_schema_change.value,
+        "versions": family.versions,
+        "latest_version": version_of(latest),
+        "latest_id": latest.id,
+        "latest_ready_version": version_of(ready) if ready else None,
+        "latest_ready_id": ready.id if ready else None,
+        "rows": ready.rows_out if ready else None,
+        "rows_rejected": ready.rows_rejected if ready else None,
+        "size_bytes": latest.size_bytes,
+        "ready_size_bytes": ready.size_bytes if ready else None,
+        "error": latest.error,
+        "updated_at": _iso(latest.finished_at or latest.started_at or latest.created_at),
+        "created_at": _iso(latest.created_at),
+        "links": {
+            "self": f"/datasets/{family.name}",
+            "versions": f"/datasets/{family.name}/versions",
+            "latest": f"/datasets/{latest.id}",
+            "ui": f"/ui/datasets/{family.name}",
+        },
+    }
 
 
 def _next_link(path: str, params: dict[str, Any]) -> str:
@@ -67,18 +103,23 @@ def _next_link(path: str, params: dict[str, Any]) -> str:
 @router.get("")
 async def list_datasets(
     catalog: CatalogDep,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
     limit: Annotated[int, Query(ge=1, le=LIST_MAX_LIMIT)] = LIST_DEFAULT_LIMIT,
+    prefix: Annotated[str | None, Query(max_length=255, description="name prefix")] = None,
+    status: Annotated[Status | None, Query(description="the newest version's status")] = None,
 ) -> dict[str, Any]:
-    """All datasets, newest first."""
-    items, total = await anyio.to_thread.run_sync(lambda: catalog.page(offset=offset, limit=limit))
+    """Datasets, one entry per name, most recently uploaded first."""
+    items, total = await anyio.to_thread.run_sync(
+        lambda: catalog.families(prefix=prefix, status=status, offset=offset, limit=limit)
+    )
     more = offset + len(items) < total
+    params = {"prefix": prefix, "status": status.value if status else None}
     return {
-        "items": [summary(d) for d in items],
+        "items": [family_summary(f) for f in items],
         "total": total,
         "offset": offset,
         "limit": limit,
-        "next": _next_link("/datasets", {"offset": offset + limit, "limit": limit})
+        "next": _next_link("/datasets", {**params, "offset": offset + limit, "limit": limit})
         if more
         else None,
     }
@@ -89,25 +130,17 @@ async def get_dataset(
     request: Request,
     dataset_id: str,
     container: HotContainerDep,
-    offset: Annotated[int | None, Query(ge=0)] = None,
+    offset: Annotated[int | None, Query(ge=0, le=MAX_OFFSET)] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
     columns: Annotated[str | None, Query(description="comma-separated column names")] = None,
     sort: Annotated[str | None, Query(description="col,-col2: ascending, - descending")] = None,
     cursor: Annotated[str | None, Query(description="from a `next` link")] = None,
-    version: Annotated[int | None, Query(ge=1)] = None,
-) -> Response | dict[str, Any]:
-    """Rows of the latest ready version (or `version`), filtered (`col=v`, `col__gt=v`,
-    ...), sorted and projected, a page at a time."""
+    version: VersionQuery = None,
+) -> Response:
+    """Rows of the version the URL names, filtered (`col=v`, `col__gt=v`, ...), sorted
+    and projected, a page at a time."""
     return await page_response(
-        request,
-        container.catalog,
-        container.store,
-        container.settings,
-        dataset_id,
-        offset=offset,
-        limit=limit,
-        version=version,
-        cursor=cursor,
+        request, container, dataset_id, offset=offset, limit=limit, version=version, cursor=cursor
     )
 
 
@@ -119,83 +152,100 @@ async def download_dataset(
     format: Annotated[Literal["csv", "jsonl", "parquet"], Query()] = "csv",
     columns: Annotated[str | None, Query(description="comma-separated column names")] = None,
     sort: Annotated[str | None, Query(description="col,-col2")] = None,
-    version: Annotated[int | None, Query(ge=1)] = None,
-) -> Response | dict[str, Any]:
+    version: VersionQuery = None,
+) -> Response:
     """The whole result (same filters, sort and projection as the rows), streamed."""
-    return await download_response(
-        request,
-        container.catalog,
-        container.store,
-        container.settings,
-        dataset_id,
-        fmt=format,
-        version=version,
+    return await download_response(request, container, dataset_id, fmt=format, version=version)
+
+
+@router.get("/{dataset_id}/versions", response_model=None)
+async def list_versions(served: ServedDep, catalog: CatalogDep) -> Response:
+    """Every version of the dataset, oldest first, each with its schema diff, and which
+    one the stable URL serves."""
+    members = await anyio.to_thread.run_sync(lambda: find_family(catalog, served.name))
+    return json_answer(
+        served,
+        {
+            "latest_version": version_of(members[-1]) if members else None,
+            "latest_ready_version": latest_ready_version(members),
+            "versions": [version_summary(m) for m in members],
+        },
     )
 
 
-@router.get("/{dataset_id}/versions")
-async def list_versions(dataset_id: str, catalog: CatalogDep) -> dict[str, Any]:
-    """Every version of the dataset, oldest first, and which one is served."""
-    return await anyio.to_thread.run_sync(lambda: versions_body(catalog, dataset_id))
-
-
-@router.post("/{dataset_id}/reprocess", status_code=202)
+@router.post("/{dataset_id}/reprocess", status_code=202, response_model=None)
 async def reprocess_dataset(
     dataset_id: str,
     container: ContainerDep,
-    version: Annotated[int | None, Query(ge=1, description="default: the newest")] = None,
-) -> JSONResponse:
-    """Process a version's uploaded file again, as a new version."""
-    created = await anyio.to_thread.run_sync(lambda: reprocess(container, dataset_id, version))
-    return JSONResponse(
-        {**summary(created), "name": created.name, "version": created.version},
+    version: VersionQuery = None,
+    encoding: Annotated[str | None, Query(max_length=40)] = None,
+    delimiter: Annotated[str | None, Query(max_length=3)] = None,
+    header_row: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None,
+    no_header: bool | None = None,
+    on_schema_change: Annotated[str | None, Query(description="pin, reject or allow")] = None,
+) -> Response:
+    """Process a version's uploaded file again (default: the version the URL serves), as
+    a new version. Takes the upload's detection overrides; what is left out keeps the
+    source version's value."""
+    overrides = detection_options(encoding, delimiter, header_row, no_header)
+    policy = policy_option(on_schema_change)
+    created = await anyio.to_thread.run_sync(
+        lambda: service.reprocess(container, dataset_id, version, overrides, policy)
+    )
+    served = Served(created, "id")
+    return json_answer(
+        served,
+        version_summary(created),
         status_code=202,
-        headers={"Location": f"/datasets/{created.id}?version={created.version}"},
+        headers={"Location": f"/datasets/{created.id}"},
     )
 
 
 @router.delete("/{dataset_id}", status_code=204, response_model=None)
 async def delete_dataset(
-    dataset_id: str,
-    container: ContainerDep,
-    version: Annotated[int | None, Query(ge=1, description="default: every version")] = None,
+    dataset_id: str, container: ContainerDep, version: VersionQuery = None
 ) -> Response:
-    """Remove the dataset's versions (or one): objects, then catalog rows."""
-    await anyio.to_thread.run_sync(lambda: delete(container, dataset_id, version))
+    """Remove the dataset's versions (or one with `?version=N`): objects, then catalog rows."""
+    await anyio.to_thread.run_sync(lambda: service.delete(container, dataset_id, version))
     return Response(status_code=204)
 
 
-@router.get("/{dataset_id}/status")
-async def get_status(dataset_id: str, catalog: CatalogDep) -> dict[str, Any]:
-    """Where a dataset is in its life: queued, processing, ready or failed."""
-    return summary(find_dataset(catalog, dataset_id))
+@router.get("/{dataset_id}/status", response_model=None)
+async def get_status(served: ServedDep, catalog: CatalogDep) -> Response:
+    """Where the version is in its life (queued, processing, ready or failed), and the
+    dataset's newest version, which may be newer than the one served."""
+    members = await anyio.to_thread.run_sync(lambda: catalog.versions(served.name))
+    newest = members[-1] if members else served.dataset
+    body = version_summary(served.dataset)
+    body["latest_version"] = {
+        "id": newest.id,
+        "version": version_of(newest),
+        "status": newest.status.value,
+    }
+    return json_answer(served, body)
 
 
 @router.get("/{dataset_id}/report", response_model=None)
-async def get_report(
-    dataset_id: str, catalog: CatalogDep, store: StoreDep, settings: SettingsDep
-) -> JSONResponse | dict[str, Any]:
-    """What the processor detected, inferred, cleaned and rejected."""
-    dataset = find_dataset(catalog, dataset_id)
-    if not dataset.is_final:
-        return _pending(dataset)
+async def get_report(served: ServedDep, container: ContainerDep) -> Response:
+    """What the processor detected, inferred, cleaned and rejected for this version."""
+    if (answer := not_ready(served, needs_data=False)) is not None:
+        return answer
+    store, bucket = container.store, container.settings.storage.processed_bucket
 
     def load() -> dict[str, Any]:
-        with store.open(settings.storage.processed_bucket, keys.report_key(dataset.id)) as fh:
+        with store.open(bucket, keys.report_key(served.id)) as fh:
             report: dict[str, Any] = json.loads(fh.read())
             return report
 
     try:
-        return await anyio.to_thread.run_sync(load)
+        report = await anyio.to_thread.run_sync(load)
     except ObjectNotFound:
         raise NotFound(
-            f"dataset {dataset.id} has no report: it failed before one was written "
-            f"({dataset.error})"
+            f"version {served.version} of dataset {served.name!r} has no report: it failed "
+            f"before one was written ({served.dataset.error})"
         ) from None
-
-
-REJECTS_DEFAULT_LIMIT = 100
-REJECTS_MAX_LIMIT = 1000
+    report["schema_diff"] = served.dataset.schema_diff
+    return json_answer(served, report)
 
 
 def _rejects_page(source: BinaryIO, offset: int, limit: int) -> tuple[list[dict[str, Any]], int]:
@@ -219,50 +269,50 @@ def _rejects_page(source: BinaryIO, offset: int, limit: int) -> tuple[list[dict[
 
 @router.get("/{dataset_id}/rejects", response_model=None)
 async def get_rejects(
-    dataset_id: str,
-    catalog: CatalogDep,
-    store: StoreDep,
-    settings: SettingsDep,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    served: ServedDep,
+    container: ContainerDep,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
     limit: Annotated[int, Query(ge=1, le=REJECTS_MAX_LIMIT)] = REJECTS_DEFAULT_LIMIT,
-) -> JSONResponse | dict[str, Any]:
+) -> Response:
     """Rows the processor rejected (line, reason, detail, raw text), a page at a time;
     an empty list when it rejected none."""
-    dataset = find_dataset(catalog, dataset_id)
-    if not dataset.is_final:
-        return _pending(dataset)
+    if (answer := not_ready(served, needs_data=False)) is not None:
+        return answer
+    store, bucket = container.store, container.settings.storage.processed_bucket
 
     def load() -> tuple[list[dict[str, Any]], int]:
         try:
-            with store.open(settings.storage.processed_bucket, keys.rejects_key(dataset.id)) as fh:
+            with store.open(bucket, keys.rejects_key(served.id)) as fh:
                 return _rejects_page(fh, offset, limit)
         except ObjectNotFound:
             return [], 0
 
     items, total = await anyio.to_thread.run_sync(load)
-    path = f"/datasets/{dataset.id}/rejects"
+    path = f"/datasets/{served.id}/rejects"
     more = offset + len(items) < total
-    return {
-        "id": dataset.id,
-        "total": total,
-        "offset": offset,
-        "limit": limit,
-        "items": items,
-        "next": _next_link(path, {"offset": offset + limit, "limit": limit}) if more else None,
-    }
+    return json_answer(
+        served,
+        {
+            "total": total,
+            "offset": offset,
+            "limit": limit,
+            "items": items,
+            "next": _next_link(path, {"offset": offset + limit, "limit": limit}) if more else None,
+        },
+    )
 
 
 @router.get("/{dataset_id}/logs", response_model=None)
-async def get_logs(
-    dataset_id: str, catalog: CatalogDep, store: StoreDep, settings: SettingsDep
-) -> JSONResponse | PlainTextResponse:
-    """The last 200 lines the processor printed, saved when its run ended (text/plain)."""
-    dataset = find_dataset(catalog, dataset_id)
-    bucket = settings.storage.processed_bucket
+async def get_logs(served: ServedDep, container: ContainerDep) -> Response:
+    """The last 200 lines the processor printed for this version, saved when its run
+    ended (text/plain)."""
+    store, bucket = container.store, container.settings.storage.processed_bucket
     try:
-        text = await anyio.to_thread.run_sync(lambda: load_logs(store, bucket, dataset.id))
+        text = await anyio.to_thread.run_sync(lambda: load_logs(store, bucket, served.id))
     except ObjectNotFound:
-        if not dataset.is_final:
-            return _pending(dataset)
-        raise NotFound(f"no logs were saved for dataset {dataset.id}") from None
-    return PlainTextResponse(text)
+        if not served.dataset.is_final:
+            return pending(served)
+        raise NotFound(
+            f"no logs were saved for version {served.version} of dataset {served.name!r}"
+        ) from None
+    return PlainTextResponse(text, headers=identity_headers(served))

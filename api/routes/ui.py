@@ -3,29 +3,25 @@
 from __future__ import annotations
 
 import json
-from collections import OrderedDict
 from datetime import datetime
-from threading import Lock
 from typing import Annotated, Any
 
 import anyio
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from core import keys
-from core.catalog import Dataset, Status
+from core.catalog import Dataset
 from core.settings import Settings
 from core.storage import ObjectNotFound, ObjectStore
 
-from ..column_stats import column_stats
-from ..deps import CatalogDep, SettingsDep, StoreDep
-from ..errors import error_response
-from ..versions import find_dataset
+from ..answers import identity_headers
+from ..deps import CatalogDep, ContainerDep, VersionQuery
+from ..errors import NotFound
 
 LIST_PAGE_SIZE = 50
-STATS_CACHE_SIZE = 64
 RETRY_AFTER_SECONDS = "2"
 
 
@@ -84,7 +80,6 @@ def _pretty(value: Any) -> str:
 
 templates = Jinja2Templates(env=_environment())
 router = APIRouter(include_in_schema=False)
-stats_router = APIRouter(prefix="/datasets", tags=["datasets"])
 
 
 def _load_report(store: ObjectStore, settings: Settings, dataset: Dataset) -> dict[str, Any] | None:
@@ -116,8 +111,12 @@ async def datasets_page(
     fragment: Annotated[str | None, Query(pattern="^rows$")] = None,
 ) -> Response:
     """The dataset list; `?fragment=rows` is just its table body, for the page's auto-refresh."""
-    items, total = await anyio.to_thread.run_sync(lambda: catalog.page(offset=offset, limit=limit))
+    families, total = await anyio.to_thread.run_sync(
+        lambda: catalog.families(offset=offset, limit=limit)
+    )
+    items = [f.latest for f in families]
     context = {
+        "families": families,
         "items": items,
         "total": total,
         "offset": offset,
@@ -133,97 +132,40 @@ async def datasets_page(
 async def dataset_page(
     request: Request,
     dataset_id: str,
-    catalog: CatalogDep,
-    store: StoreDep,
-    settings: SettingsDep,
+    container: ContainerDep,
+    version: VersionQuery = None,
     fragment: Annotated[str | None, Query(pattern="^report$")] = None,
 ) -> Response:
     """One dataset: summary, rows table, column charts, report, rejects and logs.
 
     `?fragment=report` is the rendered report alone, which the upload page shows.
     """
-    dataset = (
-        await anyio.to_thread.run_sync(lambda: catalog.get(dataset_id))
-        if keys.is_dataset_id(dataset_id)
-        else None
-    )
-    if dataset is None:
+    try:
+        served = await anyio.to_thread.run_sync(
+            lambda: container.resolver.resolve(dataset_id, version)
+        )
+    except NotFound:
         return templates.TemplateResponse(
             request,
             "not_found.html",
             {"dataset_id": dataset_id, "active": "datasets"},
             status_code=404,
         )
+    store, settings = container.store, container.settings
+    dataset = served.dataset
     report = await anyio.to_thread.run_sync(lambda: _load_report(store, settings, dataset))
-    context = {"dataset": dataset, "report": report, "active": "datasets"}
+    members = await anyio.to_thread.run_sync(lambda: container.catalog.versions(served.name))
+    context = {
+        "served": served,
+        "dataset": dataset,
+        "versions": members,
+        "report": report,
+        "active": "datasets",
+    }
     name = "_report.html" if fragment else "dataset.html"
-    return templates.TemplateResponse(request, name, context, headers={"Cache-Control": "no-store"})
-
-
-class _StatsCache:
-    """Ready data is immutable per run; a reprocess changes finished_at, and so the key."""
-
-    def __init__(self, size: int) -> None:
-        self._size = size
-        self._items: OrderedDict[tuple[Any, ...], dict[str, Any]] = OrderedDict()
-        self._lock = Lock()
-
-    def get(self, key: tuple[Any, ...]) -> dict[str, Any] | None:
-        with self._lock:
-            value = self._items.get(key)
-            if value is not None:
-                self._items.move_to_end(key)
-            return value
-
-    def put(self, key: tuple[Any, ...], value: dict[str, Any]) -> None:
-        with self._lock:
-            self._items[key] = value
-            self._items.move_to_end(key)
-            while len(self._items) > self._size:
-                self._items.popitem(last=False)
-
-
-_stats_cache = _StatsCache(STATS_CACHE_SIZE)
-
-
-@stats_router.get("/{dataset_id}/columns/{name}/stats", response_model=None)
-async def get_column_stats(
-    dataset_id: str,
-    name: str,
-    catalog: CatalogDep,
-    store: StoreDep,
-    settings: SettingsDep,
-    bins: Annotated[int, Query(ge=1, le=200)] = 20,
-    top: Annotated[int, Query(ge=1, le=100)] = 10,
-) -> Response | dict[str, Any]:
-    """A column's histogram (numbers, dates, timestamps) or its most frequent values (text).
-
-    Counts cover the whole column, not a page. Histograms of ints and dates use
-    whole-number bins closed at both ends; float and timestamp bins are
-    [start, end), the last one closed at `max`.
-    """
-    dataset = find_dataset(catalog, dataset_id)
-    if dataset.status is Status.failed:
-        return error_response(
-            409, "dataset_failed", f"dataset {dataset.id} failed: {dataset.error}"
-        )
-    if dataset.status is not Status.ready:
-        return JSONResponse(
-            {"id": dataset.id, "status": dataset.status.value},
-            status_code=202,
-            headers={"Retry-After": RETRY_AFTER_SECONDS},
-        )
-    key = (dataset.id, dataset.finished_at, name, bins, top)
-    cached = _stats_cache.get(key)
-    if cached is not None:
-        return cached
-
-    def compute() -> dict[str, Any]:
-        with store.open_seekable(
-            settings.storage.processed_bucket, keys.data_key(dataset.id)
-        ) as fh:
-            return column_stats(fh, name, bins=bins, top=top)
-
-    stats = await anyio.to_thread.run_sync(compute)
-    _stats_cache.put(key, stats)
-    return stats
+    return templates.TemplateResponse(
+        request,
+        name,
+        context,
+        headers={"Cache-Control": "no-store", **identity_headers(served)},
+    )

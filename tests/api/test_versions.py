@@ -1,5 +1,6 @@
-"""Versions and lifecycle over HTTP: named uploads, the latest ready version, pinned
-versions and cursors, reprocess and delete, on the real API with the local runner."""
+"""Versions and lifecycle over HTTP: named uploads, the stable URL (latest ready
+version) and the immutable one (a version's id), cursors, reprocess and delete, on the
+real API with the local runner."""
 
 from __future__ import annotations
 
@@ -39,20 +40,32 @@ def test_named_uploads_are_versions_and_latest_ready_is_served(
     assert (v1["name"], v1["version"]) == ("sales", 1)
     assert (v2["name"], v2["version"]) == ("sales", 2)
     first, second = str(v1["id"]), str(v2["id"])
-    # Any version's id addresses the dataset; the newest ready version is served.
-    for any_id in (first, second):
-        body = client.get(f"/datasets/{any_id}").json()
-        assert (body["id"], body["version"], body["name"]) == (second, 2, "sales")
-        assert [r["n"] for r in body["rows"]] == [4, 5]
+    # The name follows the newest ready version; a version's id is that version only.
+    body = client.get("/datasets/sales").json()
+    assert (body["id"], body["version"], body["name"]) == (second, 2, "sales")
+    assert [r["n"] for r in body["rows"]] == [4, 5]
+    for version_id, number, rows in ((first, 1, [1, 2, 3]), (second, 2, [4, 5])):
+        r = client.get(f"/datasets/{version_id}")
+        assert (r.json()["id"], r.json()["version"], r.json()["name"]) == (
+            version_id,
+            number,
+            "sales",
+        )
+        assert r.headers["x-dataset-version"] == str(number)
+        assert [x["n"] for x in r.json()["rows"]] == rows
+    assert served(client, "sales", "&version=1") == [1, 2, 3]
     assert served(client, second, "&version=1") == [1, 2, 3]
-    assert client.get(f"/datasets/{first}?version=9").status_code == 404
+    missing = client.get("/datasets/sales?version=9")
+    assert missing.status_code == 404 and "no version 9" in missing.json()["error"]["message"]
 
     # A failed newer version never hides the last good one.
     v3 = upload(client, "sales", BAD_FILE)
     assert client.get(f"/datasets/{v3['id']}/status").json()["status"] == "failed"
-    assert served(client, first) == [4, 5]
-    failed = client.get(f"/datasets/{first}?version=3").json()
-    assert failed["status"] == "failed" and failed["error"]
+    assert served(client, "sales") == [4, 5]
+    failed = client.get("/datasets/sales?version=3")
+    assert failed.status_code == 409
+    assert failed.json()["status"] == "failed" and failed.json()["version"] == 3
+    assert failed.json()["error"]["code"] == "dataset_failed"
 
     # Nor does one still in progress: queue a version nobody launches.
     catalog = catalog_of(local_api)
@@ -66,9 +79,11 @@ def test_named_uploads_are_versions_and_latest_ready_is_served(
         name="sales",
     )
     try:
-        assert served(client, pending_id) == [4, 5]
-        r = client.get(f"/datasets/{first}?version=4")
-        assert r.status_code == 202 and r.json() == {"id": pending_id, "status": "queued"}
+        assert served(client, "sales") == [4, 5]
+        r = client.get("/datasets/sales?version=4")
+        assert r.status_code == 202 and r.headers["retry-after"]
+        assert r.json() == {"id": pending_id, "name": "sales", "version": 4, "status": "queued"}
+        assert client.get(f"/datasets/{pending_id}").status_code == 202
         listing = client.get(f"/datasets/{first}/versions").json()
         assert listing["name"] == "sales"
         assert listing["latest_ready_version"] == 2
@@ -79,27 +94,30 @@ def test_named_uploads_are_versions_and_latest_ready_is_served(
             (4, "queued"),
         ]
         assert [v["id"] for v in listing["versions"]][:3] == [first, second, v3["id"]]
-        assert listing["versions"][0]["links"]["data"] == f"/datasets/{first}?version=1"
+        assert listing["versions"][0]["links"]["self"] == f"/datasets/{first}"
+        assert listing["versions"][0]["links"]["dataset"] == "/datasets/sales"
     finally:
         catalog.mark_failed(pending_id, "given up by the test")
 
 
 def test_nothing_ready_yet_answers_with_the_newest_status(client: httpx.Client) -> None:
     only = upload(client, "broken", BAD_FILE)
-    body = client.get(f"/datasets/{only['id']}").json()
-    assert body["status"] == "failed" and body["id"] == only["id"]
+    for ref in ("broken", only["id"]):
+        r = client.get(f"/datasets/{ref}")
+        assert r.status_code == 409, r.text
+        assert r.json()["status"] == "failed" and r.json()["id"] == only["id"]
     listing = client.get(f"/datasets/{only['id']}/versions").json()
     assert listing["latest_ready_version"] is None
-    download = client.get(f"/datasets/{only['id']}/download")
+    download = client.get("/datasets/broken/download")
     assert download.status_code == 409
-    assert download.json()["error"]["code"] == "conflict"
+    assert download.json()["error"]["code"] == "dataset_failed"
 
 
 def test_cursor_stays_on_its_version(client: httpx.Client) -> None:
-    v1 = upload(client, "walk", _csv(list(range(10))))
-    page = client.get(f"/datasets/{v1['id']}?limit=4").json()
+    upload(client, "walk", _csv(list(range(10))))
+    page = client.get("/datasets/walk?limit=4").json()
     upload(client, "walk", _csv([100, 200]))
-    assert served(client, str(v1["id"])) == [100, 200]
+    assert served(client, "walk") == [100, 200]
     seen = [r["n"] for r in page["rows"]]
     url = page["next"]
     while url:
@@ -119,11 +137,15 @@ def test_unnamed_uploads_stay_separate_datasets(client: httpx.Client) -> None:
         assert (body["name"], body["version"]) == (body["id"], 1)
     assert served(client, str(a["id"])) == [1]
     assert served(client, str(b["id"])) == [2]
-    # Its id as a name adds versions to it.
+    # Its id as a name adds versions to it; the name then wins over the id.
     c = upload(client, str(a["id"]), _csv([3]))
     assert c["version"] == 2 and served(client, str(a["id"])) == [3]
+    assert served(client, str(a["id"]), "&version=1") == [1]
     bad = client.post("/upload?name=no%20spaces", files={"file": ("x.csv", _csv([1]))})
     assert bad.status_code == 422 and "name" in bad.json()["error"]["message"]
+    # A new name that looks like a version id would shadow one: refused.
+    shadow = client.post(f"/upload?name={'ab' * 16}", files={"file": ("x.csv", _csv([1]))})
+    assert shadow.status_code == 422 and "version id" in shadow.json()["error"]["message"]
 
 
 def test_reprocess_makes_a_new_version_from_the_same_file(client: httpx.Client) -> None:
@@ -133,22 +155,47 @@ def test_reprocess_makes_a_new_version_from_the_same_file(client: httpx.Client) 
     assert r.status_code == 202, r.text
     body = r.json()
     assert (body["name"], body["version"], body["status"]) == ("again", 3, "queued")
-    assert r.headers["location"] == f"/datasets/{body['id']}?version=3"
+    assert r.headers["location"] == f"/datasets/{body['id']}"
     assert body["id"] != v1["id"]
     assert wait_final(client, body["id"])["status"] == "ready"
-    current = client.get(f"/datasets/{v1['id']}").json()
+    current = client.get("/datasets/again").json()
     assert (current["version"], [x["n"] for x in current["rows"]]) == (3, [7, 8, 9])
-    # Without ?version=, the newest version (now 3) is reprocessed.
-    again = client.post(f"/datasets/{v1['id']}/reprocess").json()
-    assert again["version"] == 4
+    # Without ?version=, the version the URL serves (the name: now 3) is reprocessed.
+    again = client.post("/datasets/again/reprocess").json()
+    assert again["version"] == 4 and again["options"]["baseline"]["version"] == 3
     assert wait_final(client, again["id"])["status"] == "ready"
-    assert client.get(f"/datasets/{v1['id']}").json()["version"] == 4
+    assert client.get("/datasets/again").json()["version"] == 4
     # Reprocessing the failed upload fails again, and hides nothing.
-    failing = client.post(f"/datasets/{v1['id']}/reprocess?version=2").json()
+    failing = client.post("/datasets/again/reprocess?version=2").json()
     assert wait_final(client, failing["id"])["status"] == "failed"
-    body = client.get(f"/datasets/{v1['id']}").json()
+    body = client.get("/datasets/again").json()
     assert (body["version"], [x["n"] for x in body["rows"]]) == (4, [7, 8, 9])
-    assert client.post(f"/datasets/{v1['id']}/reprocess?version=99").status_code == 404
+    assert client.post("/datasets/again/reprocess?version=99").status_code == 404
+
+
+def test_reprocess_takes_the_upload_overrides(client: httpx.Client) -> None:
+    data = b"a;b\n1;x\n2;y\n"
+    v1 = upload(client, "semi", data)
+    assert [c["name"] for c in client.get("/datasets/semi").json()["columns"]] == ["a", "b"]
+    r = client.post("/datasets/semi/reprocess?delimiter=,&encoding=latin-1&header_row=1")
+    assert r.status_code == 202, r.text
+    body = r.json()
+    assert body["options"]["delimiter"] == ","
+    assert body["options"]["encoding"] == "iso8859-1"
+    assert wait_final(client, body["id"])["status"] == "ready"
+    # Read with "," the header is one column, as the override asked.
+    columns = client.get(f"/datasets/{body['id']}").json()["columns"]
+    assert [c["name"] for c in columns] == ["a_b"]
+    report = client.get(f"/datasets/{body['id']}/report").json()
+    assert report["version"] == 2
+    assert report["source"]["delimiter"] == ","
+    assert report["source"]["encoding"] in ("iso8859-1", "latin-1", "latin_1")
+    # The source version is untouched, and its options stay its own.
+    assert client.get(f"/datasets/{v1['id']}/status").json()["options"].get("delimiter") is None
+    bad = client.post("/datasets/semi/reprocess?delimiter=x")
+    assert bad.status_code == 422
+    bad = client.post("/datasets/semi/reprocess?on_schema_change=maybe")
+    assert bad.status_code == 422 and "pin" in bad.json()["error"]["message"]
 
 
 def test_delete_removes_objects_and_rows(client: httpx.Client, local_api: ApiServer) -> None:
@@ -159,7 +206,7 @@ def test_delete_removes_objects_and_rows(client: httpx.Client, local_api: ApiSer
     for bucket in ("raw", "processed"):
         for ds in ids:
             assert any(p.parent.name == ds for p in local_objects(local_api, bucket))
-    r = client.delete(f"/datasets/{ids[1]}")
+    r = client.delete("/datasets/gone")
     assert r.status_code == 204 and r.content == b""
     for ds in ids:
         assert client.get(f"/datasets/{ds}").status_code == 404
@@ -171,6 +218,7 @@ def test_delete_removes_objects_and_rows(client: httpx.Client, local_api: ApiSer
     assert all(catalog.get(ds) is None for ds in ids)
     assert served(client, str(other["id"])) == [3]
     assert client.delete(f"/datasets/{ids[0]}").status_code == 404
+    assert client.delete("/datasets/gone").status_code == 404
 
 
 def test_delete_one_version_and_refuse_while_processing(
@@ -178,9 +226,13 @@ def test_delete_one_version_and_refuse_while_processing(
 ) -> None:
     v1 = upload(client, "partial", _csv([1]))
     v2 = upload(client, "partial", _csv([2]))
-    assert client.delete(f"/datasets/{v2['id']}?version=2").status_code == 204
-    assert served(client, str(v1["id"])) == [1]
+    assert client.delete("/datasets/partial?version=2").status_code == 204
+    assert served(client, "partial") == [1]
     assert client.get(f"/datasets/{v2['id']}").status_code == 404
+    # A version's own URL deletes that version only.
+    v3 = upload(client, "partial", _csv([3]))
+    assert client.delete(f"/datasets/{v3['id']}").status_code == 204
+    assert served(client, "partial") == [1]
     catalog = catalog_of(local_api)
     busy = "d" * 32
     catalog.add(
@@ -192,10 +244,10 @@ def test_delete_one_version_and_refuse_while_processing(
         name="partial",
     )
     try:
-        r = client.delete(f"/datasets/{v1['id']}")
+        r = client.delete("/datasets/partial")
         assert r.status_code == 409 and r.headers["retry-after"]
-        assert busy in r.json()["error"]["message"]
-        assert served(client, str(v1["id"])) == [1]
+        assert "queued" in r.json()["error"]["message"]
+        assert served(client, "partial") == [1]
     finally:
         catalog.mark_failed(busy, "given up by the test")
-    assert client.delete(f"/datasets/{v1['id']}").status_code == 204
+    assert client.delete("/datasets/partial").status_code == 204

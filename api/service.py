@@ -1,0 +1,199 @@
+"""The dataset use cases: record an upload, reprocess, delete. Routes only translate HTTP.
+
+Every upload is a version of a named dataset. A new version is compared by the
+processor with the version served when it was recorded (its `baseline`), under the
+dataset's schema-change policy; both travel in the version's options.
+
+Reprocess copies a version's uploaded file to a new version and queues it; the version
+served until then keeps serving until the new one is ready (and keeps serving if the
+new one fails). Every version owns its objects, so deleting one never touches another's.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+from core import keys
+from core.catalog import Catalog, Dataset, SchemaPolicy, Status, new_dataset_id
+from core.manifest import UploadManifest, write_manifest
+from core.storage import ObjectNotFound
+
+from .container import Container
+from .errors import ServiceError, Unprocessable
+from .options import user_options
+from .versions import find_family, resolve, version_of
+
+log = logging.getLogger(__name__)
+COPY_CHUNK = 1024 * 1024
+
+
+class Conflict(ServiceError):
+    status_code = 409
+    code = "conflict"
+
+
+def processing_options(
+    catalog: Catalog, name: str, chosen: dict[str, Any], policy: SchemaPolicy | None
+) -> dict[str, Any]:
+    """What the processor gets: the user's options, the dataset's policy, and the
+    version served now (the baseline the new version is compared with)."""
+    options = dict(chosen)
+    options["on_schema_change"] = (policy or catalog.policy(name)).value
+    members = catalog.versions(name)
+    ready = [m for m in members if m.status is Status.ready]
+    if ready:
+        options["baseline"] = {"id": ready[-1].id, "version": version_of(ready[-1])}
+    return options
+
+
+def _record(
+    container: Container,
+    manifest: UploadManifest,
+    raw_key: str,
+) -> Dataset:
+    """Sidecar, then catalog row; on any failure both go, with the raw object."""
+    raw_bucket = container.settings.storage.raw_bucket
+    store = container.store
+    try:
+        write_manifest(store, raw_bucket, manifest)
+        created = container.catalog.add(
+            dataset_id=manifest.dataset_id,
+            filename=manifest.filename,
+            raw_key=raw_key,
+            sha256=manifest.sha256,
+            size_bytes=manifest.size_bytes,
+            options=manifest.options,
+            name=manifest.name,
+            policy=manifest.on_schema_change,
+        )
+    except BaseException:
+        # Nothing half-written: an uncatalogued object is removed again.
+        for key in (raw_key, keys.upload_manifest_key(manifest.dataset_id)):
+            try:
+                store.delete(raw_bucket, key)
+            except Exception:
+                log.exception("could not remove %s/%s after a failed upload", raw_bucket, key)
+        raise
+    container.runner.submit(created.id)
+    container.resolver.forget()
+    return created
+
+
+def upload(
+    container: Container,
+    chunks: Iterator[bytes],
+    *,
+    filename: str,
+    name: str | None,
+    options: dict[str, Any],
+    policy: SchemaPolicy | None,
+    content_type: str | None,
+    digest: Any,
+) -> Dataset:
+    """Stream the file into `raw`, then record it as the next version of `name`."""
+    if name is not None and keys.is_dataset_id(name) and not container.catalog.versions(name):
+        # Such a name would shadow a version's own URL (README: Identity and versions).
+        raise Unprocessable(
+            f"name {name!r} looks like a version id; choose another name "
+            "(a 32-character hex name is only taken as an existing unnamed dataset's name)"
+        )
+    dataset_id = new_dataset_id()
+    raw_key = keys.raw_key(dataset_id)
+    container.ensure_buckets()
+    info = container.store.put_stream(
+        container.settings.storage.raw_bucket,
+        raw_key,
+        chunks,
+        metadata={"dataset-id": dataset_id},
+    )
+    dataset_name = name or dataset_id
+    manifest = UploadManifest(
+        dataset_id=dataset_id,
+        filename=filename,
+        size_bytes=info.size,
+        sha256=digest.sha256.hexdigest(),
+        content_type=content_type,
+        uploaded_at=datetime.now(UTC),
+        name=dataset_name,
+        options=processing_options(container.catalog, dataset_name, options, policy),
+        on_schema_change=policy,
+    )
+    return _record(container, manifest, raw_key)
+
+
+def reprocess(
+    container: Container,
+    ref: str,
+    version: int | None,
+    overrides: dict[str, Any],
+    policy: SchemaPolicy | None,
+) -> Dataset:
+    """A new version from the raw file of `version` (default: the one `ref` serves, or
+    the newest when none is ready), with the source's options and `overrides` on top."""
+    catalog, store, settings = container.catalog, container.store, container.settings
+    source = resolve(catalog, ref, version).dataset
+    name = source.name or source.id
+    raw_bucket = settings.storage.raw_bucket
+    new_id = new_dataset_id()
+    raw_key = keys.raw_key(new_id)
+    chosen = {**user_options(source.options), **overrides}
+    manifest = UploadManifest(
+        dataset_id=new_id,
+        filename=source.filename,
+        size_bytes=source.size_bytes,
+        sha256=source.sha256,
+        uploaded_at=datetime.now(UTC),
+        name=name,
+        options=processing_options(catalog, name, chosen, policy),
+        on_schema_change=policy,
+        reprocess_of=source.id,
+    )
+    container.ensure_buckets()
+    try:
+        with store.open(raw_bucket, source.raw_key) as fh:
+            chunks = iter(lambda: fh.read(COPY_CHUNK), b"")
+            store.put_stream(raw_bucket, raw_key, chunks, metadata={"dataset-id": new_id})
+    except ObjectNotFound:
+        raise Conflict(
+            f"version {version_of(source)} of dataset {name!r} has no uploaded file left"
+        ) from None
+    return _record(container, manifest, raw_key)
+
+
+def delete(container: Container, ref: str, version: int | None) -> list[str]:
+    """Remove every version of the named dataset, or the one version a version id or
+    `version` names: objects first, so nothing points at missing data.
+
+    The upload sidecar goes last among the objects: while it exists the reconciler may
+    record an upload again, and the catalog row is removed only after it.
+    """
+    catalog, store, settings = container.catalog, container.store, container.settings
+    served = resolve(catalog, ref, version)
+    # A name means the dataset; a version's id (or ?version=N) means that version.
+    targets = find_family(catalog, ref) if served.addressed_by == "name" else [served.dataset]
+    busy = [t for t in targets if not t.is_final]
+    if busy:
+        names = ", ".join(f"version {version_of(t)} ({t.status.value})" for t in busy)
+        raise Conflict(
+            f"cannot delete while a version is being processed: {names}; retry when it ends",
+            headers={"Retry-After": "5"},
+        )
+    deleted = []
+    for target in targets:
+        for bucket, prefix in (
+            (settings.storage.processed_bucket, keys.processed_prefix(target.id)),
+            (settings.storage.raw_bucket, keys.raw_prefix(target.id)),
+        ):
+            sidecar = keys.upload_manifest_key(target.id)
+            found = list(store.list(bucket, prefix))
+            for key in sorted(found, key=lambda k: k == sidecar):
+                store.delete(bucket, key)
+        if target.raw_key and not target.raw_key.startswith(keys.raw_prefix(target.id)):
+            store.delete(settings.storage.raw_bucket, target.raw_key)
+        catalog.delete(target.id)
+        deleted.append(target.id)
+        container.resolver.forget()
+    return deleted
