@@ -224,7 +224,7 @@ def test_delete_removes_objects_and_rows(client: httpx.Client, local_api: ApiSer
 def test_delete_one_version_and_refuse_while_processing(
     client: httpx.Client, local_api: ApiServer
 ) -> None:
-    v1 = upload(client, "partial", _csv([1]))
+    upload(client, "partial", _csv([1]))
     v2 = upload(client, "partial", _csv([2]))
     assert client.delete("/datasets/partial?version=2").status_code == 204
     assert served(client, "partial") == [1]
