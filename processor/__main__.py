@@ -16,7 +16,7 @@ from core.outputs import EXIT_BAD_INPUT, EXIT_OK
 from core.settings import Settings
 
 from .pipeline import BadInput, process_csv
-from .run import options_from, run_dataset
+from .run import file_report_reader, options_from, run_dataset
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -33,6 +33,25 @@ def _parser() -> argparse.ArgumentParser:
         help="line of the header, from 1 (with --no-header: the first data line)",
     )
     proc.add_argument("--no-header", action="store_true", help="the first line is data")
+    proc.add_argument(
+        "--baseline-report",
+        type=Path,
+        metavar="PATH",
+        help="report.json of the version served before: compare the columns with it",
+    )
+    proc.add_argument(
+        "--baseline-version",
+        type=int,
+        default=None,
+        metavar="N",
+        help="that version's number, for messages and rejects (default: 1)",
+    )
+    proc.add_argument(
+        "--on-schema-change",
+        choices=("pin", "reject", "allow"),
+        default=None,
+        help="what a difference from the baseline does (default: pin)",
+    )
     run = sub.add_parser("run", help="process one uploaded dataset from object storage")
     run.add_argument("--dataset-id", required=True)
     run.add_argument(
@@ -49,15 +68,23 @@ def _process(args: argparse.Namespace) -> int:
         print(f"error: {args.input} is not a file", file=sys.stderr)
         return EXIT_BAD_INPUT
     args.outdir.mkdir(parents=True, exist_ok=True)
+    if args.baseline_version is not None and args.baseline_report is None:
+        print("error: --baseline-version needs --baseline-report", file=sys.stderr)
+        return EXIT_BAD_INPUT
     overrides = {
         "encoding": args.encoding,
         "delimiter": args.delimiter,
         "header_row": args.header_row,
         "no_header": args.no_header or None,
+        "on_schema_change": args.on_schema_change,
     }
+    reader = None
+    if args.baseline_report is not None:
+        overrides["baseline"] = {"id": None, "version": args.baseline_version or 1}
+        reader = file_report_reader(args.baseline_report)
     try:
         # MINI_MAX_REJECT_RATIO, MINI_MAX_FIELD_BYTES and MINI_NULL_TOKENS apply here too.
-        options = options_from(overrides, Settings())
+        options = options_from(overrides, Settings(), reader)
         process_csv(lambda: args.input.open("rb"), args.outdir, options)
     except BadInput as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -18,27 +20,121 @@ from core.outputs import (
     read_result,
 )
 from core.settings import Settings
+from core.storage import ObjectNotFound, ObjectStore, StorageError, StorageUnavailable
 from core.storage.factory import make_store
 
 from .pipeline import BadInput, ProcessOptions, process_csv
+from .pipeline.options import Baseline
 
 if TYPE_CHECKING:
     from core.catalog import Catalog
 
 
-def options_from(raw: dict[str, Any], settings: Settings | None = None) -> ProcessOptions:
-    """The upload's overrides plus the deployment's limits (MINI_MAX_REJECT_RATIO, ...)."""
-    allowed = {"encoding", "delimiter", "header_row", "no_header"}
+# Reads the report.json of a baseline, given its id (None from the command line).
+ReadReport = Callable[[str | None], Any]
+
+
+def options_from(
+    raw: dict[str, Any],
+    settings: Settings | None = None,
+    read_report: ReadReport | None = None,
+) -> ProcessOptions:
+    """The upload's overrides plus the deployment's limits (MINI_MAX_REJECT_RATIO, ...).
+
+    Schema drift: ``on_schema_change`` ("pin", "reject" or "allow"; absent: "pin") and
+    ``baseline`` ({"id", "version"} of the version served before; absent: the first
+    version), whose columns ``read_report`` fetches. Unknown keys are ignored.
+    """
+    allowed = {"encoding", "delimiter", "header_row", "no_header", "on_schema_change"}
     chosen: dict[str, Any] = {k: v for k, v in raw.items() if k in allowed and v is not None}
     if "header_row" in chosen:
         # Users count lines from 1 (the upload form, the API, the CLI); the pipeline from 0.
         chosen["header_row"] = int(chosen["header_row"]) - 1
+    if "on_schema_change" in chosen:
+        chosen["on_schema_change"] = str(chosen["on_schema_change"]).lower()
+    if raw.get("baseline") is not None:
+        chosen["baseline"] = baseline_from(raw["baseline"], read_report)
     if settings is not None:
         chosen["max_reject_ratio"] = settings.max_reject_ratio
         chosen["max_field_bytes"] = settings.max_field_bytes
         if settings.null_tokens is not None:
             chosen["null_tokens"] = tuple(settings.null_tokens)
     return ProcessOptions(**chosen)
+
+
+def baseline_from(raw: Any, read_report: ReadReport | None) -> Baseline:
+    """The baseline option ({"id": 32 hex digits, "version": N}) with its columns."""
+    if not isinstance(raw, dict):
+        raise BadInput(f'baseline must be {{"id": ..., "version": ...}}, got {raw!r:.100}')
+    version, version_id = raw.get("version"), raw.get("id")
+    if isinstance(version, bool) or not isinstance(version, int | str):
+        raise BadInput(f"the baseline version must be a number, got {version!r:.40}")
+    try:
+        number = int(version)
+    except ValueError:
+        raise BadInput(f"the baseline version must be a number, got {version!r:.40}") from None
+    if version_id is not None and not (
+        isinstance(version_id, str) and keys.is_dataset_id(version_id)
+    ):
+        raise BadInput(
+            f"the baseline id must be a dataset version id (32 hex digits), got {version_id!r:.60}"
+        )
+    if read_report is None:
+        raise BadInput(f"version {number}, the baseline, has no report to compare with")
+    return Baseline.from_report(read_report(version_id), number, version_id)
+
+
+def store_report_reader(store: ObjectStore, bucket: str) -> ReadReport:
+    """A baseline's report.json from the processed bucket. A baseline that cannot be read
+    fails the new version (BadInput): the served schema must not be silently ignored."""
+
+    def read(version_id: str | None) -> Any:
+        if version_id is None:
+            raise BadInput("the baseline has no id, so its report cannot be found")
+        where = f"the report of the baseline version {version_id} ({keys.report_key(version_id)})"
+        try:
+            with store.open(bucket, keys.report_key(version_id)) as fh:
+                return json.loads(fh.read())
+        except StorageUnavailable:
+            raise  # the store is down: an internal error, retried, not the file's fault
+        except ObjectNotFound:
+            raise BadInput(
+                f"{where} does not exist, so this version cannot be compared with it"
+            ) from None
+        except (StorageError, ValueError) as exc:
+            raise BadInput(
+                f"{where} cannot be read ({exc}), so this version cannot be compared with it"
+            ) from None
+
+    return read
+
+
+def file_report_reader(path: Path) -> ReadReport:
+    """``--baseline-report PATH``: a report.json on local disk."""
+
+    def read(_version_id: str | None) -> Any:
+        try:
+            return json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise BadInput(f"the baseline report {path} cannot be read: {exc}") from None
+
+    return read
+
+
+def publish_failed(
+    store: ObjectStore,
+    bucket: str,
+    dataset_id: str,
+    message: str,
+    schema_change: dict[str, Any] | None,
+) -> None:
+    """The failure manifest, with the schema comparison when the file got that far."""
+    if schema_change is None:
+        publish_failure(store, bucket, dataset_id, message)
+        return
+    # core.outputs.publish_failure's keys, plus the comparison for the catalog.
+    result = {"status": "failed", "error": message, "schema_change": schema_change}
+    store.put_bytes(bucket, keys.result_key(dataset_id), json.dumps(result).encode())
 
 
 def run_dataset(settings: Settings, dataset_id: str, options: dict[str, Any] | None = None) -> int:
@@ -75,10 +171,9 @@ def run_dataset(settings: Settings, dataset_id: str, options: dict[str, Any] | N
     with tempfile.TemporaryDirectory(prefix="mini-proc-") as tmp:
         out_dir = Path(tmp)
         try:
+            chosen = options_from(raw_options, settings, store_report_reader(store, bucket))
             report = process_csv(
-                lambda: store.open(settings.storage.raw_bucket, raw_key),
-                out_dir,
-                options_from(raw_options, settings),
+                lambda: store.open(settings.storage.raw_bucket, raw_key), out_dir, chosen
             )
         except BadInput as exc:
             message = str(exc)
@@ -89,7 +184,7 @@ def run_dataset(settings: Settings, dataset_id: str, options: dict[str, Any] | N
                     store.put_stream(
                         bucket, keys.rejects_key(dataset_id), iter(lambda: fh.read(CHUNK), b"")
                     )
-            publish_failure(store, bucket, dataset_id, message)
+            publish_failed(store, bucket, dataset_id, message, exc.schema_change)
             if catalog is not None:
                 catalog.mark_failed(dataset_id, message)
             print(f"error: {message}", file=sys.stderr)
@@ -99,6 +194,7 @@ def run_dataset(settings: Settings, dataset_id: str, options: dict[str, Any] | N
             "rows_in": int(report.get("rows_in", 0)),
             "rows_out": int(report.get("rows_out", 0)),
             "rows_rejected": int(report.get("rows_rejected", 0)),
+            "schema_change": report.get("schema_change"),
         }
         publish(store, bucket, dataset_id, out_dir, result)
     if catalog is not None:

@@ -11,12 +11,22 @@ stays text. Percentages are parsed as exact decimals, shifted two places (12.5% 
 from __future__ import annotations
 
 import numpy as np
+import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from . import _native
 from .dates import to_date32
-from .infer import NO_WORDS, YES_WORDS, ColumnType, Kind, dm_to_iso, percent_body
+from .infer import (
+    NO_WORDS,
+    YES_WORDS,
+    ColumnType,
+    Kind,
+    dm_to_iso,
+    fits_shape,
+    kind_shapes,
+    percent_body,
+)
 from .strbuf import column_buffers, with_nulls_of
 
 MAX_PRECISION = 38
@@ -134,3 +144,66 @@ def _convert(values: pa.Array, ctype: ColumnType, target: pa.DataType) -> pa.Arr
         sep = fmt[3]
         values = dm_to_iso(values, sep, day_first=fmt.startswith("dmy"), with_time=True)
     return pc.cast(values, target)
+
+
+# --- a type given by the version served before (schema drift, on_schema_change=pin) ---
+
+Mask = npt.NDArray[np.bool_]
+
+
+def _try_convert(values: pa.Array, parse: ColumnType, target: pa.DataType) -> pa.Array | None:
+    """``values`` read as ``parse`` and stored as ``target``, or None if a value does
+    not fit (does not parse, or would change in the safe cast to ``target``)."""
+    try:
+        out = _convert(values, parse, arrow_type(parse))
+        if out.type != target:
+            out = pc.cast(out, target)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
+        return None
+    return out if out.null_count == values.null_count else None
+
+
+def misfits(values: pa.Array, parse: ColumnType, target: pa.DataType) -> Mask:
+    """Per value: it cannot be read as ``parse`` into ``target``.
+
+    Values that do not even look like the kind (``'k.A.'`` for a number) are found by
+    one regular expression; the others are converted in halves, down to the single
+    values that fail (a few conversions per misfit, none when there is none).
+    """
+    bad = ~fits_shape(values, kind_shapes(parse.kind))
+    valid = np.asarray(values.is_valid().to_numpy(zero_copy_only=False), dtype=bool)
+    pending = [np.flatnonzero(valid & ~bad)]
+    while pending:
+        part = pending.pop()
+        if not len(part) or _try_convert(values.take(pa.array(part)), parse, target) is not None:
+            continue
+        if len(part) == 1:
+            bad[part[0]] = True
+            continue
+        middle = len(part) // 2
+        pending += [part[middle:], part[:middle]]
+    found: Mask = bad & valid
+    return found
+
+
+def convert_to(
+    values: pa.Array, parse: ColumnType, target: pa.DataType, checked: bool
+) -> tuple[pa.Array, Mask | None]:
+    """``values`` read as ``parse`` and stored as ``target``.
+
+    Unchecked, inference vouched for every value (as :func:`convert`). Checked, the
+    type comes from an earlier version and some values may not fit it: they are
+    returned as a mask (their slots null in the array), for their rows to be rejected.
+    """
+    if not checked:
+        out = convert(values, parse)
+        return (out if out.type == target else pc.cast(out, target)), None
+    out = _try_convert(values, parse, target)
+    if out is not None:
+        return out, None
+    bad = misfits(values, parse, target)
+    kept = pc.if_else(pa.array(bad), pa.scalar(None, values.type), values)
+    out = _try_convert(kept, parse, target)
+    if out is None:
+        raise RuntimeError(f"conversion to {parse} failed after removing the values that misfit")
+    return out, bad

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class BadInput(Exception):
     """Unusable user input. ``str(exc)`` is a single line meant for a person.
@@ -9,6 +11,10 @@ class BadInput(Exception):
     Anything else raised by :func:`process_csv` is a bug in the processor, not a
     problem with the file, so callers can map this class alone to a 4xx-style status.
     """
+
+    # Set when the file failed after its columns were compared with the version served
+    # before it: the comparison (report.json's ``schema_change``), for the manifest.
+    schema_change: dict[str, Any] | None = None
 
     def __init__(self, message: str) -> None:
         # The message is shown verbatim in the UI; a multi-line one would break that.

@@ -332,21 +332,116 @@ def _note_near_miss(
     rows: np.ndarray | None,
     line_of: LineOf | None,
 ) -> None:
-    if family == "bool":
-        fits = pc.is_in(pc.utf8_lower(values), value_set=_BOOL_SET)
-    else:
-        fits = pc.match_substring_regex(values, _FAMILY_SHAPES[family])
-    misfits = np.flatnonzero(~np.asarray(fits.to_numpy(zero_copy_only=False), dtype=bool))
+    misfits = np.flatnonzero(~fits_shape(values, _family_shape(family)))
     matched = stats.values - len(misfits)
     if matched < _NEAR_MISS_SHARE * stats.values or not len(misfits):
         return
     if stats.near_miss is not None and stats.near_miss.matched >= matched:
         return
-    picked = [int(i) for i in misfits[:_EXAMPLES]]
+    examples = examples_at(values, misfits, rows, line_of)
+    stats.near_miss = NearMiss(family, matched, examples)
+
+
+def examples_at(
+    values: pa.Array,
+    misfits: np.ndarray,
+    rows: np.ndarray | None = None,
+    line_of: LineOf | None = None,
+    limit: int = _EXAMPLES,
+) -> list[tuple[str, int | None]]:
+    """The first ``limit`` values at indexes ``misfits`` of ``values``, with their lines.
+
+    ``rows`` maps indexes of ``values`` to rows of the batch (when nulls were dropped
+    from it); ``line_of`` maps those rows to physical lines.
+    """
+    picked = [int(i) for i in misfits[:limit]]
     batch_rows = [int(rows[i]) if rows is not None else i for i in picked]
     lines: list[int | None] = list(line_of(batch_rows)) if line_of else [None] * len(picked)
-    examples = [(str(values[i].as_py()), line) for i, line in zip(picked, lines, strict=True)]
-    stats.near_miss = NearMiss(family, matched, examples)
+    return [(str(values[i].as_py()), line) for i, line in zip(picked, lines, strict=True)]
+
+
+# --- shapes of a whole kind, for comparing a column with a version served before ------
+
+# A loose test per value, so that one value alone can be told to fit or not (the
+# candidates above only ever judge whole batches).
+_INT_SHAPE = r"^-?(?:0|[1-9][0-9]*|[1-9][0-9]{0,2}(?:,[0-9]{3})+)$"
+_KIND_SHAPES: dict[Kind, tuple[str, ...]] = {
+    Kind.INT: (_INT_SHAPE,),
+    Kind.FLOAT: (_FAMILY_SHAPES["number"],),
+    Kind.DECIMAL: (_FAMILY_SHAPES["number"],),
+    Kind.BOOL: ("bool",),
+    Kind.DATE: (_FAMILY_SHAPES["date"],),
+    Kind.TIMESTAMP: (_FAMILY_SHAPES["date"], _FAMILY_SHAPES["timestamp"]),
+}
+# The candidates that can still make a column of each kind, and of its family (the
+# kinds it may widen to: int to float or decimal, date to timestamp).
+_KIND_CANDIDATES: dict[Kind, frozenset[str]] = {
+    Kind.INT: frozenset({"int", "int_grouped"}),
+    Kind.FLOAT: _FAMILIES["number"],
+    Kind.DECIMAL: _FAMILIES["number"],
+    Kind.BOOL: _FAMILIES["bool"],
+    Kind.DATE: _FAMILIES["date"],
+    Kind.TIMESTAMP: _FAMILIES["date"] | _FAMILIES["timestamp"],
+}
+_FAMILY_OF_KIND: dict[Kind, Kind] = {
+    Kind.INT: Kind.FLOAT,
+    Kind.FLOAT: Kind.FLOAT,
+    Kind.DECIMAL: Kind.FLOAT,
+    Kind.BOOL: Kind.BOOL,
+    Kind.DATE: Kind.TIMESTAMP,
+    Kind.TIMESTAMP: Kind.TIMESTAMP,
+}
+
+
+def _family_shape(family: str) -> tuple[str, ...]:
+    return ("bool",) if family == "bool" else (_FAMILY_SHAPES[family],)
+
+
+def fits_shape(values: pa.Array, shapes: tuple[str, ...]) -> np.ndarray:
+    """Per value: does it match one of ``shapes`` ("bool": a yes/no word)? Nulls fit."""
+    fits: np.ndarray | None = None
+    for shape in shapes:
+        if shape == "bool":
+            mask = pc.is_in(pc.utf8_lower(values), value_set=_BOOL_SET)
+        else:
+            mask = pc.match_substring_regex(values, shape)
+        got = np.asarray(mask.fill_null(True).to_numpy(zero_copy_only=False), dtype=bool)
+        fits = got if fits is None else fits | got
+    return fits if fits is not None else np.ones(len(values), dtype=bool)
+
+
+def kind_shapes(kind: Kind, family: bool = False) -> tuple[str, ...]:
+    """What one value of ``kind`` (with ``family``: of a kind it may widen to) looks
+    like; empty for text, which takes anything."""
+    if kind is Kind.STRING:
+        return ()
+    return _KIND_SHAPES[_FAMILY_OF_KIND[kind] if family else kind]
+
+
+def kind_candidates(kind: Kind, family: bool = False) -> frozenset[str]:
+    """Candidates that keep a column able to be ``kind`` (or one it may widen to)."""
+    if kind is Kind.STRING:
+        return frozenset()
+    return _KIND_CANDIDATES[_FAMILY_OF_KIND[kind] if family else kind]
+
+
+def copy_stats(stats: ColumnStats) -> ColumnStats:
+    """An independent copy (the counterexamples left out), to fold other values into."""
+    return ColumnStats(
+        values=stats.values,
+        nulls=stats.nulls,
+        alive=set(stats.alive),
+        dm_max={k: list(v) for k, v in stats.dm_max.items()},
+        dm_valid={k: list(v) for k, v in stats.dm_valid.items()},
+        ts_with_offset=stats.ts_with_offset,
+        ts_without_offset=stats.ts_without_offset,
+        max_digits=stats.max_digits,
+        max_scale=stats.max_scale,
+        any_scale=stats.any_scale,
+        max_int_digits=stats.max_int_digits,
+        has_exponent=stats.has_exponent,
+        bool_words=stats.bool_words,
+    )
 
 
 def has_oversized_int(values: pa.Array) -> bool:

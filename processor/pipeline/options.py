@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import codecs
+import re
 from dataclasses import dataclass
+from typing import Any
 
 from .errors import BadInput
 
@@ -29,6 +31,67 @@ DEFAULT_NULL_TOKENS: tuple[str, ...] = (
 )
 
 DELIMITER_ALIASES = {"tab": "\t", "\\t": "\t", "comma": ",", "semicolon": ";", "pipe": "|"}
+
+# What happens when a new version's columns differ from the version served before it.
+SCHEMA_POLICIES = ("pin", "reject", "allow")
+_VERSION_ID = re.compile(r"^[0-9a-f]{32}$")
+# The report's column types (infer.Kind; not imported: this module loads no pyarrow).
+COLUMN_TYPES = frozenset({"int", "float", "decimal", "bool", "date", "timestamp", "string"})
+
+
+@dataclass(frozen=True)
+class BaselineColumn:
+    """One served column of the baseline version, as its report.json lists it."""
+
+    name: str
+    type: str  # the report's "type": int, float, decimal, bool, date, timestamp, string
+    arrow_type: str  # e.g. "double", "decimal128(20, 4)", "timestamp[us, tz=UTC]"
+    format: str | None = None  # the report's "format" label, e.g. "1.234,56"
+    null_count: int = 0
+
+
+@dataclass(frozen=True)
+class Baseline:
+    """The version served before this one: the schema a new version is compared with.
+
+    ``id`` is None when the report came from a local file (``--baseline-report``).
+    """
+
+    version: int
+    columns: tuple[BaselineColumn, ...]
+    id: str | None = None
+
+    @classmethod
+    def from_report(cls, report: Any, version: int, id: str | None = None) -> Baseline:
+        """Columns of a baseline's report.json; BadInput when it has none to read."""
+        where = f"the report of version {version}" + (f" ({id})" if id else "")
+        columns = report.get("columns") if isinstance(report, dict) else None
+        if not isinstance(columns, list):
+            raise BadInput(f"{where} has no list of columns to compare this version with")
+        parsed = []
+        for column in columns:
+            try:
+                parsed.append(
+                    BaselineColumn(
+                        name=str(column["name"]),
+                        type=str(column["type"]),
+                        arrow_type=str(column["arrow_type"]),
+                        format=None if column.get("format") is None else str(column["format"]),
+                        null_count=int(column.get("null_count") or 0),
+                    )
+                )
+            except (KeyError, TypeError, ValueError, AttributeError):
+                raise BadInput(
+                    f"{where} lists a column without a name, type and arrow_type: {column!r:.200}"
+                ) from None
+            if parsed[-1].type not in COLUMN_TYPES:
+                raise BadInput(
+                    f"{where} gives column {parsed[-1].name!r} the unknown type {parsed[-1].type!r}"
+                )
+        return cls(version=version, columns=tuple(parsed), id=id)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "version": self.version}
 
 
 @dataclass(frozen=True)
@@ -58,6 +121,9 @@ class ProcessOptions:
     # Values of duplicate-candidate groups kept in memory before they go to SQLite:
     # enough for the 1 GB benchmark file, a flat bound (and some SQLite) at 4 GB.
     dedup_memory_bytes: int = 16 * MIB
+    # Schema drift: the version served before this one, and what a difference does.
+    on_schema_change: str = "pin"
+    baseline: Baseline | None = None
 
     def __post_init__(self) -> None:
         if self.encoding is not None:
@@ -89,3 +155,19 @@ class ProcessOptions:
             raise BadInput(
                 "row_group_rows and batch_bytes must be positive, dedup_memory_bytes not negative"
             )
+        if self.on_schema_change not in SCHEMA_POLICIES:
+            raise BadInput(
+                f"on_schema_change must be one of {', '.join(SCHEMA_POLICIES)}, "
+                f"got {self.on_schema_change!r}"
+            )
+        baseline = self.baseline
+        if baseline is not None:
+            if isinstance(baseline.version, bool) or not isinstance(baseline.version, int):
+                raise BadInput(f"the baseline version must be a number, got {baseline.version!r}")
+            if baseline.version < 1:
+                raise BadInput(f"the baseline version must be 1 or more, got {baseline.version}")
+            if baseline.id is not None and not _VERSION_ID.match(baseline.id):
+                raise BadInput(
+                    f"the baseline id must be a dataset version id (32 hex digits), "
+                    f"got {baseline.id!r}"
+                )

@@ -25,9 +25,9 @@ from typing import Any, BinaryIO, TypeVar
 import numpy as np
 import pyarrow as pa
 
-from . import dedup
+from . import dedup, schema_change
 from .cleaning import CleanCounts, clean_column, drop_empty_rows
-from .convert import arrow_type, convert
+from .convert import arrow_type, convert, convert_to
 from .dialect import Dialect, detect_dialect
 from .encoding import EncodingInfo, RawDigest, decode_error, detect_encoding
 from .errors import BadInput
@@ -36,9 +36,10 @@ from .infer import ColumnStats, ColumnType, accumulate, decide_type
 from .options import MIB, ProcessOptions
 from .reader import BatchLines, BlockTooSmall, ReadState, RejectLog, internal_names, parse
 from .rejects import FILE as REJECTS_FILE
-from .rejects import RejectsFile
+from .rejects import ContractRejects, RejectsFile
 from .report import DATA_FILE, Timings, build_report
 from .rowhash import DistinctEstimate, row_hashes
+from .schema_change import Target, Watch, a_type, schema_change_dict
 from .spill import SpillWriter, read_spill
 from .stage import Consumer, Producer
 from .stats import TableSummary
@@ -47,6 +48,9 @@ from .version import processor_version
 from .writer import ParquetSink, dictionary_columns, output_schema, write_json_atomic
 
 REPORT_FILE = "report.json"
+# Written beside the output while values pinned to a baseline's type are being checked:
+# the data becomes data.parquet only if the rows they reject stay within the limit.
+UNCHECKED_DATA_FILE = ".data.parquet.unchecked"
 # Per-column work of a batch (cleaning, inference, conversion, statistics) runs on two
 # threads: pyarrow and numpy release the GIL, and the columns are independent.
 COLUMNS = ThreadPoolExecutor(max_workers=2, thread_name_prefix="columns")
@@ -83,11 +87,26 @@ def process_csv(
             # Too many rejects: the file fails, but which rows and why is worth keeping.
             publish_rejects(scan, out_dir)
             raise
-        layout = decide_layout(dialect, scan)
-        plan = dedup.plan(scan.hashes, COLUMNS)
-        timings.mark("dedupe_plan")
-        written = write_pass(scan, layout, plan, out_dir / DATA_FILE, options)
-        timings.mark("write")
+        layout = decide_layout(dialect, scan, options)
+        drift = layout.drift
+        contract: ContractRejects | None = None
+        try:
+            if drift is not None:
+                drift.enforce()
+            plan = dedup.plan(scan.hashes, COLUMNS)
+            timings.mark("dedupe_plan")
+            if layout.checked:
+                contract = ContractRejects(
+                    work / f"pinned-{REJECTS_FILE}", dialect.delimiter, dialect.quote
+                )
+                written = write_checked(scan, layout, plan, out_dir, options, contract)
+            else:
+                written = write_pass(scan, layout, plan, out_dir / DATA_FILE, options)
+            timings.mark("write")
+        except BadInput as exc:
+            if drift is not None:
+                exc.schema_change = drift.as_dict(pinned_rejects(contract))
+            raise
         publish_rejects(scan, out_dir)
         report = build_report(
             encoding=encoding,
@@ -98,8 +117,45 @@ def process_csv(
             written=written,
             timings=timings,
         )
+        if drift is not None:
+            drift.with_nulls(written_nulls(layout, written))
+            changes = drift.as_dict(pinned_rejects(contract))
+        else:
+            changes = schema_change_dict(None, options.on_schema_change, None, rejected={})
+        report["options"] = options_used(options)
+        report["schema_change"] = changes
+        if drift is not None and changes["changed"]:
+            report["warnings"].append(
+                f"the columns differ from version {drift.baseline.version}: "
+                f"{schema_change.describe(changes)}"
+            )
     write_json_atomic(out_dir / REPORT_FILE, report)
     return report
+
+
+def options_used(options: ProcessOptions) -> dict[str, Any]:
+    """report.json's ``options``: what the user chose (None: detected) and the policy."""
+    return {
+        "encoding": options.encoding,
+        "delimiter": options.delimiter,
+        # Counted from 1, as the user gave it.
+        "header_row": None if options.header_row is None else options.header_row + 1,
+        "no_header": options.no_header,
+        "on_schema_change": options.on_schema_change,
+        "baseline": options.baseline.as_dict() if options.baseline is not None else None,
+    }
+
+
+def pinned_rejects(contract: ContractRejects | None) -> dict[str, int]:
+    return dict(contract.columns) if contract is not None else {}
+
+
+def written_nulls(layout: Layout, written: Written) -> dict[str, int]:
+    assert written.summary is not None
+    return {
+        layout.names[i]: written.summary.columns[position].nulls
+        for position, i in enumerate(layout.kept)
+    }
 
 
 # --- detection -------------------------------------------------------------------
@@ -172,6 +228,10 @@ class Scan:
     input_bytes: int
     hashes: dedup.HashSpill
     distinct: list[DistinctEstimate]
+    # With a baseline: its non-text columns followed through the pass (by input index),
+    # and, when the policy pins them, the physical line of every spilled row.
+    watches: dict[int, Watch] = field(default_factory=dict)
+    lines: Path | None = None
 
     @property
     def rows_in(self) -> int:
@@ -242,6 +302,12 @@ def scan_pass(
     stats = [ColumnStats() for _ in range(ncols)]
     counts = CleanCounts.for_tokens(options.null_tokens)
     names = [h or f"#{i + 1}" for i, h in enumerate(dialect.header)]
+    watches: dict[int, Watch] = {}
+    if options.baseline is not None:
+        watches = schema_change.watches(normalise_headers(list(dialect.header)), options.baseline)
+    # Pinned values are checked in pass 2, which knows rows, not lines: note them here.
+    lines_path = work / "lines.i64" if watches and options.on_schema_change == "pin" else None
+    lines_file = lines_path.open("wb") if lines_path is not None else None
 
     def produce() -> Any:
         return parse(
@@ -276,15 +342,25 @@ def scan_pass(
                 elif kept_rows is not None and len(kept_rows):
                     last_data = (lines, int(kept_rows[-1]))
                 line_of = row_lines(lines, kept_rows)
-                fold = partial(_fold, line_of=line_of)
-                list(COLUMNS.map(fold, stats, cleaned))
+                if watches:
+                    watch = partial(_fold_watched, watches, line_of=line_of)
+                    list(COLUMNS.map(watch, range(ncols), stats, cleaned))
+                    if lines_file is not None:
+                        lines.all_lines(kept_rows).tofile(lines_file)
+                else:
+                    fold = partial(_fold, line_of=line_of)
+                    list(COLUMNS.map(fold, stats, cleaned))
                 hashing.put(cleaned)
                 spill.write(pa.RecordBatch.from_arrays(cleaned, schema=schema))
         spill.close()
         hashing.close()
         rejects.finish(last_data[0].last_line_of(last_data[1]) if last_data else None)
         sha256 = digest.finish()
+        if lines_file is not None:
+            lines_file.close()
     except BaseException as exc:
+        if lines_file is not None:
+            lines_file.close()
         spill.abort()
         hashing.abandon()
         rejects.close()
@@ -306,11 +382,27 @@ def scan_pass(
         input_bytes=digest.size,
         hashes=hashing.hashes,
         distinct=hashing.distinct,
+        watches=watches,
+        lines=lines_path,
     )
 
 
 def _fold(stats: ColumnStats, values: pa.Array, line_of: Callable[[list[int]], list[int]]) -> None:
     accumulate(stats, values, line_of)
+
+
+def _fold_watched(
+    watches: dict[int, Watch],
+    column: int,
+    stats: ColumnStats,
+    values: pa.Array,
+    line_of: Callable[[list[int]], list[int]],
+) -> None:
+    watch = watches.get(column)
+    if watch is None:
+        accumulate(stats, values, line_of)
+    else:
+        watch.fold(stats, values, line_of)
 
 
 def row_lines(lines: BatchLines, kept_rows: np.ndarray | None) -> Callable[[list[int]], list[int]]:
@@ -355,24 +447,56 @@ class Layout:
     kept: list[int]  # input column indexes, in order
     dropped: list[int]
     schema: pa.Schema
+    # With a baseline: how each input column is read and stored, and the comparison.
+    targets: list[Target] | None = None
+    drift: schema_change.Plan | None = None
+
+    @property
+    def checked(self) -> bool:
+        """Some values may not fit the type pinned by the baseline (their rows rejected)."""
+        return self.targets is not None and any(self.targets[i].checked for i in self.kept)
+
+    def stored_type(self, i: int) -> ColumnType:
+        return self.targets[i].served if self.targets is not None else self.types[i]
 
 
-def decide_layout(dialect: Dialect, scan: Scan) -> Layout:
+def decide_layout(
+    dialect: Dialect,
+    scan: Scan,
+    options: ProcessOptions = ProcessOptions(),  # noqa: B008 - frozen, safe to share
+) -> Layout:
     original = list(dialect.header)
     names = normalise_headers(original)
-    types = [decide_type(s, decimal_comma_hint=dialect.delimiter == ";") for s in scan.stats]
+    hint = dialect.delimiter == ";"
+    types = [decide_type(s, decimal_comma_hint=hint) for s in scan.stats]
     has_rows = any(s.values for s in scan.stats)
     # A column without a single value says nothing; a file without any value keeps its
     # header, so the empty result still has the columns the user expects.
     kept = [i for i, s in enumerate(scan.stats) if s.values or not has_rows]
+    targets: list[Target] | None = None
+    drift = None
+    if options.baseline is not None:
+        drift = schema_change.plan(
+            options.baseline,
+            options.on_schema_change,
+            names,
+            types,
+            scan.stats,
+            scan.watches,
+            decimal_comma_hint=hint,
+        )
+        # The baseline's columns stay even when this file has no value in them.
+        kept = sorted(set(kept) | set(drift.empty))
+        targets = [drift.targets.get(i, Target(t, t)) for i, t in enumerate(types)]
     dropped = [i for i in range(len(original)) if i not in kept]
+    stored = [targets[i].served if targets is not None else types[i] for i in kept]
     schema = output_schema(
         [names[i] for i in kept],
         [original[i] for i in kept],
-        [arrow_type(types[i]) for i in kept],
+        [arrow_type(t) for t in stored],
         {"processor_version": processor_version()},
     )
-    return Layout(names, original, types, kept, dropped, schema)
+    return Layout(names, original, types, kept, dropped, schema, targets, drift)
 
 
 class RowHasher:
@@ -416,7 +540,12 @@ class Written:
 
 
 def write_pass(
-    scan: Scan, layout: Layout, plan: dedup.Plan, path: Path, options: ProcessOptions
+    scan: Scan,
+    layout: Layout,
+    plan: dedup.Plan,
+    path: Path,
+    options: ProcessOptions,
+    contract: ContractRejects | None = None,
 ) -> Written:
     distinct = [scan.distinct[i].estimate() for i in layout.kept]
     summary = TableSummary(len(layout.kept), distinct)
@@ -424,13 +553,20 @@ def write_pass(
     sink = ParquetSink(path, layout.schema, options.row_group_rows, dictionary)
     deduper = dedup.Deduper(plan, options.dedup_memory_bytes)
     kept_types = [layout.types[i] for i in layout.kept]
+    targets = [layout.targets[i] for i in layout.kept] if layout.targets is not None else None
+    pinned = PinnedRows(scan, layout, contract) if contract is not None else None
     try:
         with Producer(lambda: read_spill(scan.spill), depth=2, name="spill-read") as batches:
             for batch in batches:
                 keep = deduper.keep_mask(batch.columns)
-                columns = list(
-                    COLUMNS.map(convert, [batch.column(i) for i in layout.kept], kept_types)
-                )
+                values = [batch.column(i) for i in layout.kept]
+                if targets is None:
+                    columns = list(COLUMNS.map(convert, values, kept_types))
+                else:
+                    results = list(COLUMNS.map(_convert_target, values, targets))
+                    columns = [typed for typed, _ in results]
+                    if pinned is not None:
+                        keep = pinned.reject(batch, [bad for _, bad in results], keep)
                 typed = pa.RecordBatch.from_arrays(columns, schema=layout.schema)
                 if keep is not None:
                     # Typed values are smaller than their text: filter after converting.
@@ -443,6 +579,8 @@ def write_pass(
         raise
     finally:
         deduper.close()
+        if pinned is not None:
+            pinned.close()
     written = Written(
         rows_out=sink.rows,
         duplicates=deduper.duplicates,
@@ -454,7 +592,7 @@ def write_pass(
         dictionary=dictionary,
         distinct=distinct,
     )
-    expected = scan.spilled_rows - written.duplicates
+    expected = scan.spilled_rows - written.duplicates - (contract.count if contract else 0)
     if written.rows_out != expected:
         raise RuntimeError(f"row accounting is off: wrote {written.rows_out}, expected {expected}")
     return written
@@ -467,3 +605,101 @@ def publish_rejects(scan: Scan, out_dir: Path) -> None:
     else:
         # A rerun into the same folder must not leave an earlier run's rejects behind.
         target.unlink(missing_ok=True)
+
+
+# --- values pinned to the baseline's types --------------------------------------------------
+
+
+def _convert_target(values: pa.Array, target: Target) -> tuple[pa.Array, np.ndarray | None]:
+    return convert_to(values, target.parse, arrow_type(target.served), target.checked)
+
+
+def write_checked(
+    scan: Scan,
+    layout: Layout,
+    plan: dedup.Plan,
+    out_dir: Path,
+    options: ProcessOptions,
+    contract: ContractRejects,
+) -> Written:
+    """The write pass when values pinned to the baseline's types may not fit: their rows
+    are rejected, and the data is published only if those rejects stay within the limit
+    (MINI_MAX_REJECT_RATIO), which then fails the file as other rejects do."""
+    unchecked = out_dir / UNCHECKED_DATA_FILE
+    try:
+        written = write_pass(scan, layout, plan, unchecked, options, contract)
+        scan.rejects.merge(contract)
+        try:
+            check_rejects(scan, options)
+        except BadInput:
+            publish_rejects(scan, out_dir)
+            raise
+        os.replace(unchecked, out_dir / DATA_FILE)
+    finally:
+        contract.close()
+        unchecked.unlink(missing_ok=True)
+    return written
+
+
+class PinnedRows:
+    """Rejects the rows of each converted batch with values that do not fit the type
+    their column keeps from the baseline, at their physical lines (noted in pass 1)."""
+
+    def __init__(self, scan: Scan, layout: Layout, contract: ContractRejects) -> None:
+        assert scan.lines is not None and layout.targets is not None
+        assert layout.drift is not None
+        self._lines = scan.lines.open("rb")
+        self._contract = contract
+        self._version = layout.drift.baseline.version
+        self._columns = [(layout.names[i], layout.targets[i].served.kind, i) for i in layout.kept]
+
+    def reject(
+        self, batch: pa.RecordBatch, misfits: list[np.ndarray | None], keep: np.ndarray | None
+    ) -> np.ndarray | None:
+        """Reject the rows with misfits (duplicates aside); the new keep mask."""
+        lines = np.fromfile(self._lines, dtype=np.int64, count=batch.num_rows)
+        if len(lines) != batch.num_rows:
+            raise RuntimeError("the line numbers noted in pass 1 do not match the spilled rows")
+        found = [(k, bad) for k, bad in enumerate(misfits) if bad is not None]
+        if not found:
+            return keep
+        any_bad = np.zeros(batch.num_rows, dtype=bool)
+        for _, bad in found:
+            any_bad |= bad
+        rows = np.flatnonzero(any_bad if keep is None else any_bad & keep)
+        if len(rows):
+            self._write(batch, found, rows, lines)
+        return (keep if keep is not None else np.ones(batch.num_rows, dtype=bool)) & ~any_bad
+
+    def _write(
+        self,
+        batch: pa.RecordBatch,
+        found: list[tuple[int, np.ndarray]],
+        rows: np.ndarray,
+        lines: np.ndarray,
+    ) -> None:
+        take = pa.array(rows)
+        fields = list(zip(*(col.take(take).to_pylist() for col in batch.columns), strict=True))
+        version = self._version
+        for n, row in enumerate(rows.tolist()):
+            misfit = []
+            for k, bad in found:
+                if bad[row]:
+                    name, kind, i = self._columns[k]
+                    misfit.append((name, kind, fields[n][i]))
+            name, kind, value = misfit[0]
+            detail = (
+                "; ".join(f"column {c!r}: {v!r} is not {a_type(t)}" for c, t, v in misfit)
+                + f", the type version {version} serves (on_schema_change=pin)"
+            )
+            self._contract.add(
+                int(lines[row]),
+                f"{value!r} is not {a_type(kind)} as in version {version}",
+                f"column {name!r} is not {a_type(kind)} as in version {version}",
+                detail,
+                [c for c, _, _ in misfit],
+                self._contract.raw(fields[n]),
+            )
+
+    def close(self) -> None:
+        self._lines.close()

@@ -176,6 +176,16 @@ class BatchLines:
             out.append(self.first_line + i + int(breaks[i]) + skipped)
         return out
 
+    def all_lines(self, kept_rows: npt.NDArray[np.intp] | None = None) -> npt.NDArray[np.int64]:
+        """``lines_of`` every row (or the rows ``kept_rows`` lists), in whole-array steps."""
+        num_rows = len(self.columns[0]) if self.columns else 0
+        inside = line_breaks_per_row(self.columns, num_rows)
+        breaks_above = np.cumsum(inside) - inside
+        lines = self.first_line + np.arange(num_rows, dtype=np.int64) + breaks_above
+        for at, count in self.inserts:
+            lines[at:] += count
+        return lines if kept_rows is None else lines[kept_rows]
+
 
 class LineResolver:
     """Turns pyarrow record numbers into physical line numbers.

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import csv
+import heapq
+import io
+import os
 from collections import Counter, deque
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
@@ -92,6 +96,104 @@ class RejectsFile:
         self.reasons[reject.reason] += 1
         if len(self.sample) < SAMPLE:
             self.sample.append(reject.as_dict(_PREVIEW))
+
+    def close(self) -> None:
+        if self._fh is not None:
+            self._fh.close()
+            self._fh = None
+
+    def merge(self, other: ContractRejects) -> None:
+        """Take in the rows pass 2 rejected, keeping the file in line order."""
+        other.close()
+        if not other.count:
+            return
+        if not self.count:
+            os.replace(other.path, self.path)
+        else:
+            merged = self.path.with_name(f".{self.path.name}.merged")
+            with (
+                self.path.open(encoding="utf-8", newline="") as mine,
+                other.path.open(encoding="utf-8", newline="") as theirs,
+                merged.open("w", encoding="utf-8", newline="") as out,
+            ):
+                writer = csv.writer(out, lineterminator="\n")
+                writer.writerow(COLUMNS)
+                first, second = csv.reader(mine), csv.reader(theirs)
+                next(first, None)
+                next(second, None)
+                writer.writerows(heapq.merge(first, second, key=_csv_line))
+            os.replace(merged, self.path)
+            other.path.unlink(missing_ok=True)
+        self.count += other.count
+        self.lines += other.lines
+        self.weight += other.count
+        self.reasons.update(other.reasons)
+        self.sample = list(
+            heapq.merge(self.sample, other.sample, key=lambda r: r.get("line") or 0)
+        )[:SAMPLE]
+
+
+def _csv_line(row: Any) -> int:
+    """A rejects.csv row's line, to merge two files in line order."""
+    line = row[0] if row else ""
+    return int(line) if line.isdigit() else 0
+
+
+class ContractRejects:
+    """Rows whose values do not fit the type a column keeps from the version served
+    before (on_schema_change=pin), found while converting, in file order.
+
+    ``raw`` holds the row's cleaned fields joined by the delimiter: pass 2 reads the
+    cleaned values, not the original text.
+    """
+
+    def __init__(self, path: Path, delimiter: str, quote: str | None) -> None:
+        self.path = path
+        self.count = 0
+        self.lines = 0
+        self.reasons: Counter[str] = Counter()
+        self.columns: Counter[str] = Counter()  # rows rejected for each column
+        self.sample: list[dict[str, Any]] = []
+        self._delimiter = delimiter if len(delimiter) == 1 else " "
+        self._quote = quote
+        self._fh: TextIO | None = None
+        self._writer: Any = None
+
+    def raw(self, fields: Sequence[str | None]) -> str:
+        buffer = io.StringIO()
+        if self._quote:
+            csv.writer(
+                buffer, delimiter=self._delimiter, quotechar=self._quote, lineterminator=""
+            ).writerow(["" if f is None else f for f in fields])
+        else:
+            buffer.write(self._delimiter.join("" if f is None else f for f in fields))
+        return buffer.getvalue()
+
+    def add(
+        self, line: int, reason: str, key: str, detail: str, columns: Sequence[str], raw: str
+    ) -> None:
+        """One row; ``key`` groups it in the counts by reason, ``columns`` are the ones
+        whose value did not fit."""
+        if self._fh is None:
+            self._fh = self.path.open("w", encoding="utf-8", newline="")
+            self._writer = csv.writer(self._fh, lineterminator="\n")
+            self._writer.writerow(COLUMNS)
+        self._writer.writerow((line, reason, detail, raw))
+        self.count += 1
+        self.lines += 1 + raw.count("\n")
+        self.reasons[key] += 1
+        self.columns.update(columns)
+        if len(self.sample) < SAMPLE:
+            self.sample.append(
+                {
+                    "line": line,
+                    "reason": reason,
+                    "detail": detail,
+                    "expected_fields": None,
+                    "found_fields": None,
+                    "text": raw[:_PREVIEW],
+                }
+            )
 
     def close(self) -> None:
         if self._fh is not None:

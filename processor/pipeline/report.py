@@ -11,7 +11,8 @@ import pyarrow as pa
 from .convert import arrow_type
 from .dialect import Dialect
 from .encoding import EncodingInfo
-from .infer import counterexamples, type_notes
+from .infer import ColumnStats, counterexamples, type_notes
+from .schema_change import a_type
 from .stats import json_value
 from .version import processor_version
 
@@ -88,21 +89,23 @@ def build_report(
     columns = []
     for position, i in enumerate(layout.kept):
         ctype = layout.types[i]
+        stored = layout.stored_type(i)
+        read_as = layout.targets[i].parse if layout.targets is not None else ctype
         stats = scan.stats[i]
         facts = summary.columns[position]
         columns.append(
             {
                 "name": layout.names[i],
                 "original_name": layout.original_names[i],
-                "type": str(ctype.kind),
-                "format": ctype.label or None,
-                "arrow_type": str(arrow_type(ctype)),
+                "type": str(stored.kind),
+                "format": read_as.label or None,
+                "arrow_type": str(arrow_type(stored)),
                 "null_count": facts.nulls,
                 "distinct_estimate": written.distinct[position],
                 "min": json_value(facts.minimum),
                 "max": json_value(facts.maximum),
                 "top_values": facts.top_values() if facts.track_top else None,
-                "notes": type_notes(stats, ctype),
+                "notes": column_notes(layout, i, stats),
                 "counterexamples": counterexamples(stats),
             }
         )
@@ -195,6 +198,30 @@ def build_report(
         "output": {"data": DATA_FILE, "bytes": written.parquet_bytes},
         "durations_s": timings.as_dict(),
     }
+
+
+def column_notes(layout: Layout, i: int, stats: ColumnStats) -> list[str]:
+    """Why a column has its type: inference's reasons, or the baseline's when the
+    version served before decided it (schema drift)."""
+    ctype = layout.types[i]
+    target = layout.targets[i] if layout.targets is not None else None
+    drift = layout.drift
+    if target is None or drift is None or not target.how or target.how == "same":
+        return type_notes(stats, ctype)
+    version = drift.baseline.version
+    served = str(target.served.kind)
+    if target.how == "empty":
+        return [
+            f"no value in this file: kept, all null, as the {served} column of version {version}"
+        ]
+    if target.how == "widened":
+        before = next(c.type for c in drift.baseline.columns if c.name == layout.names[i])
+        return [f"widened from {before} in version {version} to {served}"]
+    return [
+        f"kept as {served}, its type in version {version} (on_schema_change=pin); on its own "
+        f"this file would make it {ctype.kind}; rows with a value that is not "
+        f"{a_type(served)} are rejected"
+    ]
 
 
 def warnings(
