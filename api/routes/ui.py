@@ -1,10 +1,19 @@
-"""The browser UI: server-rendered pages (Jinja2) plus the column stats their charts draw."""
+"""The browser UI: server-rendered pages (Jinja2).
+
+Every dataset page is about one version, resolved like the API's URLs (api/versions.py):
+`/ui/datasets/{name}` shows the version the stable URL serves, `/ui/datasets/{version id}`
+that version, `?version=N` version N. Its scripts then only call that version's own
+(immutable) URLs, `/datasets/{version id}/...`, so every card, tab, chart and download on
+the page describes the same version.
+"""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Annotated, Any
+from urllib.parse import quote
 
 import anyio
 from fastapi import APIRouter, Query, Request
@@ -13,16 +22,24 @@ from fastapi.templating import Jinja2Templates
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from core import keys
-from core.catalog import Dataset
+from core.catalog import Dataset, Status
 from core.settings import Settings
 from core.storage import ObjectNotFound, ObjectStore
 
 from ..answers import identity_headers
 from ..deps import CatalogDep, ContainerDep, VersionQuery
 from ..errors import NotFound
+from ..versions import Served, family, version_of
 
 LIST_PAGE_SIZE = 50
-RETRY_AFTER_SECONDS = "2"
+NAME_SUGGESTIONS = 20
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
+POLICY_HELP = {
+    "pin": "each column keeps its type (safe widening allowed); values that do not fit "
+    "are rejected; new columns are added; a missing column fails the version",
+    "reject": "any schema change fails the new version; the previous one stays served",
+    "allow": "the new schema is served as it is; the change is only recorded",
+}
 
 
 def _filesize(value: int | None) -> str:
@@ -55,6 +72,63 @@ def _when(value: datetime | None) -> str:
     return "—" if value is None else value.strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
+def _day(value: datetime | None) -> str:
+    return "—" if value is None else value.strftime("%Y-%m-%d %H:%M")
+
+
+def _unnamed(name: str | None) -> bool:
+    """An upload without a name is a dataset named by its first version's id."""
+    return name is None or keys.is_dataset_id(name)
+
+
+def _diff_list(diff: Mapping[str, Any], key: str) -> list[Any]:
+    value = diff.get(key)
+    return value if isinstance(value, list) else []
+
+
+def _schema_changed(diff: Any) -> bool:
+    """A version's schema_diff says its schema differs from the one served before it.
+
+    The diff is optional and built by the processor, so any key may be missing: without
+    `changed`, any listed change counts."""
+    if not isinstance(diff, Mapping):
+        return False
+    changed = diff.get("changed")
+    if isinstance(changed, bool):
+        return changed
+    return any(_diff_list(diff, k) for k in ("added", "removed", "type_changed", "nullability"))
+
+
+def _diff_summary(diff: Any) -> str:
+    """ "1 column added, 1 removed, 1 retyped" for the page's one-line note."""
+    if not isinstance(diff, Mapping):
+        return ""
+    parts: list[str] = []
+    for key, word in (
+        ("added", "added"),
+        ("removed", "removed"),
+        ("type_changed", "retyped"),
+        ("nullability", "with other nullability"),
+    ):
+        count = len(_diff_list(diff, key))
+        if count:
+            noun = "" if parts else (" column" if count == 1 else " columns")
+            parts.append(f"{count}{noun} {word}")
+    return ", ".join(parts).capitalize() if parts else "The schema changed"
+
+
+def _nullable(value: Any) -> str:
+    if value is True:
+        return "nullable"
+    if value is False:
+        return "never null"
+    return "—" if value is None else str(value)
+
+
+def _policy_help(value: Any) -> str:
+    return POLICY_HELP.get(str(value), "")
+
+
 def _delimiter(value: str | None) -> str:
     names = {"\t": "tab", " ": "space", ",": ", (comma)", ";": "; (semicolon)", "|": "| (pipe)"}
     return "—" if value is None else names.get(value, value)
@@ -68,7 +142,17 @@ def _environment() -> Environment:
         lstrip_blocks=True,
     )
     env.filters.update(
-        filesize=_filesize, number=_number, when=_when, delimiter=_delimiter, tojson_pretty=_pretty
+        filesize=_filesize,
+        number=_number,
+        when=_when,
+        day=_day,
+        delimiter=_delimiter,
+        tojson_pretty=_pretty,
+        unnamed=_unnamed,
+        schema_changed=_schema_changed,
+        diff_summary=_diff_summary,
+        nullable=_nullable,
+        policy_help=_policy_help,
     )
     env.globals["seconds_between"] = _seconds_between
     return env
@@ -97,6 +181,16 @@ def _running(items: list[Dataset]) -> int:
     return sum(1 for d in items if not d.is_final)
 
 
+def _stable(members: list[Dataset]) -> Dataset:
+    """The version the dataset's own URL serves: the newest ready one, else the newest."""
+    ready = [m for m in members if m.status is Status.ready]
+    return ready[-1] if ready else members[-1]
+
+
+def _name_url(name: str) -> str:
+    return f"/ui/datasets/{quote(name, safe='')}"
+
+
 @router.get("/ui")
 async def ui_home() -> RedirectResponse:
     return RedirectResponse("/ui/datasets", status_code=307)
@@ -108,24 +202,63 @@ async def datasets_page(
     catalog: CatalogDep,
     offset: Annotated[int, Query(ge=0)] = 0,
     limit: Annotated[int, Query(ge=1, le=500)] = LIST_PAGE_SIZE,
+    prefix: Annotated[str | None, Query(max_length=255)] = None,
+    status: Annotated[str | None, Query(pattern="^(queued|processing|ready|failed)?$")] = None,
     fragment: Annotated[str | None, Query(pattern="^rows$")] = None,
 ) -> Response:
-    """The dataset list; `?fragment=rows` is just its table body, for the page's auto-refresh."""
+    """The dataset list, one row per name; `?fragment=rows` is just its table body, for the
+    page's auto-refresh. `?prefix=` and `?status=` (the newest version's) filter it."""
+    wanted = Status(status) if status else None
     families, total = await anyio.to_thread.run_sync(
-        lambda: catalog.families(offset=offset, limit=limit)
+        lambda: catalog.families(prefix=prefix or None, status=wanted, offset=offset, limit=limit)
     )
     items = [f.latest for f in families]
+    filters = {k: v for k, v in (("prefix", prefix), ("status", status)) if v}
     context = {
         "families": families,
         "items": items,
         "total": total,
         "offset": offset,
         "limit": limit,
+        "prefix": prefix or "",
+        "status": status or "",
+        "statuses": [s.value for s in Status],
+        "filters": filters,
         "running": _running(items),
         "active": "datasets",
     }
     name = "_dataset_rows.html" if fragment else "datasets.html"
     return templates.TemplateResponse(request, name, context, headers={"Cache-Control": "no-store"})
+
+
+@router.get("/ui/names")
+async def dataset_names(
+    catalog: CatalogDep,
+    prefix: Annotated[str, Query(max_length=255)] = "",
+    limit: Annotated[int, Query(ge=1, le=100)] = NAME_SUGGESTIONS,
+) -> dict[str, Any]:
+    """Existing dataset names starting with `prefix`, for the upload page's name field.
+
+    Unnamed uploads (named by their id) are left out. `match` is the dataset named exactly
+    `prefix`, if any: its number of versions, the version number an upload under that
+    name would get, and its schema policy."""
+
+    def lookup() -> dict[str, Any]:
+        # Ask for a few more than shown: unnamed datasets' ids are dropped.
+        found = [n for n in catalog.names(prefix, limit * 2) if not _unnamed(n)][:limit]
+        match = None
+        if prefix and not _unnamed(prefix):
+            members = catalog.versions(prefix)
+            if members:
+                match = {
+                    "name": prefix,
+                    "versions": len(members),
+                    "next_version": version_of(members[-1]) + 1,
+                    "on_schema_change": catalog.policy(prefix).value,
+                }
+        return {"names": found, "match": match}
+
+    return await anyio.to_thread.run_sync(lookup)
 
 
 @router.get("/ui/datasets/{dataset_id}", response_class=HTMLResponse)
@@ -134,38 +267,52 @@ async def dataset_page(
     dataset_id: str,
     container: ContainerDep,
     version: VersionQuery = None,
-    fragment: Annotated[str | None, Query(pattern="^report$")] = None,
+    fragment: Annotated[str | None, Query(pattern="^(report|versions)$")] = None,
 ) -> Response:
-    """One dataset: summary, rows table, column charts, report, rejects and logs.
+    """One version of a dataset: the version switcher, summary, rows table, column charts,
+    report, rejects and logs, all of that version.
 
-    `?fragment=report` is the rendered report alone, which the upload page shows.
+    `?fragment=report` is the rendered report alone, which the upload page shows;
+    `?fragment=versions` the version switcher alone, which the page refreshes while a
+    version runs.
     """
     try:
         served = await anyio.to_thread.run_sync(
             lambda: container.resolver.resolve(dataset_id, version)
         )
-    except NotFound:
+    except NotFound as exc:
         return templates.TemplateResponse(
             request,
             "not_found.html",
-            {"dataset_id": dataset_id, "active": "datasets"},
+            {"dataset_id": dataset_id, "message": str(exc), "active": "datasets"},
             status_code=404,
         )
     store, settings = container.store, container.settings
     dataset = served.dataset
-    report = await anyio.to_thread.run_sync(lambda: _load_report(store, settings, dataset))
-    members = await anyio.to_thread.run_sync(lambda: container.catalog.versions(served.name))
-    context = {
-        "served": served,
-        "dataset": dataset,
-        "versions": members,
-        "report": report,
-        "active": "datasets",
-    }
-    name = "_report.html" if fragment else "dataset.html"
+    report = (
+        await anyio.to_thread.run_sync(lambda: _load_report(store, settings, dataset))
+        if fragment != "versions"
+        else None
+    )
+    members = await anyio.to_thread.run_sync(lambda: family(container.catalog, dataset))
+    context = {**_page_context(served, members), "report": report, "active": "datasets"}
+    name = {"report": "_report.html", "versions": "_versions.html"}.get(fragment or "")
     return templates.TemplateResponse(
         request,
-        name,
+        name or "dataset.html",
         context,
         headers={"Cache-Control": "no-store", **identity_headers(served)},
     )
+
+
+def _page_context(served: Served, members: list[Dataset]) -> dict[str, Any]:
+    members = members or [served.dataset]
+    return {
+        "served": served,
+        "dataset": served.dataset,
+        "versions": members,
+        "stable": _stable(members),
+        "running_versions": _running(members),
+        "title": served.dataset.filename if _unnamed(served.name) else served.name,
+        "name_url": _name_url(served.name),
+    }

@@ -1,9 +1,13 @@
-/* /ui/datasets/{id}: rows with paging, sort and filters; column charts; report, rejects and logs tabs. */
+/* /ui/datasets/{name or version id}[?version=N]: one version of a dataset. The version
+   switcher; rows with paging, sort and filters; column charts; report, rejects and logs tabs.
+   Every request goes to the version's own immutable URL, /datasets/{version id}/..., so all
+   of it describes the version the page names, whatever gets uploaded meanwhile. */
 "use strict";
 
 (function () {
   const root = document.getElementById("dataset");
   const id = root.dataset.datasetId;
+  const version = root.dataset.version;
   const status = root.dataset.status;
   const { el, fmtNumber, request, errorMessage } = window.MP;
   const report = JSON.parse(document.getElementById("report-data").textContent || "{}");
@@ -40,6 +44,49 @@
       next.focus();
     });
   });
+
+  // In-page links that open a tab ("Details in the report").
+  for (const link of document.querySelectorAll("[data-open-tab]")) {
+    link.addEventListener("click", (event) => {
+      const tab = document.getElementById(link.dataset.openTab);
+      if (!tab) return;
+      event.preventDefault();
+      selectTab(tab, true);
+    });
+  }
+
+  /* ---------- the version switcher: refreshed while any version is queued or processing ---------- */
+
+  (function followVersions() {
+    const REFRESH_MS = 2000;
+    const box = () => document.getElementById("versions");
+    if (!box() || Number(box().dataset.running) === 0) return;
+    const url = `${window.location.pathname}?${new URLSearchParams({ version, fragment: "versions" })}`;
+    const refresh = async () => {
+      let html;
+      try {
+        const response = await fetch(url);
+        if (!response.ok) throw new Error(String(response.status));
+        html = await response.text();
+      } catch (_) {
+        setTimeout(refresh, REFRESH_MS * 3);
+        return;
+      }
+      const template = document.createElement("template");
+      template.innerHTML = html.trim();
+      const fresh = template.content.querySelector("#versions");
+      if (!fresh) return;
+      // Keep keyboard focus on the same version's link across the swap.
+      const focused = document.activeElement && document.activeElement.closest("#versions a[data-version]");
+      box().replaceWith(fresh);
+      if (focused) {
+        const again = fresh.querySelector(`a[data-version="${focused.dataset.version}"]`);
+        if (again) again.focus();
+      }
+      if (Number(fresh.dataset.running) > 0) setTimeout(refresh, REFRESH_MS);
+    };
+    setTimeout(refresh, REFRESH_MS);
+  })();
 
   /* ---------- rejects and logs: loaded on first view; both may be missing ---------- */
 
@@ -216,6 +263,9 @@
 
   function writeUrl() {
     const params = new URLSearchParams();
+    // The page's version stays in its URL: a reload must not move to another version.
+    const chosen = new URLSearchParams(window.location.search).get("version");
+    if (chosen) params.set("version", chosen);
     if (state.offset) params.set("offset", state.offset);
     if (state.limit !== 50) params.set("limit", state.limit);
     if (state.sort.length) params.set("sort", sortParam());
@@ -418,8 +468,16 @@
       return;
     }
     if (mine !== generation) return; // a newer request superseded this one
+    if (answer.ok && answer.body && answer.body.id && answer.body.id !== id) {
+      // Cannot happen with a version's own URL; never show another version's rows here.
+      errorBox.textContent = `The server answered with version ${answer.body.version}, not version ${version}.`;
+      errorBox.hidden = false;
+      scroller.setAttribute("aria-busy", "false");
+      return;
+    }
     if (!answer.ok || answer.status !== 200 || !answer.body || answer.body.status !== "ready") {
-      const message = answer.body && answer.body.status === "failed" ? `Failed: ${answer.body.error}` : errorMessage(answer);
+      const failed = answer.body && answer.body.status === "failed";
+      const message = failed ? `Failed: ${(answer.body.error && answer.body.error.message) || answer.body.error}` : errorMessage(answer);
       errorBox.textContent = message;
       errorBox.hidden = false;
       markInvalid(message);

@@ -1,4 +1,5 @@
-/* /ui/datasets: while anything is queued or processing, re-fetch the server-rendered rows. */
+/* /ui/datasets (one row per dataset name): while any newest version is queued or processing,
+   re-fetch the server-rendered rows. */
 "use strict";
 
 (function () {
@@ -21,6 +22,8 @@
 
   async function refresh() {
     const params = new URLSearchParams({ fragment: "rows", offset: table.dataset.offset, limit: table.dataset.limit });
+    if (table.dataset.prefix) params.set("prefix", table.dataset.prefix);
+    if (table.dataset.status) params.set("status", table.dataset.status);
     let html;
     try {
       const response = await fetch(`/ui/datasets?${params}`);
@@ -31,14 +34,17 @@
       return;
     }
     // Keep keyboard focus on the same dataset's link across the swap.
-    const focused = document.activeElement && document.activeElement.closest("tr[data-id]");
-    const focusedId = focused ? focused.dataset.id : null;
+    const focused = document.activeElement && document.activeElement.closest("tr[data-name]");
+    const focusedName = focused ? focused.dataset.name : null;
+    const focusedLink = focused ? Array.from(focused.querySelectorAll("a")).indexOf(document.activeElement) : -1;
     const template = document.createElement("template");
     template.innerHTML = html.trim();
     const fresh = template.content.querySelector("tbody");
     document.getElementById("datasets-rows").replaceWith(fresh);
-    if (focusedId) {
-      const link = fresh.querySelector(`tr[data-id="${focusedId}"] a`);
+    if (focusedName) {
+      const row = Array.from(fresh.querySelectorAll("tr[data-name]")).find((tr) => tr.dataset.name === focusedName);
+      const links = row ? row.querySelectorAll("a") : [];
+      const link = links[Math.max(0, focusedLink)] || links[0];
       if (link) link.focus();
     }
     const active = Number(fresh.dataset.running);

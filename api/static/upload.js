@@ -17,7 +17,15 @@
   const linkBox = document.getElementById("dataset-link");
   const detection = document.getElementById("detection");
   const detectionBody = document.getElementById("detection-body");
+  const identity = document.getElementById("upload-identity");
+  const nameInput = document.getElementById("opt-name");
+  const nameList = document.getElementById("dataset-names");
+  const nameMatch = document.getElementById("name-match");
+  const policySelect = document.getElementById("opt-policy");
+  const policyDefault = policySelect.querySelector("option[data-default]");
   const POLL_MS = 700;
+  const SUGGEST_DELAY_MS = 200;
+  const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
 
   function showError(message) {
     errorBox.textContent = message;
@@ -57,8 +65,59 @@
     });
   }
 
+  /* ---------- the dataset name: suggestions of existing names, and what this upload becomes ---------- */
+
+  let suggestTimer = null;
+  let suggestGeneration = 0;
+
+  function nameProblem(name) {
+    if (!name || NAME_RE.test(name)) return "";
+    return "A dataset name uses letters, digits, '.', '_' and '-', and starts with a letter or digit.";
+  }
+
+  function describeMatch(name, match) {
+    policyDefault.textContent = match
+      ? `keep ${match.on_schema_change} (the dataset's current policy)`
+      : "pin (the default for a new dataset)";
+    nameInput.setAttribute("aria-invalid", String(Boolean(nameProblem(name))));
+    nameMatch.dataset.state = !name ? "" : nameProblem(name) ? "invalid" : match ? "existing" : "new";
+    if (!name) nameMatch.textContent = "";
+    else if (nameProblem(name)) nameMatch.textContent = nameProblem(name);
+    else if (match) {
+      const count = `${match.versions} version${match.versions === 1 ? "" : "s"}`;
+      nameMatch.textContent = `${match.name} exists (${count}): this file becomes version ${match.next_version}.`;
+    } else nameMatch.textContent = `A new dataset: this file becomes version 1 of ${name}.`;
+  }
+
+  async function suggestNames() {
+    const mine = ++suggestGeneration;
+    const name = nameInput.value.trim();
+    let answer;
+    try {
+      answer = await MP.request(`/ui/names?${new URLSearchParams({ prefix: nameProblem(name) ? "" : name })}`);
+    } catch (_) {
+      return; // suggestions are a help, never a requirement
+    }
+    if (mine !== suggestGeneration || !answer.ok || !answer.body) return;
+    const names = Array.isArray(answer.body.names) ? answer.body.names : [];
+    nameList.replaceChildren(...names.map((n) => MP.el("option", { value: n })));
+    describeMatch(name, answer.body.match);
+  }
+
+  nameInput.addEventListener("input", () => {
+    clearTimeout(suggestTimer);
+    suggestTimer = setTimeout(suggestNames, SUGGEST_DELAY_MS);
+  });
+  nameInput.addEventListener("change", () => {
+    clearTimeout(suggestTimer);
+    suggestNames();
+  });
+
   function options() {
     const params = new URLSearchParams();
+    const name = nameInput.value.trim();
+    if (name) params.set("name", name);
+    if (policySelect.value) params.set("on_schema_change", policySelect.value);
     const encoding = document.getElementById("opt-encoding").value.trim();
     const delimiter = document.getElementById("opt-delimiter").value;
     const headerRow = document.getElementById("opt-header-row").value.trim();
@@ -113,6 +172,9 @@
     statusLine.textContent = "";
     delete progressSection.dataset.status;
     delete progressSection.dataset.datasetId;
+    delete progressSection.dataset.name;
+    delete progressSection.dataset.version;
+    identity.hidden = true;
     markStep("uploading");
     setProgress(0, file.size);
 
@@ -144,8 +206,13 @@
       // Every byte arrived: the server only answers 202 once the file is stored.
       setProgress(file.size, file.size);
       progressSection.dataset.datasetId = answer.id;
-      linkBox.querySelector("a").href = `/ui/datasets/${answer.id}`;
+      if (answer.name) progressSection.dataset.name = answer.name;
+      if (answer.version) progressSection.dataset.version = String(answer.version);
+      // The version's own page: it stays this version whatever is uploaded next.
+      linkBox.querySelector("a").href = (answer.links && answer.links.ui) || `/ui/datasets/${answer.id}`;
       statusLine.textContent = "Uploaded. Waiting for the processor…";
+      identity.hidden = !(answer.name && answer.name !== answer.id);
+      identity.textContent = identity.hidden ? "" : `Version ${answer.version} of ${answer.name}`;
       markStep("queued");
       follow(answer.id);
     });
@@ -192,16 +259,24 @@
       input.focus();
       return;
     }
+    const problem = nameProblem(nameInput.value.trim());
+    if (problem) {
+      showError(problem);
+      nameInput.focus();
+      return;
+    }
     upload(file);
   });
 
   document.getElementById("upload-another").addEventListener("click", () => {
     form.reset();
     describeFile();
+    describeMatch("", null);
     progressSection.hidden = true;
     detection.hidden = true;
     input.focus();
   });
 
   describeFile();
+  suggestNames();
 })();

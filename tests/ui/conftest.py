@@ -96,10 +96,11 @@ def shot(page: Page, name: str, *, full_page: bool = True) -> Path:
     return path
 
 
-def upload(client: httpx.Client, path: Path) -> str:
+def upload(client: httpx.Client, path: Path, name: str | None = None) -> str:
     """Upload through the API (not the page) and wait until it is final."""
+    params = {"name": name} if name else {}
     with path.open("rb") as fh:
-        answer = client.post("/upload", files={"file": (path.name, fh, "text/csv")})
+        answer = client.post("/upload", params=params, files={"file": (path.name, fh, "text/csv")})
     assert answer.status_code == 202, answer.text
     dataset_id: str = answer.json()["id"]
     status = wait_final(client, dataset_id)

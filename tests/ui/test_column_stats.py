@@ -116,10 +116,11 @@ def test_errors(api_client: httpx.Client, ui_api: ApiServer, messy_id: str) -> N
         raw_key=f"{waiting}/source.csv",
         sha256="0" * 64,
         size_bytes=1,
+        name=waiting,
     )
     pending = stats(api_client, waiting, "x")
     assert pending.status_code == 202 and pending.headers["Retry-After"]
-    assert pending.json() == {"id": waiting, "status": "queued"}
+    assert pending.json() == {"id": waiting, "name": waiting, "version": 1, "status": "queued"}
     assert catalog.mark_processing(waiting)
     assert catalog.mark_failed(waiting, "broken on purpose")
     failed = stats(api_client, waiting, "x")
