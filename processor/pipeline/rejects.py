@@ -160,14 +160,16 @@ class ContractRejects:
         self._writer: Any = None
 
     def raw(self, fields: Sequence[str | None]) -> str:
+        values = ["" if f is None else f for f in fields]
+        if not self._quote:
+            return self._delimiter.join(values)
         buffer = io.StringIO()
-        if self._quote:
-            csv.writer(
-                buffer, delimiter=self._delimiter, quotechar=self._quote, lineterminator=""
-            ).writerow(["" if f is None else f for f in fields])
-        else:
-            buffer.write(self._delimiter.join("" if f is None else f for f in fields))
-        return buffer.getvalue()
+        # (the line terminator's characters are what csv quotes line breaks for)
+        writer = csv.writer(
+            buffer, delimiter=self._delimiter, quotechar=self._quote, lineterminator="\r\n"
+        )
+        writer.writerow(values)
+        return buffer.getvalue()[:-2]
 
     def add(
         self, line: int, reason: str, key: str, detail: str, columns: Sequence[str], raw: str
