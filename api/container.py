@@ -11,6 +11,7 @@ from core.storage import ObjectStore, StorageUnavailable
 from core.storage.factory import ensure_buckets, make_store
 
 from .column_stats import StatsCache
+from .query.caches import QueryCaches
 from .runners.base import Runner
 from .versions import Resolver
 
@@ -25,6 +26,7 @@ class Container:
     runner: Runner
     resolver: Resolver
     stats_cache: StatsCache
+    query_caches: QueryCaches
     buckets_ready: bool = False
 
     def ensure_buckets(self) -> None:
@@ -45,6 +47,7 @@ class Container:
         self.runner.stop()
         self.resolver.forget()
         self.stats_cache.clear()
+        self.query_caches.close()
         self.catalog.engine.dispose()
 
 
@@ -67,4 +70,5 @@ def build_container(settings: Settings) -> Container:
         runner=runner,
         resolver=Resolver(catalog),
         stats_cache=StatsCache(),
+        query_caches=QueryCaches(),
     )

@@ -9,13 +9,11 @@ from __future__ import annotations
 import os
 import tempfile
 from collections.abc import Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .cache import LRUCache
 from .filters import Filter, Verdict, evaluate, filter_columns
 from .plan import GroupPlan, locate, plan_groups
 from .sort import ROW, SortKey, order_positions, order_rows, row_numbers
@@ -23,10 +21,9 @@ from .source import Source
 
 # Up to this many leading positions, a sorted page selects the top k instead of sorting all.
 TOPK_MAX = 100_000
+# Bounds of the caches this module uses (QueryCaches.orders and .counts).
 ORDER_CACHE_BYTES = 128 * 1024 * 1024
 COUNT_CACHE_ENTRIES = 4096
-
-_fetch_pool = ThreadPoolExecutor(max_workers=os.cpu_count() or 2, thread_name_prefix="mini-fetch")
 
 
 @dataclass(frozen=True)
@@ -47,15 +44,6 @@ class Order:
     rows: pa.Array  # global row indices in sort order; a prefix unless complete
     complete: bool
     total: int
-
-
-_counts: LRUCache[tuple[int, ...]] = LRUCache(COUNT_CACHE_ENTRIES)
-_orders: LRUCache[Order] = LRUCache(ORDER_CACHE_BYTES, weigh=lambda o: max(o.rows.nbytes, 1))
-
-
-def clear_caches() -> None:
-    _counts.clear()
-    _orders.clear()
 
 
 def _matching(source: Source, query: Query, plan: GroupPlan) -> pa.Array:
@@ -82,7 +70,7 @@ def match_counts(source: Source, query: Query) -> tuple[list[GroupPlan], tuple[i
         return tuple(out)
 
     key = (source.footer.identity, query.filter_key())
-    return plans, _counts.get_or_load(key, count)
+    return plans, source.caches.counts.get_or_load(key, count)
 
 
 def _page_unsorted(source: Source, query: Query, offset: int, limit: int) -> tuple[pa.Table, int]:
@@ -133,7 +121,7 @@ def sorted_order(source: Source, query: Query, need: int | None) -> Order:
     the sort keys; past it, the keys of every matching row are sorted at once.
     """
     key = (source.footer.identity, query.filter_key(), query.sort_key())
-    cached = _orders.get(key)
+    cached = source.caches.orders.get(key)
     if cached is not None and (cached.complete or (need is not None and need <= len(cached.rows))):
         return cached
     top = need if need is not None and need <= TOPK_MAX else None
@@ -152,7 +140,7 @@ def sorted_order(source: Source, query: Query, need: int | None) -> Order:
             running = running.take(order_positions(running, query.sort, top))
         rows = running.column(ROW).combine_chunks()
     order = Order(rows=rows, complete=top is None or top >= total, total=total)
-    _orders.put(key, order)
+    source.caches.orders.put(key, order)
     return order
 
 
@@ -188,7 +176,7 @@ def fetch_rows(source: Source, rows: pa.Array, columns: Sequence[str]) -> pa.Tab
         with source.fork() as own:
             return own.read_rows(g, columns, first, last + 1).take(pc.subtract(local, first))
 
-    tables = list(_fetch_pool.map(one, parts))
+    tables = list(source.caches.fetch_pool.map(one, parts))
     table = pa.concat_tables(tables)
     positions = pa.concat_arrays([p for _, _, p in parts])
     return table.take(pc.sort_indices(positions))

@@ -59,8 +59,6 @@ def parse_footer(identity: ObjectIdentity, source: BinaryIO) -> Footer:
     )
 
 
-footers: LRUCache[Footer] = LRUCache(FOOTER_CACHE_BYTES, weigh=lambda f: f.size_bytes)
-
-
-def footer_for(identity: ObjectIdentity, source: BinaryIO) -> Footer:
+def footer_for(footers: LRUCache[Footer], identity: ObjectIdentity, source: BinaryIO) -> Footer:
+    """The footer from the cache (QueryCaches.footers), parsed from `source` on a miss."""
     return footers.get_or_load(identity, lambda: parse_footer(identity, source))

@@ -26,6 +26,7 @@ from ..errors import NotFound, Unprocessable
 from ..serving import column_type
 from ..versions import Resolver, Served
 from . import cursor as cursors
+from .caches import QueryCaches
 from .engine import Query, page, scan
 from .export import MEDIA_TYPES, csv_chunks, jsonl_chunks, parquet_chunks
 from .params import RawQuery, etag, etag_matches, raw_query
@@ -55,11 +56,15 @@ def _not_modified(tag: str, served: Served) -> Response:
 
 
 @contextlib.contextmanager
-def _opened(store: ObjectStore, settings: Settings, served: Served) -> Iterator[Source]:
+def _opened(
+    store: ObjectStore, settings: Settings, caches: QueryCaches, served: Served
+) -> Iterator[Source]:
     bucket = settings.storage.processed_bucket
     key = keys.data_key(served.id)
     try:
-        with open_source(served.id, bucket, key, lambda: store.open_seekable(bucket, key)) as src:
+        with open_source(
+            caches, served.id, bucket, key, lambda: store.open_seekable(bucket, key)
+        ) as src:
             yield src
     except ObjectNotFound:
         raise NotFound(
@@ -132,7 +137,7 @@ async def page_response(
         tag = etag(served.id, served.version, items, "page")
         if etag_matches(if_none_match, tag):
             return _not_modified(tag, served)
-        with _opened(store, settings, served) as source:
+        with _opened(store, settings, container.query_caches, served) as source:
             query = bind(raw_query(items), source.schema, served)
             _check_cursor(cursor, query)
             table, total = page(source, query, target.position, limit)
@@ -234,7 +239,7 @@ async def download_response(
     stack = contextlib.ExitStack()
 
     def prepare() -> tuple[Iterator[bytes], int | None]:
-        source = stack.enter_context(_opened(store, settings, served))
+        source = stack.enter_context(_opened(store, settings, container.query_caches, served))
         query = bind(raw, source.schema, served)  # a 422 here, before the response starts
         if fmt == "parquet" and _whole_file(raw, source):
             bucket, key = settings.storage.processed_bucket, keys.data_key(served.id)

@@ -15,15 +15,17 @@ import os
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from .cache import LRUCache
 from .footer_cache import Footer, ObjectIdentity, footer_for
 from .pages import Patch, patch_column
 from .patched_file import PatchedFile
+
+if TYPE_CHECKING:
+    from .caches import QueryCaches
 
 GROUP_CACHE_BYTES = 512 * 1024 * 1024
 # Without page skipping (objects not in a local file), a first read that needs rows past
@@ -34,21 +36,16 @@ MIN_BATCH_ROWS = 1024
 # Reads through a patched view come in pieces this size (else a whole column chunk at
 # once): only the piece that holds a patch is copied, the rest are views of the map.
 PATCHED_BUFFER_BYTES = 64 * 1024
+# Groups read once through a prefix that are remembered (QueryCaches.recent).
 RECENT_READS = 4096
-
-groups: LRUCache[pa.Table] = LRUCache(GROUP_CACHE_BYTES, weigh=lambda t: max(t.nbytes, 1))
-# Groups read once through a prefix: the second read of one decodes and caches it whole,
-# so paging through a group decodes it at most twice, and a one-off deep page never
-# pays for rows after the ones it shows.
-_recent: LRUCache[bool] = LRUCache(RECENT_READS)
 
 
 Opener = Callable[[], BinaryIO]
-_ZSTD = pa.Codec("zstd")
 
 
 @dataclass
 class Source:
+    caches: QueryCaches  # the process's, from the composition root
     footer: Footer
     parquet: pq.ParquetFile
     opener: Opener
@@ -58,7 +55,7 @@ class Source:
     def fork(self) -> Iterator[Source]:
         """The same object on its own handle, for reads in another thread."""
         with _opened(self.opener) as (fh, mapped):
-            yield Source(self.footer, _parquet(fh, self.footer), self.opener, mapped)
+            yield Source(self.caches, self.footer, _parquet(fh, self.footer), self.opener, mapped)
 
     @property
     def schema(self) -> pa.Schema:
@@ -68,9 +65,9 @@ class Source:
         return (self.footer.identity, group, tuple(columns))
 
     def cached(self, group: int, columns: Sequence[str]) -> pa.Table | None:
-        table = groups.get(self._key(group, columns))
+        table = self.caches.groups.get(self._key(group, columns))
         if table is None and tuple(columns) != tuple(self.schema.names):
-            whole = groups.get(self._key(group, self.schema.names))
+            whole = self.caches.groups.get(self._key(group, self.schema.names))
             table = whole.select(list(columns)) if whole is not None else None
         return table
 
@@ -79,7 +76,7 @@ class Source:
         table = self.cached(group, columns)
         if table is not None:
             return table
-        return groups.get_or_load(
+        return self.caches.groups.get_or_load(
             self._key(group, columns),
             lambda: self.parquet.read_row_group(group, columns=list(columns)),
         )
@@ -92,9 +89,9 @@ class Source:
             return table.slice(start, stop - start)
         key = self._key(group, columns)
         long_prefix = stop > self.footer.group_rows[group] * FULL_READ_FRACTION
-        if _recent.get(key) or (self.mapped is None and long_prefix):
+        if self.caches.recent.get(key) or (self.mapped is None and long_prefix):
             return self.read_group(group, columns).slice(start, stop - start)
-        _recent.put(key, True)
+        self.caches.recent.put(key, True)
         return self.read_rows(group, columns, start, stop)
 
     def read_rows(self, group: int, columns: Sequence[str], start: int, stop: int) -> pa.Table:
@@ -136,7 +133,7 @@ class Source:
                     row_group.column(position),
                     meta.schema.column(position),
                     start,
-                    _ZSTD,
+                    self.caches.zstd,
                 )
             except (ValueError, KeyError, IndexError, TypeError):
                 patch = None  # a header it cannot parse: decode that column from its start
@@ -187,18 +184,15 @@ def _parquet(fh: BinaryIO, footer: Footer) -> pq.ParquetFile:
 
 
 @contextmanager
-def open_source(dataset_id: str, bucket: str, key: str, opener: Opener) -> Iterator[Source]:
+def open_source(
+    caches: QueryCaches, dataset_id: str, bucket: str, key: str, opener: Opener
+) -> Iterator[Source]:
     with _opened(opener) as (fh, mapped):
         size = fh.seek(0, io.SEEK_END)
         fh.seek(0)
-        footer = footer_for((dataset_id, bucket, key, size), fh)
+        footer = footer_for(caches.footers, (dataset_id, bucket, key, size), fh)
         # The cached footer spares the reader from reading and parsing it again.
-        yield Source(footer, _parquet(fh, footer), opener, mapped)
+        yield Source(caches, footer, _parquet(fh, footer), opener, mapped)
 
 
-def clear() -> None:
-    groups.clear()
-    _recent.clear()
-
-
-__all__ = ["ObjectIdentity", "Opener", "Source", "clear", "groups", "open_source"]
+__all__ = ["ObjectIdentity", "Opener", "Source", "open_source"]

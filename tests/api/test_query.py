@@ -14,7 +14,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from api.query.engine import Query, clear_caches, page
+from api.query.caches import QueryCaches
+from api.query.engine import Query, page
 from api.query.filters import ColumnStats, Filter, Verdict, filter_verdict, parse_filters
 from api.query.footer_cache import parse_footer
 from api.query.pages import (
@@ -28,7 +29,7 @@ from api.query.pages import (
 )
 from api.query.plan import locate, plan_groups
 from api.query.sort import parse_sort
-from api.query.source import Source, groups, open_source
+from api.query.source import Source, open_source
 from tests.api.conftest import catalog_of
 from tests.api.parquet_fixtures import (
     GROUP_ROWS,
@@ -48,6 +49,14 @@ DATA = parquet_bytes(ROWS_DATA)
 @pytest.fixture(scope="module")
 def orders(local_api: ApiServer) -> str:
     return register(local_api, DATA)
+
+
+@pytest.fixture
+def caches() -> Iterator[QueryCaches]:
+    """Empty caches and a fetch pool of the test's own, as the composition root makes them."""
+    made = QueryCaches()
+    yield made
+    made.close()
 
 
 def walk(client: httpx.Client, url: str) -> Iterator[dict[str, Any]]:
@@ -377,15 +386,13 @@ def test_locate_maps_result_positions_to_groups() -> None:
     assert locate([], 0, 10) == []
 
 
-def test_engine_agrees_with_python_on_random_queries() -> None:
+def test_engine_agrees_with_python_on_random_queries(caches: QueryCaches) -> None:
     """Pruning, ALL-groups, prefix reads and top-k must never change an answer."""
     rng = random.Random(7)
     data = io.BytesIO(DATA)
     footer = _footer()
-    clear_caches()
-    groups.clear()
     source = Source(
-        footer, pq.ParquetFile(data, metadata=footer.metadata), lambda: io.BytesIO(DATA)
+        caches, footer, pq.ParquetFile(data, metadata=footer.metadata), lambda: io.BytesIO(DATA)
     )
     schema = footer.schema
     for _ in range(60):
@@ -482,12 +489,13 @@ def _many_pages(path: Any, version: str) -> pa.Table:
 
 
 @pytest.mark.parametrize("version", ["1.0", "2.0"])
-def test_row_windows_skip_pages_and_match_a_full_read(tmp_path: Any, version: str) -> None:
+def test_row_windows_skip_pages_and_match_a_full_read(
+    tmp_path: Any, version: str, caches: QueryCaches
+) -> None:
     path = tmp_path / "pages.parquet"
     table = _many_pages(path, version)
     rng = random.Random(3)
-    groups.clear()
-    with open_source("pages", "b", str(path), lambda: path.open("rb")) as source:
+    with open_source(caches, "pages", "b", str(path), lambda: path.open("rb")) as source:
         assert source.mapped is not None
         columns = source.schema.names
         assert source._skipping(1, columns, 500) is not source.parquet  # it does skip
