@@ -72,6 +72,9 @@ def family_summary(family: Family) -> dict[str, Any]:
     latest, ready = family.latest, family.latest_ready
     return {
         "name": family.name,
+        # The newest version's id (for an unnamed dataset, until it has a second
+        # version, also its name).
+        "id": latest.id,
         "filename": latest.filename,
         "status": latest.status.value,
         "on_schema_change": family.on_schema_change.value,

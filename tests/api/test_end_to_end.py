@@ -110,8 +110,8 @@ def test_pending_dataset_is_202(server: ApiServer) -> None:
     try:
         r = httpx.get(f"{server.url}/datasets/{ds_id}")
         assert r.status_code == 202
-        assert r.json() == {"id": ds_id, "status": "queued"}
-        assert r.headers["retry-after"]
+        assert r.json() == {"id": ds_id, "name": ds_id, "version": 1, "status": "queued"}
+        assert r.headers["retry-after"] and r.headers["x-dataset-version-id"] == ds_id
     finally:
         catalog.mark_failed(ds_id, "test cleanup")
 

@@ -282,13 +282,16 @@ def test_pending_and_failed_keep_their_shapes(client: httpx.Client, local_api: A
     try:
         r = client.get(f"/datasets/{queued}?sort=id&qty=1")
         assert r.status_code == 202
-        assert r.json() == {"id": queued, "status": "queued"}
+        assert r.json() == {"id": queued, "name": queued, "version": 1, "status": "queued"}
         assert r.headers["retry-after"]
     finally:
         catalog.mark_failed(queued, "given up by the test")
     r = client.get(f"/datasets/{queued}")
-    assert r.status_code == 200
-    assert r.json() == {"id": queued, "status": "failed", "error": "given up by the test"}
+    assert r.status_code == 409
+    body = r.json()
+    assert (body["id"], body["version"], body["status"]) == (queued, 1, "failed")
+    assert body["error"]["code"] == "dataset_failed"
+    assert body["error"]["detail"] == "given up by the test"
     assert client.get(f"/datasets/{'0' * 32}").status_code == 404
 
 

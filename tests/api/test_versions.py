@@ -177,17 +177,27 @@ def test_reprocess_takes_the_upload_overrides(client: httpx.Client) -> None:
     data = b"a;b\n1;x\n2;y\n"
     v1 = upload(client, "semi", data)
     assert [c["name"] for c in client.get("/datasets/semi").json()["columns"]] == ["a", "b"]
-    r = client.post("/datasets/semi/reprocess?delimiter=,&encoding=latin-1&header_row=1")
+    # Under the default policy (pin) a new header would fail the version: allow it.
+    pinned = client.post("/datasets/semi/reprocess?delimiter=,")
+    assert pinned.status_code == 202
+    assert wait_final(client, pinned.json()["id"])["status"] == "failed"
+    r = client.post(
+        "/datasets/semi/reprocess?version=1&delimiter=,&encoding=latin-1&header_row=1"
+        "&on_schema_change=allow"
+    )
     assert r.status_code == 202, r.text
     body = r.json()
     assert body["options"]["delimiter"] == ","
     assert body["options"]["encoding"] == "iso8859-1"
+    assert body["options"]["on_schema_change"] == "allow"
     assert wait_final(client, body["id"])["status"] == "ready"
+    assert client.get("/datasets?prefix=semi").json()["items"][0]["on_schema_change"] == "allow"
     # Read with "," the header is one column, as the override asked.
     columns = client.get(f"/datasets/{body['id']}").json()["columns"]
     assert [c["name"] for c in columns] == ["a_b"]
     report = client.get(f"/datasets/{body['id']}/report").json()
-    assert report["version"] == 2
+    assert report["version"] == 3
+    assert report["options"]["delimiter"] == ","
     assert report["source"]["delimiter"] == ","
     assert report["source"]["encoding"] in ("iso8859-1", "latin-1", "latin_1")
     # The source version is untouched, and its options stay its own.

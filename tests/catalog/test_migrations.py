@@ -48,7 +48,7 @@ def revisions(engine: sa.Engine) -> list[str]:
 def test_one_head_and_a_linear_history() -> None:
     script = ScriptDirectory.from_config(alembic_config())
     assert script.get_heads() == [HEAD]
-    assert [r.revision for r in script.walk_revisions()] == ["0002", "0001"]
+    assert [r.revision for r in script.walk_revisions()] == ["0003", "0002", "0001"]
 
 
 def test_migrations_match_the_model(catalog: Catalog) -> None:
@@ -121,11 +121,12 @@ def test_a_pre_alembic_catalog_is_adopted_with_its_rows(make_catalog: MakeCatalo
     assert schema_diff(catalog.engine) == []
     old = catalog.get(ds_id)
     assert old is not None
+    # A row from before names became a dataset of its own, named by its id (0003).
     assert (old.status, old.options, old.name, old.version) == (
         Status.ready,
         {"delimiter": ";"},
-        None,
-        None,
+        ds_id,
+        1,
     )
     new_id = new_dataset_id()
     catalog.add(
@@ -137,6 +138,66 @@ def test_a_pre_alembic_catalog_is_adopted_with_its_rows(make_catalog: MakeCatalo
         name="sales",
     )
     assert [d.version for d in catalog.versions("sales")] == [1]
+
+
+def test_a_0002_catalog_with_data_upgrades_with_nothing_lost(make_catalog: MakeCatalog) -> None:
+    """Today's deployed schema (0002: versions, no dataset names) with named and unnamed
+    uploads in every state, upgraded to head by the API's own start-up path."""
+    catalog = make_catalog()
+    with catalog.engine.begin() as conn:
+        command.upgrade(alembic_config(conn), "0002")
+    at = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
+    rows = [
+        {"id": "a" * 32, "name": "sales", "version": 1, "status": "ready", "rows_out": 10},
+        {"id": "b" * 32, "name": "sales", "version": 2, "status": "failed", "rows_out": None},
+        {"id": "c" * 32, "name": "sales", "version": 3, "status": "queued", "rows_out": None},
+        {"id": "d" * 32, "name": "d" * 32, "version": 1, "status": "ready", "rows_out": 4},
+    ]
+    table = sa.Table("datasets", sa.MetaData(), autoload_with=catalog.engine)
+    with catalog.engine.begin() as conn:
+        for i, row in enumerate(rows):
+            conn.execute(
+                table.insert(),
+                {
+                    **row,
+                    "filename": f"f{i}.csv",
+                    "raw_key": f"{row['id']}/source.csv",
+                    "sha256": str(i) * 64,
+                    "size_bytes": 100 + i,
+                    "error": "bad" if row["status"] == "failed" else None,
+                    "options": {"delimiter": ";"} if i == 0 else {},
+                    "rows_in": row["rows_out"],
+                    "rows_rejected": 0 if row["rows_out"] is not None else None,
+                    "attempts": 1,
+                    "created_at": at,
+                },
+            )
+        before = [dict(r._mapping) for r in conn.execute(sa.select(table).order_by(table.c.id))]
+    catalog.create_schema()
+    assert revisions(catalog.engine) == [HEAD]
+    assert schema_diff(catalog.engine) == []
+    upgraded = sa.Table("datasets", sa.MetaData(), autoload_with=catalog.engine)
+    with catalog.engine.connect() as conn:
+        after = [
+            dict(r._mapping) for r in conn.execute(sa.select(upgraded).order_by(upgraded.c.id))
+        ]
+    for old, new in zip(before, after, strict=True):
+        assert {k: new[k] for k in old} == old
+        assert new["schema_diff"] is None
+    assert [d.version for d in catalog.versions("sales")] == [1, 2, 3]
+    assert catalog.policy("sales").value == "pin"
+    families, total = catalog.families()
+    assert total == 2
+    by_name = {f.name: f for f in families}
+    assert by_name["sales"].versions == 3 and by_name["sales"].latest.version == 3
+    assert by_name["sales"].latest_ready is not None
+    assert by_name["sales"].latest_ready.id == "a" * 32
+    # The next upload continues the numbering.
+    new_id = new_dataset_id()
+    catalog.add(
+        dataset_id=new_id, filename="n", raw_key="n", sha256="e" * 64, size_bytes=1, name="sales"
+    )
+    assert catalog.get(new_id) is not None and catalog.get(new_id).version == 4  # type: ignore[union-attr]
 
 
 # An API replica that starts once per "go" line: connected beforehand, so the
@@ -163,6 +224,7 @@ def drop_everything(url: str) -> None:
         with engine.begin() as conn:
             conn.execute(sa.text("DROP TABLE IF EXISTS alembic_version"))
             conn.execute(sa.text("DROP TABLE IF EXISTS datasets"))
+            conn.execute(sa.text("DROP TABLE IF EXISTS dataset_names"))
     finally:
         engine.dispose()
 
