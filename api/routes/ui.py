@@ -86,6 +86,13 @@ def _diff_list(diff: Mapping[str, Any], key: str) -> list[Any]:
     return value if isinstance(value, list) else []
 
 
+def _diff_items(diff: Any, *keys: str) -> list[Any]:
+    """The entries a schema diff lists under `keys`, whatever is missing or malformed."""
+    if not isinstance(diff, Mapping):
+        return []
+    return [item for key in keys for item in _diff_list(diff, key)]
+
+
 def _schema_changed(diff: Any) -> bool:
     """A version's schema_diff says its schema differs from the one served before it.
 
@@ -150,6 +157,7 @@ def _environment() -> Environment:
         tojson_pretty=_pretty,
         unnamed=_unnamed,
         schema_changed=_schema_changed,
+        diff_items=_diff_items,
         diff_summary=_diff_summary,
         nullable=_nullable,
         policy_help=_policy_help,

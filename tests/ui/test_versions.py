@@ -230,6 +230,17 @@ def test_name_field_makes_versions_and_the_switcher_moves_the_whole_page(
     expect(switcher.locator('a[data-version="1"] .tag-stable')).to_have_count(0)
     expect(page.locator("#version-notice")).to_have_count(0)
     check_page_shows(page, tables[2], v2_id, 2, 2)
+    # The processor's schema diff of version 2 against version 1, on the page and in the report.
+    assert listed[1]["schema_diff"]["changed"] is True, listed[1]["schema_diff"]
+    expect(switcher.locator('a[data-version="2"] .tag-schema')).to_have_text("schema changed")
+    note = page.locator("#schema-note")
+    expect(note).to_contain_text("1 column added, 1 removed since version 1")
+    page.get_by_role("tab", name="Report").click()
+    diff = page.locator("#panel-report #schema-diff")
+    expect(diff.locator("[data-change=added]")).to_have_text(re.compile(r"Added\s+region"))
+    expect(diff.locator("[data-change=removed]")).to_have_text(re.compile(r"Removed\s+menge"))
+    expect(diff.locator("[data-policy]")).to_have_attribute("data-policy", "allow")
+    page.get_by_role("tab", name="Rows").click()
     assert sum(chart_counts(page, "region", "top_values")) == V2_ROWS
     expect(page.get_by_role("button", name="Chart of menge", exact=True)).to_have_count(0)
     shot(page, "versions-v2")
@@ -241,6 +252,8 @@ def test_name_field_makes_versions_and_the_switcher_moves_the_whole_page(
     expect(page).to_have_url(f"{ui_api.url}/ui/datasets/{name}?version=1")
     check_page_shows(page, tables[1], v1_id, 1, 2)
     expect(page.locator("#version-notice")).to_contain_text("This dataset's link shows version 2")
+    expect(page.locator("#schema-note")).to_have_count(0)
+    expect(page.locator("#panel-report [data-change]")).to_have_count(0)
     menge = tables[1]["menge"]
     assert sum(chart_counts(page, "menge", "histogram")) == len(menge) - menge.null_count
     assert sum(chart_counts(page, "betrag", "histogram")) == V1_ROWS
