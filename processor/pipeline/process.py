@@ -651,7 +651,20 @@ class PinnedRows:
         self._lines = scan.lines.open("rb")
         self._contract = contract
         self._version = layout.drift.baseline.version
-        self._columns = [(layout.names[i], layout.targets[i].served.kind, i) for i in layout.kept]
+        before = {c.name: c.type for c in layout.drift.baseline.columns}
+        self._columns: list[tuple[str, str, int]] = []
+        for i in layout.kept:
+            name = layout.names[i]
+            served = layout.targets[i].served.kind
+            phrase = self._phrase(served, before[name]) if name in before else ""
+            self._columns.append((name, phrase, i))
+
+    def _phrase(self, served: str, before: str) -> str:
+        """ "a float as in version 1", or "a float (version 1's int, widened)"."""
+        version = self._version
+        if served == before:
+            return f"{a_type(served)} as in version {version}"
+        return f"{a_type(served)} (version {version}'s {before}, widened)"
 
     def reject(
         self, batch: pa.RecordBatch, misfits: list[np.ndarray | None], keep: np.ndarray | None
@@ -680,23 +693,19 @@ class PinnedRows:
     ) -> None:
         take = pa.array(rows)
         fields = list(zip(*(col.take(take).to_pylist() for col in batch.columns), strict=True))
-        version = self._version
         for n, row in enumerate(rows.tolist()):
             misfit = []
             for k, bad in found:
                 if bad[row]:
-                    name, kind, i = self._columns[k]
-                    misfit.append((name, kind, fields[n][i]))
-            name, kind, value = misfit[0]
-            detail = (
-                "; ".join(f"column {c!r}: {v!r} is not {a_type(t)}" for c, t, v in misfit)
-                + f", the type version {version} serves (on_schema_change=pin)"
-            )
+                    name, phrase, i = self._columns[k]
+                    misfit.append((name, phrase, fields[n][i]))
+            name, phrase, value = misfit[0]
+            detail = "; ".join(f"column {c!r}: {v!r} is not {p}" for c, p, v in misfit)
             self._contract.add(
                 int(lines[row]),
-                f"{value!r} is not {a_type(kind)} as in version {version}",
-                f"column {name!r} is not {a_type(kind)} as in version {version}",
-                detail,
+                f"{value!r} is not {phrase}",
+                f"column {name!r} is not {phrase}",
+                f"{detail} (on_schema_change=pin keeps the served types)",
                 [c for c, _, _ in misfit],
                 self._contract.raw(fields[n]),
             )

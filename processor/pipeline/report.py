@@ -217,11 +217,13 @@ def column_notes(layout: Layout, i: int, stats: ColumnStats) -> list[str]:
     if target.how == "widened":
         before = next(c.type for c in drift.baseline.columns if c.name == layout.names[i])
         return [f"widened from {before} in version {version} to {served}"]
-    return [
+    note = (
         f"kept as {served}, its type in version {version} (on_schema_change=pin); on its own "
-        f"this file would make it {ctype.kind}; rows with a value that is not "
-        f"{a_type(served)} are rejected"
-    ]
+        f"this file would make it {ctype.kind}"
+    )
+    if target.checked:
+        note += f"; rows with a value that is not {a_type(served)} are rejected"
+    return [note]
 
 
 def warnings(

@@ -242,7 +242,8 @@ class Watch:
     """One column that the baseline served with a type other than text.
 
     Folds each batch into the column's stats as usual and notes, only in the batch
-    where the baseline's type dies, the first values that killed it with their lines.
+    where the baseline's type (then its family) dies, the first values that killed it
+    with their lines.
     When its whole family dies (no number, or no date, left possible), the values that
     still look like that family are folded from then on into a ``shadow`` of the stats:
     the type the file would have without the misfits, to read its values with.
@@ -268,6 +269,11 @@ class Watch:
             misfit = (~fits_shape(values, self.kind_shapes)).nonzero()[0]
             self.examples = examples_at(values, misfit, None, line_of)
         if before is not None and not stats.alive & self.family_candidates:
+            # What broke the whole family (the 'x' among decimals of an int column)
+            # explains the change better than what only broke the kind.
+            misfit = (~fits_shape(values, self.family_shapes)).nonzero()[0]
+            if len(misfit):
+                self.examples = examples_at(values, misfit, None, line_of)
             self.shadow = before
             self._fold_shadow(before, values)
 

@@ -169,8 +169,8 @@ def test_pin_keeps_the_served_types_and_rejects_what_does_not_fit(
         {
             "line": "6",
             "reason": "'k.A.' is not a float as in version 1",
-            "detail": "column 'betrag': 'k.A.' is not a float, the type version 1 serves "
-            "(on_schema_change=pin)",
+            "detail": "column 'betrag': 'k.A.' is not a float as in version 1 "
+            "(on_schema_change=pin keeps the served types)",
             "raw": "17.04.2024;k.A.;;Nord",
         }
     ]
@@ -276,6 +276,21 @@ def test_int_widens_to_float_under_pin(versions: Versions) -> None:
     assert "widened from int in version 1 to float" in column(report, "preis")["notes"]
 
 
+def test_widening_and_a_misfit_together(versions: Versions) -> None:
+    """v1 int; v2 has decimals and one 'x': the column widens to float and the 'x' row is
+    rejected, its reason naming both types."""
+    v1, _ = versions.run("id,preis\n1,10\n2,20\n")
+    body = "".join(f"{i},{i}.5\n" for i in range(3, 23))
+    report, out = versions.run("id,preis\n" + body + "23,x\n", baseline=baseline(v1))
+    assert column(report, "preis")["type"] == "float"
+    assert [(r["line"], r["reason"]) for r in rejects(out)] == [
+        ("22", "'x' is not a float (version 1's int, widened)")
+    ]
+    [change] = report["schema_change"]["type_changed"]
+    assert (change["from"], change["to"], change["served"]) == ("int", "string", "float")
+    assert change["counterexamples"] == [{"line": 22, "value": "x"}]
+
+
 def test_float_baseline_keeps_float_for_an_int_file(versions: Versions) -> None:
     v1, _ = versions.run("id,preis\n1,10.5\n2,20.25\n")
     report, out = versions.run('id,preis\n3,10\n4,"1,234"\n5,7\n', baseline=baseline(v1))
@@ -372,7 +387,8 @@ def test_the_reject_ratio_fails_a_pinned_version(versions: Versions) -> None:
     assert str(exc) == (
         "3 of 10 rows (30%) were rejected (column 'menge' is not an int as in version 1: 3), "
         "more than the 10% allowed (MINI_MAX_REJECT_RATIO); the first is line 4: column "
-        "'menge': 'viele' is not an int, the type version 1 serves (on_schema_change=pin)"
+        "'menge': 'viele' is not an int as in version 1 (on_schema_change=pin keeps the "
+        "served types)"
     )
     assert not (out / "data.parquet").exists()
     assert not list(out.glob(".data*"))
