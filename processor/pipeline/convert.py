@@ -23,6 +23,7 @@ from .infer import (
     ColumnType,
     Kind,
     dm_to_iso,
+    fits_format,
     fits_shape,
     kind_shapes,
     percent_body,
@@ -153,7 +154,10 @@ Mask = npt.NDArray[np.bool_]
 
 def _try_convert(values: pa.Array, parse: ColumnType, target: pa.DataType) -> pa.Array | None:
     """``values`` read as ``parse`` and stored as ``target``, or None if a value does
-    not fit (does not parse, or would change in the safe cast to ``target``)."""
+    not fit: not of the format as inference would have it, does not parse, or would
+    change in the safe cast to ``target``."""
+    if not fits_format(values, parse):
+        return None
     try:
         out = _convert(values, parse, arrow_type(parse))
         if out.type != target:

@@ -425,6 +425,34 @@ def kind_candidates(kind: Kind, family: bool = False) -> frozenset[str]:
     return _KIND_CANDIDATES[_FAMILY_OF_KIND[kind] if family else kind]
 
 
+def fits_format(values: pa.Array, ctype: ColumnType) -> bool:
+    """Whether every non-null value has the shape inference demands of ``ctype``'s
+    format (numbers: "1.234,56" for decimal_comma, no leading zeros, no "nan" ...).
+
+    Converting alone is laxer than inference for some number formats; values checked
+    against a type that inference did not pick need this too. Dates, times and yes/no
+    words are as strict when converted.
+    """
+    kind, fmt = ctype.kind, ctype.fmt
+    if kind not in (Kind.INT, Kind.FLOAT, Kind.DECIMAL):
+        return True
+    if values.null_count:
+        values = pc.drop_null(values)
+    if not len(values):
+        return True
+    if kind is Kind.INT:
+        return is_int_batch(values) if fmt == "plain" else _matches(values, GROUPED_INT_RE)
+    if fmt == "plain":
+        return is_float_batch(values)
+    if fmt == "grouped":
+        return _matches(values, GROUPED_RE)
+    if fmt == "decimal_comma":
+        return _matches(values, DECIMAL_COMMA_RE)
+    mark = "," if fmt == "percent_comma" else "."
+    facts = _native.percent_facts(column_buffers(values), ord(mark))
+    return facts is not None and bool(facts[0])
+
+
 def copy_stats(stats: ColumnStats) -> ColumnStats:
     """An independent copy (the counterexamples left out), to fold other values into."""
     return ColumnStats(

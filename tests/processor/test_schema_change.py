@@ -709,3 +709,113 @@ def test_run_dataset_compares_with_the_served_version(tmp_path: Path) -> None:
     assert fourth["status"] == "failed"
     assert "does not exist, so this version cannot be compared with it" in fourth["error"]
     assert "schema_change" not in fourth
+
+
+def test_a_late_misfit_reads_the_earlier_values_as_before(versions: Versions) -> None:
+    """The family dies in a late batch: what the values looked like until then (and the
+    fitting ones after) still decides how the column is read."""
+    v1, _ = versions.run(EURO_V1)
+    body = [f"{i % 28 + 1:02d}.06.2024;{i % 999 + 1}.000,{i % 100:02d};{i}" for i in range(2000)]
+    body[1799] = "15.06.2024;k.A.;1799"  # line 1801
+    report, out = versions.run(
+        "Datum;Betrag;Menge\n" + "\n".join(body) + "\n",
+        baseline=baseline(v1),
+        block_size=4096,
+        batch_bytes=2048,
+    )
+    assert column(report, "betrag")["type"] == "float"
+    assert column(report, "betrag")["format"] == "1.234,56"
+    assert [(r["line"], r["raw"]) for r in rejects(out)] == [("1801", body[1799])]
+    values = [r["betrag"] for r in rows(out)]
+    assert values[:2] == [1000.0, 2000.01] and len(values) == 1999
+    [change] = report["schema_change"]["type_changed"]
+    assert change["counterexamples"] == [{"line": 1801, "value": "k.A."}]
+
+
+# (read as, stored as, values that fit, values that do not)
+MISFITS = [
+    (
+        ColumnType(Kind.INT, "plain"),
+        pa.int64(),
+        ["1", "-7", "0"],
+        ["x", "007", "99999999999999999999"],
+    ),
+    (
+        ColumnType(Kind.FLOAT, "plain"),
+        pa.float64(),
+        ["1.5", "3", "-.5", "1e3"],
+        ["1e999", "nan", "007", "+1", "."],
+    ),
+    (
+        ColumnType(Kind.FLOAT, "decimal_comma"),
+        pa.float64(),
+        ["1.234,5", "7", "0,5"],
+        ["k.A.", "1,2,3", "1000.000,5", "1.5"],
+    ),
+    (
+        ColumnType(Kind.FLOAT, "percent_comma"),
+        pa.float64(),
+        ["12,5%", "3 %"],
+        ["12.5%", "x%", "12"],
+    ),
+    (
+        ColumnType(Kind.DECIMAL, "plain", 6, 2),
+        pa.decimal128(6, 2),
+        ["1.25", "9999.99", "7"],
+        ["1.255", "99999", "1,5"],
+    ),
+    (
+        ColumnType(Kind.DECIMAL, "decimal_comma", 6, 2),
+        pa.decimal128(6, 2),
+        ["1.234,5", "7"],
+        ["1,255", "k.A."],
+    ),
+    (
+        ColumnType(Kind.INT, "plain"),
+        pa.float64(),
+        ["1", "9007199254740992"],
+        ["9007199254740993", "1.5"],
+    ),
+    (
+        ColumnType(Kind.DATE, "dmy/"),
+        pa.date32(),
+        ["31/01/2024", "1/2/2024"],
+        ["31/02/2024", "2024-01-31", "x"],
+    ),
+    (
+        ColumnType(Kind.DATE, "iso"),
+        pa.timestamp("us"),
+        ["2024-01-31"],
+        ["2024-13-01", "31/01/2024"],
+    ),
+    (
+        ColumnType(Kind.BOOL),
+        pa.bool_(),
+        ["sim", "1", "N", "False"],
+        ["talvez", "2"],
+    ),
+    (
+        ColumnType(Kind.TIMESTAMP, "naive"),
+        pa.timestamp("us"),
+        ["2024-01-31 10:00", "2024-01-31T10:00:01"],
+        ["10:00", "2024-01-31T25:00", "2024-01-31T10:00Z"],
+    ),
+]
+
+
+@pytest.mark.parametrize(("parse", "target", "good", "bad"), MISFITS)
+def test_misfits_are_the_values_that_do_not_fit(
+    parse: ColumnType, target: pa.DataType, good: list[str], bad: list[str]
+) -> None:
+    from processor.pipeline.convert import convert_to, misfits
+
+    values = [*good, None, *bad] * 30  # some batches' worth, interleaved
+    array = pa.array(values, pa.string())
+    expected = [v in bad for v in values]
+    assert misfits(array, parse, target).tolist() == expected
+    typed, found = convert_to(array, parse, target, checked=True)
+    assert found is not None and found.tolist() == expected
+    assert typed.type == target
+    assert typed.null_count == sum(expected) + 30
+    fitting, none = convert_to(pa.array([*good, None] * 3, pa.string()), parse, target, True)
+    assert none is None and fitting.null_count == 3
