@@ -1,8 +1,8 @@
 """The dataset use cases: record an upload, reprocess, delete. Routes only translate HTTP.
 
-Every upload is a version of a named dataset. A new version is compared by the
-processor with the version served when it was recorded (its `baseline`), under the
-dataset's schema-change policy; both travel in the version's options.
+Every upload is a version of a named dataset. Versions of a dataset are processed in
+order, each compared with the newest earlier ready version (its `baseline`, fixed when
+it starts) under the dataset's schema-change policy; both travel in its options.
 
 Reprocess copies a version's uploaded file to a new version and queues it; the version
 served until then keeps serving until the new one is ready (and keeps serving if the
@@ -14,10 +14,10 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from core import keys
-from core.catalog import Catalog, Dataset, SchemaPolicy, Status, new_dataset_id
+from core.catalog import Catalog, Dataset, SchemaPolicy, new_dataset_id
 from core.manifest import UploadManifest, write_manifest
 from core.storage import ObjectNotFound
 
@@ -38,14 +38,11 @@ class Conflict(ServiceError):
 def processing_options(
     catalog: Catalog, name: str, chosen: dict[str, Any], policy: SchemaPolicy | None
 ) -> dict[str, Any]:
-    """What the processor gets: the user's options, the dataset's policy, and the
-    version served now (the baseline the new version is compared with)."""
+    """What the processor gets: the user's options and the dataset's policy. The version
+    it is compared with (`baseline`) is added when it starts (Catalog.mark_processing),
+    once every earlier version is final."""
     options = dict(chosen)
     options["on_schema_change"] = (policy or catalog.policy(name)).value
-    members = catalog.versions(name)
-    ready = [m for m in members if m.status is Status.ready]
-    if ready:
-        options["baseline"] = {"id": ready[-1].id, "version": version_of(ready[-1])}
     return options
 
 
@@ -82,18 +79,32 @@ def _record(
     return created
 
 
+class UploadSource(Protocol):
+    """An upload body being parsed: its file name and hashes are known once it is read."""
+
+    @property
+    def filename(self) -> str | None: ...
+
+    @property
+    def content_type(self) -> str | None: ...
+
+    @property
+    def digest(self) -> Any: ...
+
+    def chunks(self) -> Iterator[bytes]: ...
+
+
 def upload(
     container: Container,
-    chunks: Iterator[bytes],
+    source: UploadSource,
     *,
-    filename: str,
+    filename: str | None,
     name: str | None,
     options: dict[str, Any],
     policy: SchemaPolicy | None,
-    content_type: str | None,
-    digest: Any,
 ) -> Dataset:
-    """Stream the file into `raw`, then record it as the next version of `name`."""
+    """Stream the file into `raw`, then record it as the next version of `name`.
+    `filename` overrides the name the body carries (multipart), known only once read."""
     if name is not None and keys.is_dataset_id(name) and not container.catalog.versions(name):
         # Such a name would shadow a version's own URL (README: Identity and versions).
         raise Unprocessable(
@@ -106,16 +117,16 @@ def upload(
     info = container.store.put_stream(
         container.settings.storage.raw_bucket,
         raw_key,
-        chunks,
+        source.chunks(),
         metadata={"dataset-id": dataset_id},
     )
     dataset_name = name or dataset_id
     manifest = UploadManifest(
         dataset_id=dataset_id,
-        filename=filename,
+        filename=filename or source.filename or "upload.csv",
         size_bytes=info.size,
-        sha256=digest.sha256.hexdigest(),
-        content_type=content_type,
+        sha256=source.digest.sha256.hexdigest(),
+        content_type=source.content_type,
         uploaded_at=datetime.now(UTC),
         name=dataset_name,
         options=processing_options(container.catalog, dataset_name, options, policy),

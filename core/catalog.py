@@ -446,14 +446,61 @@ class Catalog:
             return bool(getattr(result, "rowcount", 0))
 
     def mark_processing(self, dataset_id: str) -> bool:
-        """queued -> processing. A retried attempt may find it processing already."""
-        return self._transition(
-            dataset_id,
-            [Status.queued, Status.processing],
-            status=Status.processing.value,
-            started_at=now(),
-            attempts=DatasetRow.attempts + 1,
-        )
+        """queued -> processing. A retried attempt may find it processing already.
+
+        Versions of one dataset start in order: while an earlier version is queued or
+        processing this one stays queued (False), so that the version it is compared
+        with (its `baseline`, the newest earlier ready version, recorded in its options
+        here, at the start) is final and cannot change under it.
+        """
+        with self._session() as session, session.begin():
+            row = session.get(DatasetRow, dataset_id)
+            if row is None or row.status not in (Status.queued.value, Status.processing.value):
+                return False
+            options = dict(row.options or {})
+            if row.status == Status.queued.value and row.name is not None and row.version:
+                earlier = select(DatasetRow).where(
+                    DatasetRow.name == row.name, DatasetRow.version < row.version
+                )
+                unfinished = session.scalar(
+                    select(func.count()).select_from(
+                        earlier.where(
+                            DatasetRow.status.in_([Status.queued.value, Status.processing.value])
+                        ).subquery()
+                    )
+                )
+                if unfinished:
+                    return False
+                baseline = session.scalars(
+                    earlier.where(DatasetRow.status == Status.ready.value)
+                    .order_by(DatasetRow.version.desc())
+                    .limit(1)
+                ).first()
+                options.pop("baseline", None)
+                if baseline is not None:
+                    options["baseline"] = {"id": baseline.id, "version": baseline.version}
+            result = session.execute(
+                update(DatasetRow)
+                .where(DatasetRow.id == dataset_id)
+                .where(DatasetRow.status.in_([Status.queued.value, Status.processing.value]))
+                .values(
+                    status=Status.processing.value,
+                    started_at=now(),
+                    attempts=DatasetRow.attempts + 1,
+                    options=options,
+                )
+            )
+            return bool(getattr(result, "rowcount", 0))
+
+    def next_in_line(self, name: str) -> list[Dataset]:
+        """Queued versions of `name`, oldest first: what may start once one finishes."""
+        with self._session() as session:
+            rows = session.scalars(
+                select(DatasetRow)
+                .where(DatasetRow.name == name, DatasetRow.status == Status.queued.value)
+                .order_by(DatasetRow.version)
+            ).all()
+            return [_to_dataset(r) for r in rows]
 
     def requeue(self, dataset_id: str) -> bool:
         """processing -> queued, for work whose runner died; never from a final state."""

@@ -14,7 +14,12 @@ from ..answers import identity_headers
 from ..deps import ContainerDep
 from ..errors import PayloadTooLarge, UnsupportedMediaType
 from ..options import detection_options, policy_option
-from ..upload_stream import MultipartFileStream, RawBodyStream, multipart_boundary
+from ..upload_stream import (
+    MultipartFileStream,
+    RawBodyStream,
+    clean_filename,
+    multipart_boundary,
+)
 from ..versions import Served
 from .links import dataset_links
 from .ui import templates
@@ -94,13 +99,12 @@ async def upload(
     def store_and_record() -> Any:
         return service.upload(
             container,
-            stream.chunks(),
-            filename=filename or stream.filename or "upload.csv",
+            stream,
+            # Cleaned like a multipart name: no path, no control characters.
+            filename=clean_filename(filename) if filename else None,
             name=dataset_name,
             options=options,
             policy=policy,
-            content_type=stream.content_type,
-            digest=stream.digest,
         )
 
     created = await anyio.to_thread.run_sync(store_and_record)
@@ -115,7 +119,6 @@ async def upload(
             "size_bytes": created.size_bytes,
             "sha256": created.sha256,
             "on_schema_change": created.options.get("on_schema_change"),
-            "baseline": created.options.get("baseline"),
             "links": dataset_links(served),
         },
         status_code=202,

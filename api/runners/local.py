@@ -78,8 +78,9 @@ class LocalRunner:
         return self.log_dir / f"{dataset_id}.log"
 
     def _run(self, dataset_id: str) -> None:
+        name: str | None = None
         try:
-            self._run_once(dataset_id)
+            name = self._run_once(dataset_id)
         except Exception:
             log.exception("runner failed for %s", dataset_id)
             self._catalog.mark_failed(dataset_id, "internal error while running the processor")
@@ -87,11 +88,20 @@ class LocalRunner:
             with self._lock:
                 self._inflight.discard(dataset_id)
                 self._procs.pop(dataset_id, None)
+        if name is not None and self._pool is not None:
+            # Versions of a dataset start in order: the next one may start now.
+            for waiting in self._catalog.next_in_line(name)[:1]:
+                self.submit(waiting.id)
 
-    def _run_once(self, dataset_id: str) -> None:
+    def _run_once(self, dataset_id: str) -> str | None:
+        """Run one dataset; the dataset's name once its run is over (None: not run)."""
         dataset = self._catalog.get(dataset_id)
         if dataset is None or dataset.is_final or not self._catalog.mark_processing(dataset_id):
-            return
+            return None
+        # mark_processing fixed the baseline in the options: the processor gets those.
+        dataset = self._catalog.get(dataset_id)
+        if dataset is None:
+            return None
         cmd = [sys.executable, "-m", "processor", "run", "--dataset-id", dataset_id]
         if dataset.options:
             cmd += ["--options", json.dumps(dataset.options)]
@@ -103,10 +113,11 @@ class LocalRunner:
             code = proc.wait()
         if code < 0 and self._pool is None:
             # We terminated it while shutting down; the next start resumes it.
-            return
+            return None
         # Beside the outputs, where GET /datasets/{id}/logs reads them for either runner.
         save_log_file(self._store, self._settings.storage.processed_bucket, dataset_id, log_path)
         self._settle(dataset_id, code, log_path)
+        return dataset.name
 
     def _settle(self, dataset_id: str, code: int, log_path: Path) -> None:
         dataset = self._catalog.get(dataset_id)

@@ -28,11 +28,17 @@ V2_KEEPS = "datum;betrag;menge;region\n" + "".join(
 )
 
 
-def upload(client: httpx.Client, name: str, data: str, policy: str | None = None) -> dict:
+def send(client: httpx.Client, name: str, data: str, policy: str | None = None) -> dict:
     query = f"name={name}" + (f"&on_schema_change={policy}" if policy else "")
     r = client.post(f"/upload?{query}", files={"file": (f"{name}.csv", data.encode())})
     assert r.status_code == 202, r.text
-    body = r.json()
+    body: dict = r.json()
+    assert body["filename"] == f"{name}.csv"
+    return body
+
+
+def upload(client: httpx.Client, name: str, data: str, policy: str | None = None) -> dict:
+    body = send(client, name, data, policy)
     return {**body, **wait_final(client, body["id"])}
 
 
@@ -61,7 +67,7 @@ def test_pin_is_the_default_and_keeps_the_served_type(client: httpx.Client) -> N
     # One stray value: the column stays a number, the row is quarantined with its line.
     v3 = upload(client, "euro-pin", V2_KEEPS)
     assert v3["status"] == "ready", v3
-    assert v3["baseline"] == {"id": v1["id"], "version": 1}
+    assert v3["options"]["baseline"] == {"id": v1["id"], "version": 1}
     after = saved_query(client, "euro-pin")
     assert after.headers["x-dataset-version"] == "3"
     types = {c["name"]: c["type"] for c in after.json()["columns"]}
@@ -126,3 +132,20 @@ def test_an_unknown_policy_is_refused(client: httpx.Client) -> None:
     )
     assert r.status_code == 422 and "pin" in r.json()["error"]["message"]
     assert client.get("/datasets/euro-bad").status_code == 404
+
+
+def test_versions_start_in_order_so_the_baseline_is_final(client: httpx.Client) -> None:
+    """v2 sent while v1 is still queued: it waits for v1 and is compared with it, never
+    with nothing (which would let `k.A.` turn the column into text unnoticed)."""
+    first = send(client, "euro-burst", V1)
+    second = send(client, "euro-burst", V2_KEEPS)
+    third = send(client, "euro-burst", V2_KEEPS)
+    done = [wait_final(client, b["id"]) for b in (first, second, third)]
+    assert [d["status"] for d in done] == ["ready", "ready", "ready"], done
+    assert done[1]["options"]["baseline"] == {"id": first["id"], "version": 1}
+    assert done[2]["options"]["baseline"] == {"id": second["id"], "version": 2}
+    # Each started only after the one before it had finished.
+    assert done[1]["started_at"] >= done[0]["finished_at"]
+    assert done[2]["started_at"] >= done[1]["finished_at"]
+    types = {c["name"]: c["type"] for c in client.get("/datasets/euro-burst").json()["columns"]}
+    assert types["betrag"] in ("float", "decimal")

@@ -162,8 +162,9 @@ def test_reprocess_makes_a_new_version_from_the_same_file(client: httpx.Client) 
     assert (current["version"], [x["n"] for x in current["rows"]]) == (3, [7, 8, 9])
     # Without ?version=, the version the URL serves (the name: now 3) is reprocessed.
     again = client.post("/datasets/again/reprocess").json()
-    assert again["version"] == 4 and again["options"]["baseline"]["version"] == 3
-    assert wait_final(client, again["id"])["status"] == "ready"
+    assert again["version"] == 4
+    finished = wait_final(client, again["id"])
+    assert finished["status"] == "ready" and finished["options"]["baseline"]["version"] == 3
     assert client.get("/datasets/again").json()["version"] == 4
     # Reprocessing the failed upload fails again, and hides nothing.
     failing = client.post("/datasets/again/reprocess?version=2").json()
