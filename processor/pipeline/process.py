@@ -346,7 +346,7 @@ def scan_pass(
                     watch = partial(_fold_watched, watches, line_of=line_of)
                     list(COLUMNS.map(watch, range(ncols), stats, cleaned))
                     if lines_file is not None:
-                        lines.all_lines(kept_rows).tofile(lines_file)
+                        lines_file.write(lines.all_lines(kept_rows).astype(np.int64).tobytes())
                 else:
                     fold = partial(_fold, line_of=line_of)
                     list(COLUMNS.map(fold, stats, cleaned))
@@ -670,7 +670,7 @@ class PinnedRows:
         self, batch: pa.RecordBatch, misfits: list[np.ndarray | None], keep: np.ndarray | None
     ) -> np.ndarray | None:
         """Reject the rows with misfits (duplicates aside); the new keep mask."""
-        lines = np.fromfile(self._lines, dtype=np.int64, count=batch.num_rows)
+        lines = np.frombuffer(self._lines.read(8 * batch.num_rows), dtype=np.int64)
         if len(lines) != batch.num_rows:
             raise RuntimeError("the line numbers noted in pass 1 do not match the spilled rows")
         found = [(k, bad) for k, bad in enumerate(misfits) if bad is not None]
