@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: help venv run test lint typecheck unit servers browser bench clean
+.PHONY: help venv run test lint typecheck unit servers browser images bench clean
 
 help:
 	@echo "make run    - serve the embedded default at http://127.0.0.1:8000"
@@ -43,7 +43,13 @@ typecheck: venv
 browser:
 	bash scripts/ensure-chromium.sh
 
-test: venv servers browser lint typecheck
+# Both images from Dockerfile.api and Dockerfile.processor, with buildah on a
+# debootstrap'd base (no Docker engine, no registry), cached per machine by the
+# hash of each Dockerfile and what it copies (~/.cache/mini-pipeline/images).
+images:
+	@bash scripts/build-images.sh
+
+test: venv servers browser images lint typecheck
 	$(VENV)/bin/pytest -q
 
 bench: venv  ## make bench ARGS="bench_processor" runs one

@@ -37,16 +37,34 @@ def logical_lines(text: str) -> list[str]:
     return lines
 
 
+def global_args(path: Path) -> dict[str, str]:
+    """ARG defaults declared before the first FROM (what FROM lines may use)."""
+    found: dict[str, str] = {}
+    for line in logical_lines(path.read_text()):
+        keyword, _, rest = line.partition(" ")
+        if keyword.upper() == "FROM":
+            break
+        if keyword.upper() == "ARG":
+            name, _, default = rest.strip().partition("=")
+            found[name] = default
+    return found
+
+
 def stages(path: Path) -> list[Stage]:
+    """The stages, FROM resolved with the global ARG defaults."""
     result: list[Stage] = []
+    args = global_args(path)
     for line in logical_lines(path.read_text()):
         keyword, _, rest = line.partition(" ")
         keyword = keyword.upper()
         rest = rest.strip()
+        if not result and keyword == "ARG":
+            continue
         if keyword == "FROM":
             m = re.fullmatch(r"(?:--platform=\S+\s+)?(\S+)(?:\s+AS\s+(\S+))?", rest, re.I)
             assert m, f"unparsed FROM in {path}: {line}"
-            result.append(Stage(base=m.group(1), name=m.group(2)))
+            base = re.sub(r"\$\{?(\w+)\}?", lambda v: args[v.group(1)], m.group(1))
+            result.append(Stage(base=base, name=m.group(2)))
         else:
             assert result, f"{path}: {keyword} before the first FROM"
             result[-1].instructions.append((keyword, rest))
