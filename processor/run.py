@@ -186,7 +186,7 @@ def run_dataset(settings: Settings, dataset_id: str, options: dict[str, Any] | N
                     )
             publish_failed(store, bucket, dataset_id, message, exc.schema_change)
             if catalog is not None:
-                catalog.mark_failed(dataset_id, message)
+                catalog.mark_failed(dataset_id, message, schema_diff=exc.schema_change)
             print(f"error: {message}", file=sys.stderr)
             return EXIT_BAD_INPUT
         result = {
