@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from core.catalog import Catalog
+from core.catalog import Catalog, SqlCatalog
 from core.settings import RunnerBackend, Settings
 from core.storage import ObjectStore, StorageUnavailable
 from core.storage.factory import ensure_buckets, make_store
@@ -48,12 +48,12 @@ class Container:
         self.resolver.forget()
         self.stats_cache.clear()
         self.query_caches.close()
-        self.catalog.engine.dispose()
+        self.catalog.close()
 
 
 def build_container(settings: Settings) -> Container:
     store = make_store(settings)
-    catalog = Catalog.from_url(settings.resolved_database_url())
+    catalog = SqlCatalog.from_url(settings.resolved_database_url())
     runner: Runner
     if settings.runner.backend is RunnerBackend.local:
         from .runners.local import LocalRunner

@@ -39,7 +39,7 @@ import httpx
 
 from bench.serving_data import DATA_DIR, ROWS, ensure_dataset
 from core import keys
-from core.catalog import Catalog, new_dataset_id
+from core.catalog import SqlCatalog, new_dataset_id
 from core.settings import Settings
 from core.storage.factory import ensure_buckets, make_store
 
@@ -82,7 +82,7 @@ def register(data_dir: Path, parquet: Path, rows: int) -> str:
     settings = Settings(data_dir=data_dir)
     store = make_store(settings)
     ensure_buckets(store, settings)
-    catalog = Catalog.from_url(settings.resolved_database_url())
+    catalog = SqlCatalog.from_url(settings.resolved_database_url())
     catalog.create_schema()
     dataset_id = new_dataset_id()
     target = settings.resolved_storage_root() / settings.storage.processed_bucket

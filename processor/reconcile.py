@@ -22,7 +22,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 
 from core import keys
-from core.catalog import Catalog, CatalogUnavailable, Dataset, Status, now
+from core.catalog import Catalog, CatalogUnavailable, Dataset, SqlCatalog, Status, now
 from core.manifest import ManifestError, read_manifest
 from core.outputs import apply_result, read_result
 from core.settings import Settings
@@ -163,7 +163,7 @@ class Reconciler:
 
 
 def reconcile_main(settings: Settings, *, grace_seconds: float, stale_seconds: float | None) -> int:
-    catalog = Catalog.from_url(settings.resolved_database_url())
+    catalog = SqlCatalog.from_url(settings.resolved_database_url())
     store = make_store(settings)
     try:
         report = Reconciler(
@@ -173,7 +173,7 @@ def reconcile_main(settings: Settings, *, grace_seconds: float, stale_seconds: f
         print(f"error: {exc}", file=sys.stderr)
         return 1
     finally:
-        catalog.engine.dispose()
+        catalog.close()
     print(json.dumps(report.as_dict()))
     # Per-upload problems recur on every run: reported, but not a failed CronJob.
     for error in report.errors:

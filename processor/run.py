@@ -143,9 +143,9 @@ def run_dataset(settings: Settings, dataset_id: str, options: dict[str, Any] | N
     bucket = settings.storage.processed_bucket
     catalog: Catalog | None = None
     if settings.processor.update_catalog:
-        from core.catalog import Catalog  # only runs that update the catalog load it
+        from core.catalog import SqlCatalog  # only runs that update the catalog load it
 
-        catalog = Catalog.from_url(settings.resolved_database_url())
+        catalog = SqlCatalog.from_url(settings.resolved_database_url())
         dataset = catalog.get(dataset_id)
         if dataset is None:
             print(f"error: unknown dataset {dataset_id}", file=sys.stderr)

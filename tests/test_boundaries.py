@@ -75,3 +75,15 @@ def test_the_boundary_check_sees_relative_imports() -> None:
     # The check must fail when it should: a relative import reaching another package.
     names = imported_modules(ROOT / "core" / "storage" / "factory.py")
     assert "core.settings" in names
+
+
+def test_only_the_composition_root_names_adapters() -> None:
+    """Everything in `api` works on the ports (Catalog, ObjectStore, Runner); which
+    adapter stands behind each is decided in api/container.py alone."""
+    adapters = ("SqlCatalog", "make_store", "LocalObjectStore", "S3ObjectStore", "LocalRunner")
+    for path in (ROOT / "api").rglob("*.py"):
+        if path.name == "container.py" or path.parent.name == "runners":
+            continue
+        text = path.read_text()
+        named = [a for a in adapters if a in text]
+        assert not named, f"{path.relative_to(ROOT)} names {named}"

@@ -10,7 +10,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import Connection
 
-from core.catalog import Base, make_engine
+from core.catalog.sql import Base, make_engine
 from core.settings import Settings
 
 config = context.config

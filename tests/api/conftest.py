@@ -6,7 +6,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from core.catalog import Catalog
+from core.catalog import Catalog, SqlCatalog
 from tests.servers.api import ApiServer
 
 
@@ -24,7 +24,7 @@ def client(local_api: ApiServer) -> Iterator[httpx.Client]:
 
 
 def catalog_of(server: ApiServer) -> Catalog:
-    return Catalog.from_url(f"sqlite:///{server.data_dir.resolve() / 'catalog.sqlite3'}")
+    return SqlCatalog.from_url(f"sqlite:///{server.data_dir.resolve() / 'catalog.sqlite3'}")
 
 
 def local_objects(server: ApiServer, bucket: str = "raw") -> list[Path]:

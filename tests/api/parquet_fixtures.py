@@ -12,7 +12,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from core import keys
-from core.catalog import Catalog, new_dataset_id
+from core.catalog import SqlCatalog, new_dataset_id
 from core.settings import Settings
 from core.storage.factory import ensure_buckets, make_store
 from tests.servers.api import ApiServer
@@ -75,7 +75,7 @@ def register(
     settings = Settings(data_dir=server.data_dir)
     store = make_store(settings)
     ensure_buckets(store, settings)
-    catalog = Catalog.from_url(settings.resolved_database_url())
+    catalog = SqlCatalog.from_url(settings.resolved_database_url())
     dataset_id = new_dataset_id()
     raw = b"id\n1\n"
     store.put_bytes(settings.storage.raw_bucket, keys.raw_key(dataset_id), raw)

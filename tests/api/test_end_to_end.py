@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from core import keys
-from core.catalog import Catalog, new_dataset_id
+from core.catalog import SqlCatalog, new_dataset_id
 from core.settings import Settings
 from core.storage.factory import ensure_buckets, make_store
 from tests.conftest import s3_env
@@ -98,7 +98,7 @@ def test_bad_input_fails_with_message(server: ApiServer) -> None:
 def test_pending_dataset_is_202(server: ApiServer) -> None:
     """A queued dataset nobody launched yet answers 202 with Retry-After."""
     settings = Settings(**_settings_kwargs(server))
-    catalog = Catalog.from_url(settings.resolved_database_url())
+    catalog = SqlCatalog.from_url(settings.resolved_database_url())
     ds_id = new_dataset_id()
     catalog.add(
         dataset_id=ds_id,
@@ -137,7 +137,7 @@ def test_restart_resumes_unfinished_work(tmp_path: Path) -> None:
     settings = Settings(data_dir=data_dir)
     store = make_store(settings)
     ensure_buckets(store, settings)
-    catalog = Catalog.from_url(settings.resolved_database_url())
+    catalog = SqlCatalog.from_url(settings.resolved_database_url())
     catalog.create_schema()
     ids = []
     for i, stuck_processing in enumerate([False, True]):

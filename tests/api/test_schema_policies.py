@@ -23,9 +23,7 @@ V2_ROWS = [
 ]
 V2 = "datum;betrag;region\n" + "".join(";".join(r) + "\n" for r in V2_ROWS)
 # v2 keeping `menge` (all empty) so that only the stray value differs.
-V2_KEEPS = "datum;betrag;menge;region\n" + "".join(
-    f"{d};{b};;{r}\n" for d, b, r in V2_ROWS
-)
+V2_KEEPS = "datum;betrag;menge;region\n" + "".join(f"{d};{b};;{r}\n" for d, b, r in V2_ROWS)
 
 
 def send(client: httpx.Client, name: str, data: str, policy: str | None = None) -> dict:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from core.catalog import Catalog
+from core.catalog import Catalog, SqlCatalog
 from tests.servers.postgres import PostgresServer
 
 BACKENDS = ["sqlite", "postgresql"]
@@ -32,7 +32,7 @@ def make_catalog(database_url: str) -> Iterator[MakeCatalog]:
     made: list[Catalog] = []
 
     def make() -> Catalog:
-        made.append(Catalog.from_url(database_url))
+        made.append(SqlCatalog.from_url(database_url))
         return made[-1]
 
     yield make

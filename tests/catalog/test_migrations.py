@@ -21,6 +21,7 @@ from core.catalog import (
     Base,
     Catalog,
     CatalogUnavailable,
+    SqlCatalog,
     Status,
     make_engine,
     new_dataset_id,
@@ -204,8 +205,8 @@ def test_a_0002_catalog_with_data_upgrades_with_nothing_lost(make_catalog: MakeC
 # migrations themselves race, not process start-up.
 REPLICA = """
 import sys
-from core.catalog import Catalog
-catalog = Catalog.from_url(sys.argv[1])
+from core.catalog import SqlCatalog
+catalog = SqlCatalog.from_url(sys.argv[1])
 catalog.ping()
 print("ready", flush=True)
 for _ in sys.stdin:
@@ -274,7 +275,7 @@ def test_threads_racing_create_schema(make_catalog: MakeCatalog) -> None:
 
 def test_wrong_password_is_unavailable_not_a_crash(postgres: PostgresServer) -> None:
     with postgres.database() as name:
-        catalog = Catalog.from_url(postgres.url(name, password="not-the-password"))
+        catalog = SqlCatalog.from_url(postgres.url(name, password="not-the-password"))
         try:
             with pytest.raises(CatalogUnavailable, match="password authentication failed"):
                 catalog.create_schema()

@@ -31,7 +31,7 @@ from kubernetes import client, config, watch
 from pydantic import SecretStr
 
 from core import keys
-from core.catalog import Catalog, new_dataset_id
+from core.catalog import Catalog, SqlCatalog, new_dataset_id
 from core.settings import Settings, StorageBackend, StorageSettings
 from core.storage import ObjectStore
 from core.storage.factory import ensure_buckets, make_store
@@ -257,7 +257,7 @@ def start_api(cluster: Cluster, tmp_path: Path) -> Iterator[Callable[..., ApiSer
 
 
 def catalog_at(data_dir: Path) -> Catalog:
-    return Catalog.from_url(f"sqlite:///{data_dir.resolve() / 'catalog.sqlite3'}")
+    return SqlCatalog.from_url(f"sqlite:///{data_dir.resolve() / 'catalog.sqlite3'}")
 
 
 def wait_for(what: str, check: Callable[[], Any], timeout: float = 60.0) -> Any:

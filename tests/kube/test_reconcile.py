@@ -14,7 +14,7 @@ import httpx
 from sqlalchemy import update
 
 from core import keys
-from core.catalog import Catalog, DatasetRow
+from core.catalog import Catalog, DatasetRow, SqlCatalog
 from tests.kube.conftest import (
     GOOD_CSV,
     ROOT,
@@ -82,7 +82,7 @@ def test_a_lost_launch_is_requeued_and_then_processed(
 
 def test_stuck_processing_is_recorded_or_requeued(cluster: Cluster, tmp_path: Path) -> None:
     database = tmp_path / "catalog.sqlite3"
-    catalog = Catalog.from_url(f"sqlite:///{database}")
+    catalog = SqlCatalog.from_url(f"sqlite:///{database}")
     catalog.create_schema()
     long_ago = datetime.now(UTC) - timedelta(hours=3)
     store = cluster.store()
@@ -116,7 +116,7 @@ def test_retention_is_off_by_default_and_deletes_old_datasets_when_set(
     cluster: Cluster, tmp_path: Path
 ) -> None:
     database = tmp_path / "catalog.sqlite3"
-    catalog = Catalog.from_url(f"sqlite:///{database}")
+    catalog = SqlCatalog.from_url(f"sqlite:///{database}")
     catalog.create_schema()
     store = cluster.store()
     old, manifest = stage_upload(cluster, CSV)

@@ -12,7 +12,7 @@ import pytest
 from playwright.sync_api import Browser, ConsoleMessage, Error, Page, Playwright, sync_playwright
 
 from core import keys
-from core.catalog import Catalog
+from core.catalog import Catalog, SqlCatalog
 from tests.corpus import CORPUS
 from tests.servers.api import ApiServer, wait_final
 
@@ -125,4 +125,4 @@ def parquet_table(server: ApiServer, dataset_id: str) -> pa.Table:
 
 
 def catalog_of(server: ApiServer) -> Catalog:
-    return Catalog.from_url(f"sqlite:///{server.data_dir.resolve() / 'catalog.sqlite3'}")
+    return SqlCatalog.from_url(f"sqlite:///{server.data_dir.resolve() / 'catalog.sqlite3'}")

@@ -1,19 +1,13 @@
-"""The dataset catalog: SQLAlchemy 2 over SQLite by default, PostgreSQL by URL.
+"""The catalog on SQLAlchemy 2: SQLite by default, PostgreSQL by URL.
 
-Status moves only forward (queued -> processing -> ready | failed); every
-transition is one guarded UPDATE, so two writers can never both win.
-
-The schema is owned by the Alembic migrations in `core/migrations/`;
-`DatasetRow` must stay in step with them (a test compares the two).
+The schema is owned by the Alembic migrations in `core/migrations/`; `DatasetRow` and
+`DatasetNameRow` must stay in step with them (a test compares the two).
 """
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -38,36 +32,17 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 
-from .migrations.apply import upgrade_to_head
-
-
-class SchemaPolicy(StrEnum):
-    """What a new version may do to the schema its dataset serves (README: Schema drift)."""
-
-    pin = "pin"
-    reject = "reject"
-    allow = "allow"
-
-
-DEFAULT_POLICY = SchemaPolicy.pin
-
-
-class Status(StrEnum):
-    queued = "queued"
-    processing = "processing"
-    ready = "ready"
-    failed = "failed"
-
-
-FINAL = frozenset({Status.ready, Status.failed})
-
-
-class CatalogError(Exception):
-    pass
-
-
-class CatalogUnavailable(CatalogError):
-    pass
+from ..migrations.apply import upgrade_to_head
+from .base import (
+    DEFAULT_POLICY,
+    CatalogError,
+    CatalogUnavailable,
+    Dataset,
+    Family,
+    SchemaPolicy,
+    Status,
+    now,
+)
 
 
 class Base(DeclarativeBase):
@@ -110,43 +85,6 @@ class DatasetNameRow(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
-@dataclass(frozen=True)
-class Family:
-    """One dataset as the list shows it: its newest version and its newest ready one."""
-
-    name: str
-    on_schema_change: SchemaPolicy
-    latest: Dataset
-    latest_ready: Dataset | None
-    versions: int
-
-
-@dataclass(frozen=True)
-class Dataset:
-    id: str
-    filename: str
-    raw_key: str
-    sha256: str
-    size_bytes: int
-    status: Status
-    error: str | None
-    options: dict[str, Any]
-    rows_in: int | None
-    rows_out: int | None
-    rows_rejected: int | None
-    attempts: int
-    created_at: datetime
-    started_at: datetime | None
-    finished_at: datetime | None
-    name: str | None = None
-    version: int | None = None
-    schema_diff: dict[str, Any] | None = None
-
-    @property
-    def is_final(self) -> bool:
-        return self.status in FINAL
-
-
 def _aware(value: datetime | None) -> datetime | None:
     # SQLite hands back naive datetimes; everything we store is UTC.
     if value is not None and value.tzinfo is None:
@@ -182,14 +120,6 @@ def _to_dataset(row: DatasetRow) -> Dataset:
 VERSION_ATTEMPTS = 32
 
 
-def new_dataset_id() -> str:
-    return uuid.uuid4().hex
-
-
-def now() -> datetime:
-    return datetime.now(UTC)
-
-
 def make_engine(url: str) -> Engine:
     if url.startswith("sqlite:///"):
         path = Path(url.removeprefix("sqlite:///"))
@@ -208,13 +138,13 @@ def make_engine(url: str) -> Engine:
     return create_engine(url, pool_pre_ping=True)
 
 
-class Catalog:
+class SqlCatalog:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self._sessions = sessionmaker(engine, expire_on_commit=False)
 
     @classmethod
-    def from_url(cls, url: str) -> Catalog:
+    def from_url(cls, url: str) -> SqlCatalog:
         return cls(make_engine(url))
 
     def create_schema(self) -> None:
@@ -225,6 +155,9 @@ class Catalog:
             raise CatalogUnavailable(str(exc)) from exc
         except (CommandError, SQLAlchemyError) as exc:
             raise CatalogError(f"catalog schema migration failed: {exc}") from exc
+
+    def close(self) -> None:
+        self.engine.dispose()
 
     def ping(self) -> None:
         try:

@@ -1,0 +1,36 @@
+"""The catalog port (`base.Catalog`) and its SQL adapter (`sql.SqlCatalog`)."""
+
+from .base import (
+    DEFAULT_POLICY,
+    FINAL,
+    Catalog,
+    CatalogError,
+    CatalogUnavailable,
+    Dataset,
+    Family,
+    SchemaPolicy,
+    Status,
+    new_dataset_id,
+    now,
+)
+from .sql import VERSION_ATTEMPTS, Base, DatasetNameRow, DatasetRow, SqlCatalog, make_engine
+
+__all__ = [
+    "DEFAULT_POLICY",
+    "FINAL",
+    "VERSION_ATTEMPTS",
+    "Base",
+    "Catalog",
+    "CatalogError",
+    "CatalogUnavailable",
+    "Dataset",
+    "DatasetNameRow",
+    "DatasetRow",
+    "Family",
+    "SchemaPolicy",
+    "SqlCatalog",
+    "Status",
+    "make_engine",
+    "new_dataset_id",
+    "now",
+]

@@ -1,0 +1,142 @@
+"""The catalog port: what the API, the runners, the processor and the reconciler need
+from the record of datasets and their versions. Adapters: `sql.SqlCatalog` (SQLAlchemy 2
+over SQLite by default, PostgreSQL by URL).
+
+Status moves only forward (queued -> processing -> ready | failed); every transition is
+one guarded change, so two writers can never both win.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any, Protocol
+
+
+class SchemaPolicy(StrEnum):
+    """What a new version may do to the schema its dataset serves (README: Schema drift)."""
+
+    pin = "pin"
+    reject = "reject"
+    allow = "allow"
+
+
+DEFAULT_POLICY = SchemaPolicy.pin
+
+
+class Status(StrEnum):
+    queued = "queued"
+    processing = "processing"
+    ready = "ready"
+    failed = "failed"
+
+
+FINAL = frozenset({Status.ready, Status.failed})
+
+
+class CatalogError(Exception):
+    pass
+
+
+class CatalogUnavailable(CatalogError):
+    pass
+
+
+@dataclass(frozen=True)
+class Family:
+    """One dataset as the list shows it: its newest version and its newest ready one."""
+
+    name: str
+    on_schema_change: SchemaPolicy
+    latest: Dataset
+    latest_ready: Dataset | None
+    versions: int
+
+
+@dataclass(frozen=True)
+class Dataset:
+    id: str
+    filename: str
+    raw_key: str
+    sha256: str
+    size_bytes: int
+    status: Status
+    error: str | None
+    options: dict[str, Any]
+    rows_in: int | None
+    rows_out: int | None
+    rows_rejected: int | None
+    attempts: int
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    name: str | None = None
+    version: int | None = None
+    schema_diff: dict[str, Any] | None = None
+
+    @property
+    def is_final(self) -> bool:
+        return self.status in FINAL
+
+
+def new_dataset_id() -> str:
+    return uuid.uuid4().hex
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Catalog(Protocol):
+    """The catalog port (README: How one upload flows)."""
+
+    def create_schema(self) -> None: ...
+    def ping(self) -> None: ...
+    def close(self) -> None: ...
+    def add(
+        self,
+        *,
+        dataset_id: str,
+        filename: str,
+        raw_key: str,
+        sha256: str,
+        size_bytes: int,
+        options: dict[str, Any] | None = None,
+        name: str | None = None,
+        policy: SchemaPolicy | None = None,
+    ) -> Dataset: ...
+    def policy(self, name: str) -> SchemaPolicy: ...
+    def families(
+        self,
+        *,
+        prefix: str | None = None,
+        status: Status | None = None,
+        offset: int = 0,
+        limit: int = 100,
+    ) -> tuple[list[Family], int]: ...
+    def names(self, prefix: str = "", limit: int = 20) -> list[str]: ...
+    def next_version(self, name: str) -> int: ...
+    def versions(self, name: str) -> list[Dataset]: ...
+    def latest_ready(self, name: str) -> Dataset | None: ...
+    def get(self, dataset_id: str) -> Dataset | None: ...
+    def page(self, *, offset: int = 0, limit: int = 100) -> tuple[list[Dataset], int]: ...
+    def with_status(self, statuses: Sequence[Status]) -> list[Dataset]: ...
+    def mark_processing(self, dataset_id: str) -> bool: ...
+    def next_in_line(self, name: str) -> list[Dataset]: ...
+    def requeue(self, dataset_id: str) -> bool: ...
+    def mark_ready(
+        self,
+        dataset_id: str,
+        *,
+        rows_in: int,
+        rows_out: int,
+        rows_rejected: int,
+        schema_diff: dict[str, Any] | None = None,
+    ) -> bool: ...
+    def mark_failed(
+        self, dataset_id: str, error: str, *, schema_diff: dict[str, Any] | None = None
+    ) -> bool: ...
+    def delete(self, dataset_id: str) -> bool: ...
