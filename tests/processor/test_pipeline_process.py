@@ -34,7 +34,7 @@ def test_utf8_bom(run_csv: Run) -> None:
 def test_utf16_with_bom(run_csv: Run) -> None:
     res = run_csv("cidade;população\nSão Paulo;12325232\n".encode("utf-16"))
     assert res.report["source"]["encoding"] == "utf-16-le"
-    assert res.rows == [{"cidade": "São Paulo", "populacao": 12325232}]
+    assert res.rows == [{"cidade": "São Paulo", "população": 12325232}]
 
 
 def test_cp1252_is_detected(run_csv: Run) -> None:
@@ -121,7 +121,7 @@ def test_semicolon_and_decimal_comma(run_csv: Run) -> None:
     data = "produto;preço;quantidade;desconto\nA;1.234,56;3;0,5\nB;12,5;4;1\nC;-0,75;5;2,25\n"
     res = run_csv(data)
     assert res.report["source"]["delimiter"] == ";"
-    assert res.column("preco") == [1234.56, 12.5, -0.75]
+    assert res.column("preço") == [1234.56, 12.5, -0.75]
     assert res.column("desconto") == [0.5, 1.0, 2.25]
     assert res.col_type("quantidade") == "int"
 
@@ -140,7 +140,7 @@ def test_line_endings_and_newlines_in_quotes(run_csv: Run, eol: str) -> None:
 
 def test_comma_inside_quotes_is_not_a_split(run_csv: Run) -> None:
     res = run_csv('nome,endereço\n"Silva, Ana","Rua A, 10"\n')
-    assert res.rows == [{"nome": "Silva, Ana", "endereco": "Rua A, 10"}]
+    assert res.rows == [{"nome": "Silva, Ana", "endereço": "Rua A, 10"}]
 
 
 def test_header_detection_and_no_header(run_csv: Run) -> None:
@@ -168,15 +168,22 @@ def test_header_row_option(run_csv: Run) -> None:
 
 
 def test_header_normalisation_and_original_names(run_csv: Run) -> None:
-    res = run_csv("Nome do Cliente,,Valor (R$),valor r,Nome do Cliente\na,b,1,2,c\n")
+    res = run_csv("Nome do Cliente,,Valor (R$),valor r,Nome do Cliente,%\na,b,1,2,c,3\n")
     names = [c["name"] for c in res.report["columns"]]
-    assert names == ["nome_do_cliente", "column_2", "valor_r", "valor_r_2", "nome_do_cliente_2"]
+    assert names == [
+        "nome_do_cliente",
+        "column_2",
+        "valor_brl",
+        "valor_r",
+        "nome_do_cliente_2",
+        "pct",
+    ]
     originals = [c["original_name"] for c in res.report["columns"]]
-    assert originals == ["Nome do Cliente", "", "Valor (R$)", "valor r", "Nome do Cliente"]
+    assert originals == ["Nome do Cliente", "", "Valor (R$)", "valor r", "Nome do Cliente", "%"]
     schema = pq.read_schema(res.out_dir / "data.parquet")
     meta = json.loads(schema.metadata[b"mini_pipeline"])
     assert meta["original_names"] == originals
-    assert schema.field("valor_r").metadata[b"original_name"] == b"Valor (R$)"
+    assert schema.field("valor_brl").metadata[b"original_name"] == b"Valor (R$)"
 
 
 # --- cleaning and types -------------------------------------------------------------------

@@ -60,12 +60,29 @@ from processor.pipeline.version import processor_version
     ("raw", "expected"),
     [
         ("Nome do Cliente", "nome_do_cliente"),
-        ("  Preço Unitário (R$) ", "preco_unitario_r"),
+        ("  Preço Unitário (R$) ", "preço_unitário_brl"),
         ("ClientID", "client_id"),
         ("HTTPResponseCode", "http_response_code"),
-        ("já-foi_pago?", "ja_foi_pago"),
-        ("日本", ""),
+        ("já-foi_pago?", "já_foi_pago"),
+        # Every letter and digit stays, in any script (NFC, lower case).
+        ("Straße", "straße"),
+        ("Größe (cm)", "größe_cm"),
+        ("Łódź", "łódź"),
+        ("Ø Durchmesser", "ø_durchmesser"),
+        ("景點分類代碼1", "景點分類代碼1"),
+        ("日本", "日本"),
+        ("Gro\u0308\u00dfe", "größe"),  # NFD in, NFC out
+        ("ΣΥΝΟΛΟ Τιμή", "συνολο_τιμή"),
+        # Symbols with a name become that name.
+        ("%", "pct"),
+        ("Growth %", "growth_pct"),
+        ("Item #", "item_no"),
+        ("###", "no"),
+        ("Amount (€)", "amount_eur"),
+        ("Price $", "price_usd"),
+        ("R&D", "r_and_d"),
         ("", ""),
+        ("(--)", ""),
     ],
 )
 def test_snake_case(raw: str, expected: str) -> None:
@@ -74,14 +91,20 @@ def test_snake_case(raw: str, expected: str) -> None:
 
 def test_normalise_headers_blank_and_duplicates() -> None:
     names = ["a", "A", "", "a_2", "Nome", "nome", "###"]
-    assert normalise_headers(names) == ["a", "a_3", "column_3", "a_2", "nome", "nome_2", "column_7"]
+    assert normalise_headers(names) == ["a", "a_3", "column_3", "a_2", "nome", "nome_2", "no"]
 
 
-def test_normalise_headers_output_is_unique_and_ascii() -> None:
-    names = ["x"] * 5 + ["x_2", "x_3", "", ""]
+def test_normalise_headers_output_is_unique_and_lower_case() -> None:
+    names = ["x"] * 5 + ["x_2", "x_3", "", "", "Straße", "STRASSE", "%", "%"]
     out = normalise_headers(names)
     assert len(set(out)) == len(out)
-    assert all(n.isascii() and n == n.lower() for n in out)
+    assert all(n == n.lower() and "__" not in n for n in out)
+    assert out[-4:] == ["straße", "strasse", "pct", "pct_2"]
+
+
+def test_normalise_headers_big5_chinese_names_are_kept() -> None:
+    names = ["編號", "景點名稱", "景點分類代碼1", "景點分類代碼2", "地址"]
+    assert normalise_headers(names) == names
 
 
 # --- cleaning --------------------------------------------------------------------
