@@ -2,25 +2,25 @@
 
 from __future__ import annotations
 
-import logging
-
 import uvicorn
 
+from core.logs import configure_logging
 from core.settings import Settings
 
 
 def main() -> None:
     settings = Settings()
-    # uvicorn configures only its own loggers; ours (runner launches, results) go here.
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    # One format for every logger, uvicorn's too: text for a terminal, or JSON lines
+    # (MINI_LOG_FORMAT=json). Our middleware writes the access line (with the request id).
+    configure_logging(settings.log_format.value, "api")
     uvicorn.run(
         "api.main:create_app",
         factory=True,
         host=settings.host,
         port=settings.port,
         log_level="info",
+        log_config=None,
+        access_log=False,
     )
 
 

@@ -25,7 +25,9 @@ from .errors import error_response
 
 # Kubernetes probes call these without credentials; a browser needs the login
 # page and its stylesheet before it has a key.
-OPEN_PATHS = frozenset({"/healthz", "/readyz", "/login", "/logout", "/favicon.ico"})
+# /metrics: counts and timings by route template only, never a dataset's name or data;
+# Prometheus scrapes it without a key.
+OPEN_PATHS = frozenset({"/healthz", "/readyz", "/metrics", "/login", "/logout", "/favicon.ico"})
 OPEN_PREFIXES = ("/static/",)
 # Browsers cannot add an Authorization header to a page load, so the login page
 # stores the key in an HttpOnly, SameSite=Strict cookie (never sent cross-site,

@@ -168,12 +168,17 @@ class StatsCache:
         self._size = size
         self._items: OrderedDict[tuple[Any, ...], dict[str, Any]] = OrderedDict()
         self._lock = Lock()
+        self.hits = 0
+        self.misses = 0
 
     def get(self, key: tuple[Any, ...]) -> dict[str, Any] | None:
         with self._lock:
             value = self._items.get(key)
             if value is not None:
                 self._items.move_to_end(key)
+                self.hits += 1
+            else:
+                self.misses += 1
             return value
 
     def put(self, key: tuple[Any, ...], value: dict[str, Any]) -> None:

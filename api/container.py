@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 from core.catalog import Catalog, SqlCatalog
+from core.outputs import add_result_listener
 from core.settings import RunnerBackend, Settings
 from core.storage import ObjectStore, StorageUnavailable
 from core.storage.factory import ensure_buckets, make_store
 
 from .column_stats import StatsCache
+from .metrics import Metrics, caches_of
 from .query.caches import QueryCaches
 from .runners.base import Runner
 from .versions import Resolver
@@ -24,10 +27,12 @@ class Container:
     store: ObjectStore
     catalog: Catalog
     runner: Runner
+    metrics: Metrics
     resolver: Resolver
     stats_cache: StatsCache
     query_caches: QueryCaches
     buckets_ready: bool = False
+    _unlisten: Callable[[], None] | None = field(default=None, repr=False)
 
     def ensure_buckets(self) -> None:
         if not self.buckets_ready:
@@ -35,6 +40,11 @@ class Container:
             self.buckets_ready = True
 
     def start(self) -> None:
+        # Result manifests the runners record feed /metrics (processor figures).
+        self._unlisten = add_result_listener(self.metrics.result_listener(self.catalog))
+        self.metrics.watch_state(
+            self.catalog, caches_of(self.query_caches, self.resolver, self.stats_cache)
+        )
         self.catalog.create_schema()
         try:
             self.ensure_buckets()
@@ -45,6 +55,8 @@ class Container:
 
     def stop(self) -> None:
         self.runner.stop()
+        if self._unlisten is not None:
+            self._unlisten()
         self.resolver.forget()
         self.stats_cache.clear()
         self.query_caches.close()
@@ -55,6 +67,7 @@ def build_container(settings: Settings) -> Container:
     store = make_store(settings)
     catalog = SqlCatalog.from_url(settings.resolved_database_url())
     runner: Runner
+    metrics = Metrics(runner=settings.runner.backend.value)
     if settings.runner.backend is RunnerBackend.local:
         from .runners.local import LocalRunner
 
@@ -62,12 +75,13 @@ def build_container(settings: Settings) -> Container:
     else:
         from .runners.kubernetes import KubernetesRunner
 
-        runner = KubernetesRunner(settings, catalog, store)
+        runner = KubernetesRunner(settings, catalog, store, metrics=metrics)
     return Container(
         settings=settings,
         store=store,
         catalog=catalog,
         runner=runner,
+        metrics=metrics,
         resolver=Resolver(catalog),
         stats_cache=StatsCache(),
         query_caches=QueryCaches(),

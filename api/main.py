@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -14,7 +15,17 @@ from core.settings import Settings
 from .auth import install_api_keys
 from .container import build_container
 from .errors import install_error_handlers
-from .routes import datasets, health, login, stats, ui, upload
+from .observability import ObservabilityMiddleware
+from .routes import datasets, health, login, ops, stats, ui, upload
+
+log = logging.getLogger("api")
+
+
+def _host(host: str) -> str:
+    """An address a browser can open: 0.0.0.0 means this machine."""
+    if host in ("0.0.0.0", "::", ""):
+        return "127.0.0.1"
+    return f"[{host}]" if ":" in host else host
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -26,6 +37,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         container = build_container(resolved)
         container.start()
         app.state.container = container
+        where = f"http://{_host(resolved.host)}:{resolved.port}"
+        log.info(
+            "mini-pipeline is ready: the UI at %s/ui/datasets, the API docs at %s/docs "
+            "(data in %s)",
+            where,
+            where,
+            resolved.data_dir.resolve(),
+        )
         try:
             yield
         finally:
@@ -39,11 +58,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     install_error_handlers(app)
     install_api_keys(app, resolved)
+    # Outermost: every answer (a refused key too) has a request id and is counted.
+    app.add_middleware(ObservabilityMiddleware)
     app.include_router(upload.router)
     app.include_router(datasets.router)
     app.include_router(health.router)
     app.include_router(ui.router)
     app.include_router(stats.router)
     app.include_router(login.router)
+    app.include_router(ops.router)
     app.mount("/static", StaticFiles(packages=[("api", "static")]), name="static")
     return app

@@ -12,12 +12,14 @@ new one fails). Every version owns its objects, so deleting one never touches an
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from core import keys
 from core.catalog import Catalog, Dataset, SchemaPolicy, new_dataset_id
+from core.logs import current_request_id
 from core.manifest import UploadManifest, write_manifest
 from core.storage import ObjectNotFound
 
@@ -43,6 +45,9 @@ def processing_options(
     once every earlier version is final."""
     options = dict(chosen)
     options["on_schema_change"] = (policy or catalog.policy(name)).value
+    if request_id := current_request_id():
+        # Follows the version into the runner's, the Job's and the processor's logs.
+        options["request_id"] = request_id
     return options
 
 
@@ -113,13 +118,18 @@ def upload(
         )
     dataset_id = new_dataset_id()
     raw_key = keys.raw_key(dataset_id)
-    container.ensure_buckets()
-    info = container.store.put_stream(
-        container.settings.storage.raw_bucket,
-        raw_key,
-        source.chunks(),
-        metadata={"dataset-id": dataset_id},
-    )
+    started = time.perf_counter()
+    try:
+        container.ensure_buckets()
+        info = container.store.put_stream(
+            container.settings.storage.raw_bucket,
+            raw_key,
+            source.chunks(),
+            metadata={"dataset-id": dataset_id},
+        )
+    except BaseException:
+        container.metrics.upload_rejected()
+        raise
     dataset_name = name or dataset_id
     manifest = UploadManifest(
         dataset_id=dataset_id,
@@ -132,7 +142,17 @@ def upload(
         options=processing_options(container.catalog, dataset_name, options, policy),
         on_schema_change=policy,
     )
-    return _record(container, manifest, raw_key)
+    created = _record(container, manifest, raw_key)
+    container.metrics.observe_upload(info.size, time.perf_counter() - started)
+    log.info(
+        "upload %s stored: version %s of %s, %d bytes",
+        created.id,
+        created.version,
+        dataset_name,
+        info.size,
+        extra={"dataset_id": created.id, "fields": {"size_bytes": info.size}},
+    )
+    return created
 
 
 def reprocess(

@@ -108,6 +108,8 @@ class Resolver:
         self.ttl = ttl
         self._answers: dict[tuple[str, int | None], tuple[float, Served]] = {}
         self._lock = Lock()
+        self.hits = 0
+        self.misses = 0
 
     def resolve(self, ref: str, version: int | None = None) -> Served:
         key = (ref, version)
@@ -115,7 +117,9 @@ class Resolver:
         with self._lock:
             hit = self._answers.get(key)
         if hit is not None and now - hit[0] < self.ttl:
+            self.hits += 1
             return hit[1]
+        self.misses += 1
         served = resolve(self.catalog, ref, version)
         if served.dataset.status is Status.ready:
             with self._lock:

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+import logging
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -60,8 +61,37 @@ def read_result(store: ObjectStore, bucket: str, dataset_id: str) -> dict[str, A
     return data
 
 
+# Called with (dataset id, result manifest) each time apply_result records one: the API's
+# /metrics exports the processor's figures from there (api/metrics.py). The composition
+# root adds its listener at start and removes it at stop; empty otherwise.
+ResultListener = Callable[[str, dict[str, Any]], None]
+_listeners: list[ResultListener] = []
+
+
+def add_result_listener(listener: ResultListener) -> Callable[[], None]:
+    """Listen to recorded results; returns the function that stops listening."""
+    _listeners.append(listener)
+
+    def remove() -> None:
+        if listener in _listeners:
+            _listeners.remove(listener)
+
+    return remove
+
+
 def apply_result(catalog: Catalog, dataset_id: str, result: dict[str, Any]) -> bool:
     """Record a result manifest in the catalog; a no-op once the dataset is final."""
+    applied = _record_result(catalog, dataset_id, result)
+    if applied:
+        for listener in list(_listeners):
+            try:
+                listener(dataset_id, result)
+            except Exception:  # figures never break the recording of a result
+                logging.getLogger(__name__).exception("result listener failed")
+    return applied
+
+
+def _record_result(catalog: Catalog, dataset_id: str, result: dict[str, Any]) -> bool:
     if result.get("status") == "ready":
         return catalog.mark_ready(
             dataset_id,

@@ -25,6 +25,11 @@ class RunnerBackend(StrEnum):
     kubernetes = "kubernetes"
 
 
+class LogFormat(StrEnum):
+    text = "text"
+    json = "json"
+
+
 class StorageSettings(BaseModel):
     backend: StorageBackend = StorageBackend.local
     # Local backend: root folder; empty means <data_dir>/objects.
@@ -103,6 +108,9 @@ class Settings(BaseSettings):
     retention_days: int | None = Field(default=None, ge=1)
     # Comma-separated bearer keys; when set, the API requires one (see api/auth.py).
     api_keys: SecretStr | None = None
+    # Logs of the API, the runners and the processor: "text" for a terminal (make run),
+    # "json" (one object per line, with the request id) for a log pipeline.
+    log_format: LogFormat = LogFormat.text
 
     def resolved_database_url(self) -> str:
         if self.database_url:

@@ -8,6 +8,7 @@ import contextlib
 import json
 import os
 import sys
+import time
 from pathlib import Path
 
 import pyarrow as pa
@@ -17,6 +18,7 @@ from core.settings import Settings
 
 from .pipeline import BadInput, process_csv
 from .run import file_report_reader, options_from, run_dataset
+from .summary import summary
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -33,6 +35,9 @@ def _parser() -> argparse.ArgumentParser:
         help="line of the header, from 1 (with --no-header: the first data line)",
     )
     proc.add_argument("--no-header", action="store_true", help="the first line is data")
+    proc.add_argument(
+        "-q", "--quiet", action="store_true", help="print nothing on success (errors still)"
+    )
     proc.add_argument(
         "--baseline-report",
         type=Path,
@@ -56,6 +61,12 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--dataset-id", required=True)
     run.add_argument(
         "--options", type=json.loads, default=None, help="JSON upload options (Kubernetes Jobs)"
+    )
+    run.add_argument(
+        "--request-id",
+        default=os.environ.get("MINI_REQUEST_ID"),
+        help="the upload's request id for the log lines (default: $MINI_REQUEST_ID, "
+        "else the one in the options)",
     )
     rec = sub.add_parser("reconcile", help="re-queue uploads whose processing was lost")
     rec.add_argument("--grace-seconds", type=float, default=None, help="default: 600")
@@ -85,10 +96,13 @@ def _process(args: argparse.Namespace) -> int:
     try:
         # MINI_MAX_REJECT_RATIO, MINI_MAX_FIELD_BYTES and MINI_NULL_TOKENS apply here too.
         options = options_from(overrides, Settings(), reader)
-        process_csv(lambda: args.input.open("rb"), args.outdir, options)
+        started = time.perf_counter()
+        report = process_csv(lambda: args.input.open("rb"), args.outdir, options)
     except BadInput as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    if not args.quiet:
+        print(summary(report, args.input, args.outdir, time.perf_counter() - started))
     return EXIT_OK
 
 
@@ -116,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
 
         grace = DEFAULT_GRACE_SECONDS if args.grace_seconds is None else args.grace_seconds
         return reconcile_main(Settings(), grace_seconds=grace, stale_seconds=args.stale_seconds)
-    return run_dataset(Settings(), args.dataset_id, args.options)
+    return run_dataset(Settings(), args.dataset_id, args.options, args.request_id)
 
 
 if __name__ == "__main__":

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
-import sys
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from core import keys
+from core.logs import EventWriter
 from core.outputs import (
     CHUNK,
     EXIT_BAD_INPUT,
@@ -137,8 +137,32 @@ def publish_failed(
     store.put_bytes(bucket, keys.result_key(dataset_id), json.dumps(result).encode())
 
 
-def run_dataset(settings: Settings, dataset_id: str, options: dict[str, Any] | None = None) -> int:
-    """Process one upload; `options` count only without the catalog (a Kubernetes Job)."""
+def result_metrics(report: dict[str, Any], bytes_in: int) -> dict[str, Any]:
+    """The figures the API exports on /metrics, carried in the result manifest."""
+    durations = report.get("durations_s") or {}
+    return {
+        "bytes_in": int((report.get("input") or {}).get("bytes") or bytes_in),
+        "bytes_out": int((report.get("output") or {}).get("bytes") or 0),
+        "durations_s": {
+            str(k): float(v) for k, v in durations.items() if isinstance(v, int | float)
+        },
+    }
+
+
+def run_dataset(
+    settings: Settings,
+    dataset_id: str,
+    options: dict[str, Any] | None = None,
+    request_id: str | None = None,
+) -> int:
+    """Process one upload; `options` count only without the catalog (a Kubernetes Job).
+    The request id (of the upload) goes on every log line; else the options' one."""
+    say = EventWriter(
+        settings.log_format.value,
+        "processor",
+        request_id or (options or {}).get("request_id"),
+        dataset_id,
+    )
     store = make_store(settings)
     bucket = settings.storage.processed_bucket
     catalog: Catalog | None = None
@@ -148,8 +172,9 @@ def run_dataset(settings: Settings, dataset_id: str, options: dict[str, Any] | N
         catalog = SqlCatalog.from_url(settings.resolved_database_url())
         dataset = catalog.get(dataset_id)
         if dataset is None:
-            print(f"error: unknown dataset {dataset_id}", file=sys.stderr)
+            say(f"unknown dataset {dataset_id}", level="error")
             return EXIT_BAD_INPUT
+        say.request_id = say.request_id or dataset.options.get("request_id")
         if dataset.is_final:
             # A second pod of the same Job, or a resumed run: the work is already recorded.
             return EXIT_OK
@@ -159,15 +184,15 @@ def run_dataset(settings: Settings, dataset_id: str, options: dict[str, Any] | N
         # The runner records the manifest; a manifest from an earlier pod of the Job stands.
         previous = read_result(store, bucket, dataset_id)
         if previous is not None:
-            print(f"dataset {dataset_id} already has a result: {previous.get('status')}")
+            say(f"dataset {dataset_id} already has a result: {previous.get('status')}")
             return EXIT_OK if previous.get("status") == "ready" else EXIT_BAD_INPUT
         raw_key, raw_options = keys.raw_key(dataset_id), options or {}
         if not store.exists(settings.storage.raw_bucket, raw_key):
             message = f"no uploaded file for dataset {dataset_id}"
             publish_failure(store, bucket, dataset_id, message)
-            print(f"error: {message}", file=sys.stderr)
+            say(message, level="error")
             return EXIT_BAD_INPUT
-    print(f"processing dataset {dataset_id}", flush=True)
+    say(f"processing dataset {dataset_id}")
     with tempfile.TemporaryDirectory(prefix="mini-proc-") as tmp:
         out_dir = Path(tmp)
         try:
@@ -187,7 +212,7 @@ def run_dataset(settings: Settings, dataset_id: str, options: dict[str, Any] | N
             publish_failed(store, bucket, dataset_id, message, exc.schema_change)
             if catalog is not None:
                 catalog.mark_failed(dataset_id, message, schema_diff=exc.schema_change)
-            print(f"error: {message}", file=sys.stderr)
+            say(message, level="error", outcome="failed")
             return EXIT_BAD_INPUT
         result = {
             "status": "ready",
@@ -195,13 +220,17 @@ def run_dataset(settings: Settings, dataset_id: str, options: dict[str, Any] | N
             "rows_out": int(report.get("rows_out", 0)),
             "rows_rejected": int(report.get("rows_rejected", 0)),
             "schema_change": report.get("schema_change"),
+            "metrics": result_metrics(report, 0),
         }
         publish(store, bucket, dataset_id, out_dir, result)
     if catalog is not None:
         apply_result(catalog, dataset_id, result)
-    print(
+    say(
         f"dataset {dataset_id} ready: {result['rows_in']} rows in, "
         f"{result['rows_out']} out, {result['rows_rejected']} rejected",
-        flush=True,
+        outcome="ready",
+        rows_in=result["rows_in"],
+        rows_out=result["rows_out"],
+        rows_rejected=result["rows_rejected"],
     )
     return EXIT_OK

@@ -26,13 +26,20 @@ class LRUCache(Generic[V]):
         self.misses = 0
 
     def get(self, key: Hashable) -> V | None:
+        """The value, counted as a hit or a miss (the /metrics cache figures)."""
         with self._lock:
             item = self._items.get(key)
             if item is None:
+                self.misses += 1
                 return None
             self._items.move_to_end(key)
             self.hits += 1
             return item[0]
+
+    def _peek(self, key: Hashable) -> V | None:
+        with self._lock:
+            item = self._items.get(key)
+            return None if item is None else item[0]
 
     def put(self, key: Hashable, value: V) -> None:
         weight = self._weigh(value)
@@ -55,11 +62,10 @@ class LRUCache(Generic[V]):
         with self._lock:
             gate = self._loading.setdefault(key, threading.Lock())
         with gate:
-            value = self.get(key)
+            # Loaded by another thread meanwhile: still one miss, counted above.
+            value = self._peek(key)
             if value is not None:
                 return value
-            with self._lock:
-                self.misses += 1
             try:
                 value = load()
                 self.put(key, value)

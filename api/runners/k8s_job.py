@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 from kubernetes.client import (
     V1Capabilities,
@@ -58,6 +59,21 @@ def job_name(dataset_id: str) -> str:
 
 def labels(dataset_id: str) -> dict[str, str]:
     return {APP_LABEL: APP, COMPONENT_LABEL: COMPONENT, DATASET_LABEL: dataset_id}
+
+
+REQUEST_ID_KEY = "mini-pipeline/request-id"
+_LABEL_VALUE = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9._-]{0,61}[A-Za-z0-9])?$")
+
+
+def request_tags(dataset: Dataset) -> tuple[dict[str, str], dict[str, str]]:
+    """(labels, annotations) naming the upload's request id, so `kubectl get jobs -l
+    mini-pipeline/request-id=...` finds the Job of one request; the annotation always,
+    the label when the id is a valid label value."""
+    request_id = dataset.options.get("request_id")
+    if not isinstance(request_id, str) or not request_id:
+        return {}, {}
+    label = {REQUEST_ID_KEY: request_id} if _LABEL_VALUE.match(request_id) else {}
+    return label, {REQUEST_ID_KEY: request_id}
 
 
 def dataset_of(job: V1Job) -> str | None:
@@ -143,7 +159,8 @@ def _container(dataset: Dataset, k: KubernetesSettings) -> V1Container:
 def build_job(dataset: Dataset, k: KubernetesSettings) -> V1Job:
     """The Job that runs `python -m processor run` once for `dataset`."""
     name = job_name(dataset.id)
-    pod_labels = labels(dataset.id)
+    traced, annotations = request_tags(dataset)
+    pod_labels = {**labels(dataset.id), **traced}
     pod = V1PodSpec(
         restart_policy="Never",
         service_account_name=k.service_account,
@@ -166,14 +183,16 @@ def build_job(dataset: Dataset, k: KubernetesSettings) -> V1Job:
     return V1Job(
         api_version="batch/v1",
         kind="Job",
-        metadata=V1ObjectMeta(name=name, namespace=k.namespace, labels=pod_labels),
+        metadata=V1ObjectMeta(
+            name=name, namespace=k.namespace, labels=pod_labels, annotations=annotations or None
+        ),
         spec=V1JobSpec(
             backoff_limit=k.backoff_limit,
             active_deadline_seconds=k.active_deadline_seconds,
             ttl_seconds_after_finished=k.ttl_seconds_after_finished,
             pod_failure_policy=_pod_failure_policy(),
             template=V1PodTemplateSpec(
-                metadata=V1ObjectMeta(labels=pod_labels),
+                metadata=V1ObjectMeta(labels=pod_labels, annotations=annotations or None),
                 spec=pod,
             ),
         ),

@@ -28,10 +28,12 @@ from kubernetes.client.exceptions import ApiException
 
 from core import keys
 from core.catalog import Catalog, Dataset, Status, now
+from core.logs import log_context
 from core.outputs import apply_result, read_result
 from core.settings import KubernetesSettings, Settings
 from core.storage import ObjectStore
 
+from ..metrics import Metrics
 from . import logs
 from .k8s_job import CONTAINER, SELECTOR, belongs_to, build_job, dataset_of, job_name
 from .k8s_status import (
@@ -91,7 +93,9 @@ class KubernetesRunner:
         catalog: Catalog,
         store: ObjectStore,
         api_client: ApiClient | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
+        self._metrics = metrics
         self._settings = settings
         self._k = settings.runner.kubernetes
         self._catalog = catalog
@@ -174,13 +178,20 @@ class KubernetesRunner:
                 self._k.namespace, build_job(dataset, self._k), _request_timeout=REQUEST_TIMEOUT
             )
         except ApiException as exc:
+            if self._metrics:
+                self._metrics.job_failed(f"create_http_{exc.status or 0}")
             self._create_failed(dataset, exc)
             return
         except Exception as exc:
             log.warning("could not reach Kubernetes to create %s: %s", name, exc)
+            if self._metrics:
+                self._metrics.job_failed("create_unreachable")
             self._catalog.requeue(dataset_id)
             return
-        log.info("created Job %s for dataset %s", name, dataset_id)
+        with log_context(dataset.options.get("request_id"), dataset_id):
+            log.info("created Job %s for dataset %s", name, dataset_id)
+        if self._metrics:
+            self._metrics.job_launched()
 
     def _create_failed(self, dataset: Dataset, exc: ApiException) -> None:
         name = job_name(dataset.id)
@@ -265,6 +276,12 @@ class KubernetesRunner:
             )
             if apply_result(self._catalog, dataset_id, result):
                 log.info("dataset %s is %s (Job %s)", dataset_id, result["status"], ended.reason)
+                if self._metrics:
+                    failed = failed_attempts(job, pods)
+                    ok = result["status"] == "ready"
+                    self._metrics.job_retried(failed if ok else max(0, failed - 1))
+                    if not ok:
+                        self._metrics.job_failed(str(ended.reason or "failed"))
 
     def _deleted_unfinished(self, dataset_id: str) -> None:
         dataset = self._catalog.get(dataset_id)

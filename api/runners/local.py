@@ -13,6 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from core.catalog import Catalog, Status
+from core.logs import log_context
 from core.outputs import EXIT_BAD_INPUT, EXIT_OK, apply_result, read_result
 from core.settings import Settings, to_env
 from core.storage import ObjectStore, StorageError
@@ -105,6 +106,9 @@ class LocalRunner:
         cmd = [sys.executable, "-m", "processor", "run", "--dataset-id", dataset_id]
         if dataset.options:
             cmd += ["--options", json.dumps(dataset.options)]
+        # The upload's request id: on this line, and on the processor's (via --options).
+        with log_context(dataset.options.get("request_id"), dataset_id):
+            log.info("starting the processor for dataset %s", dataset_id)
         log_path = self.log_path(dataset_id)
         with log_path.open("wb") as log_file:
             proc = subprocess.Popen(cmd, env=self._env, stdout=log_file, stderr=subprocess.STDOUT)
