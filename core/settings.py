@@ -73,6 +73,9 @@ class KubernetesSettings(BaseModel):
     tolerations: list[dict[str, Any]] = Field(default_factory=list)
     # Safety net behind the watch: a full re-list and catalog reconcile this often.
     poll_seconds: float = Field(default=30.0, gt=0)
+    # At most this many datasets processing (Jobs running) at once; beyond it
+    # uploads wait `queued` and start as Jobs finish. 0: no cap.
+    max_active_jobs: int = Field(default=0, ge=0)
 
 
 class RunnerSettings(BaseModel):

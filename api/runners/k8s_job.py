@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import re
 
 from kubernetes.client import (
@@ -46,6 +47,42 @@ APP = "mini-pipeline"
 COMPONENT = "processor"
 # Every Job this runner owns, and nothing else, matches this.
 SELECTOR = f"{APP_LABEL}={APP},{COMPONENT_LABEL}={COMPONENT}"
+
+
+MIB = 2**20
+# The processor stages its outputs in /tmp before uploading them: about 1.2x the
+# input at most. On top: Python's own files, logs and small outputs.
+SPILL_FACTOR = 1.2
+EPHEMERAL_BASE = 256 * MIB
+# The limit leaves room above the request before the kubelet evicts the pod.
+LIMIT_FACTOR = 1.5
+LIMIT_HEADROOM = 1024 * MIB
+_UNITS = {
+    "": 1, "k": 10**3, "M": 10**6, "G": 10**9, "T": 10**12,
+    "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40,
+}  # fmt: skip
+
+
+def quantity_bytes(quantity: str) -> int:
+    """A Kubernetes storage quantity ("12Gi", "500M", "1024") in bytes."""
+    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([kMGT]i?|)\s*", quantity)
+    if not m:
+        raise ValueError(f"not a storage quantity: {quantity!r}")
+    return math.ceil(float(m.group(1)) * _UNITS[m.group(2)])
+
+
+def ephemeral_storage(size_bytes: int, k: KubernetesSettings) -> tuple[str, str]:
+    """(request, limit) of ephemeral storage for a Job processing `size_bytes` of input.
+
+    Sized from the upload so the scheduler places the pod on a node with room for
+    its spill (no DiskPressure evictions), and capped by `tmp_size_limit`; the
+    /tmp emptyDir gets the limit as its sizeLimit.
+    """
+    ceiling = quantity_bytes(k.tmp_size_limit)
+    size = max(0, size_bytes)
+    limit = min(ceiling, math.ceil(size * LIMIT_FACTOR) + LIMIT_HEADROOM)
+    request = min(limit, math.ceil(size * SPILL_FACTOR) + EPHEMERAL_BASE)
+    return f"{math.ceil(request / MIB)}Mi", f"{math.ceil(limit / MIB)}Mi"
 
 
 def job_name(dataset_id: str) -> str:
@@ -121,7 +158,12 @@ def _pod_failure_policy() -> V1PodFailurePolicy:
     )
 
 
+def storage(quantity: str) -> dict[str, str]:
+    return {"ephemeral-storage": quantity}
+
+
 def _container(dataset: Dataset, k: KubernetesSettings) -> V1Container:
+    request, limit = ephemeral_storage(dataset.size_bytes, k)
     return V1Container(
         name=CONTAINER,
         image=k.image,
@@ -139,8 +181,8 @@ def _container(dataset: Dataset, k: KubernetesSettings) -> V1Container:
             V1EnvVar(name="PYTHONUNBUFFERED", value="1"),
         ],
         resources=V1ResourceRequirements(
-            requests={"cpu": k.cpu_request, "memory": k.memory_request},
-            limits={"cpu": k.cpu_limit, "memory": k.memory_limit},
+            requests={"cpu": k.cpu_request, "memory": k.memory_request, **storage(request)},
+            limits={"cpu": k.cpu_limit, "memory": k.memory_limit, **storage(limit)},
         ),
         security_context=V1SecurityContext(
             run_as_non_root=True,
@@ -175,7 +217,12 @@ def build_job(dataset: Dataset, k: KubernetesSettings) -> V1Job:
         ),
         containers=[_container(dataset, k)],
         volumes=[
-            V1Volume(name="tmp", empty_dir=V1EmptyDirVolumeSource(size_limit=k.tmp_size_limit))
+            V1Volume(
+                name="tmp",
+                empty_dir=V1EmptyDirVolumeSource(
+                    size_limit=ephemeral_storage(dataset.size_bytes, k)[1]
+                ),
+            )
         ],
         node_selector=dict(k.node_selector) or None,
         tolerations=[V1Toleration.from_dict(t) for t in k.tolerations] or None,

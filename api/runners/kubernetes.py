@@ -10,6 +10,10 @@
 * Every list (at start, after 410 Gone, every `poll_seconds`) reconciles: finished
   Jobs are recorded, queued datasets launched, and datasets whose Job vanished
   are recorded from their manifest or launched again.
+* `max_active_jobs` caps the datasets `processing` in the catalog (shared by every
+  replica): beyond it a dataset stays `queued`, and each Job that ends launches
+  the oldest waiting ones. Two replicas launching at the same instant can pass
+  it by one each; the namespace's ResourceQuota is the hard limit.
 """
 
 from __future__ import annotations
@@ -170,6 +174,9 @@ class KubernetesRunner:
         # Only queued work is launched: a processing dataset has (or is getting) a Job.
         if dataset is None or dataset.status is not Status.queued:
             return
+        if self._free_slots() == 0:
+            # Stays queued: a Job that ends, or the next poll, launches it.
+            return
         if not self._catalog.mark_processing(dataset_id):
             return
         name = job_name(dataset_id)
@@ -192,6 +199,20 @@ class KubernetesRunner:
             log.info("created Job %s for dataset %s", name, dataset_id)
         if self._metrics:
             self._metrics.job_launched()
+
+    def _free_slots(self) -> int | None:
+        """How many more Jobs may start now; None: no cap."""
+        cap = self._k.max_active_jobs
+        if not cap:
+            return None
+        return max(0, cap - len(self._catalog.with_status([Status.processing])))
+
+    def _launch_waiting(self) -> None:
+        """Submit the oldest queued datasets, as many as there are free slots."""
+        free = self._free_slots()
+        queued = self._catalog.with_status([Status.queued])
+        for dataset in queued if free is None else queued[:free]:
+            self.submit(dataset.id)
 
     def _create_failed(self, dataset: Dataset, exc: ApiException) -> None:
         name = job_name(dataset.id)
@@ -282,6 +303,8 @@ class KubernetesRunner:
                     self._metrics.job_retried(failed if ok else max(0, failed - 1))
                     if not ok:
                         self._metrics.job_failed(str(ended.reason or "failed"))
+                if self._k.max_active_jobs:
+                    self._launch_waiting()
 
     def _deleted_unfinished(self, dataset_id: str) -> None:
         dataset = self._catalog.get(dataset_id)
@@ -349,8 +372,7 @@ class KubernetesRunner:
             if dataset_id is not None:
                 with_job.add(dataset_id)
                 self._on_job("LISTED", job)
-        for dataset in self._catalog.with_status([Status.queued]):
-            self.submit(dataset.id)
+        self._launch_waiting()
         cutoff = now() - self._grace
         for dataset in self._catalog.with_status([Status.processing]):
             if dataset.id in with_job:

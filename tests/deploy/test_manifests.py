@@ -29,7 +29,7 @@ from .manifests import (
 from .netpol import Endpoint, allowed, selects
 
 VENV_BIN = Path(sys.executable).parent
-RESOURCE_KEYS = ("cpu", "memory")
+RESOURCE_KEYS = ("cpu", "memory", "ephemeral-storage")
 SECRET_LIKE = re.compile(r"PASSWORD|SECRET_KEY|ACCESS_KEY|API_KEYS|TOKEN|DATABASE_URL", re.I)
 NGINX_UNITS = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3}
 

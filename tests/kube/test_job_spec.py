@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from datetime import UTC, datetime
 
@@ -9,7 +10,7 @@ import pytest
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-from api.runners.k8s_job import belongs_to, build_job, dataset_of, job_name
+from api.runners.k8s_job import belongs_to, build_job, dataset_of, ephemeral_storage, job_name
 from api.runners.k8s_status import (
     decide,
     failed_attempts,
@@ -108,7 +109,8 @@ def test_job_has_every_property_the_issue_asks_for() -> None:
     }
     assert pod["nodeSelector"] == {"disk": "ssd"}
     assert pod["tolerations"] == SETTINGS.tolerations
-    assert pod["volumes"] == [{"name": "tmp", "emptyDir": {"sizeLimit": "3Gi"}}]
+    # A 10-byte upload: 256 MiB over 1.2x the input, limit 1 GiB over 1.5x (under 3Gi).
+    assert pod["volumes"] == [{"name": "tmp", "emptyDir": {"sizeLimit": "1025Mi"}}]
     (container,) = pod["containers"]
     assert container["image"] == "registry.example/proc:1.2.3"
     assert container["command"][:6] == ["python", "-m", "processor", "run", "--dataset-id", ds.id]
@@ -120,8 +122,8 @@ def test_job_has_every_property_the_issue_asks_for() -> None:
     env = {e["name"]: e["value"] for e in container["env"]}
     assert env["MINI_PROCESSOR__UPDATE_CATALOG"] == "false"
     assert container["resources"] == {
-        "requests": {"cpu": "100m", "memory": "128Mi"},
-        "limits": {"cpu": "1", "memory": "1Gi"},
+        "requests": {"cpu": "100m", "memory": "128Mi", "ephemeral-storage": "257Mi"},
+        "limits": {"cpu": "1", "memory": "1Gi", "ephemeral-storage": "1025Mi"},
     }
     assert container["securityContext"] == {
         "allowPrivilegeEscalation": False,
@@ -133,6 +135,28 @@ def test_job_has_every_property_the_issue_asks_for() -> None:
         "seccompProfile": {"type": "RuntimeDefault"},
     }
     assert container["volumeMounts"] == [{"name": "tmp", "mountPath": "/tmp"}]
+
+
+@pytest.mark.parametrize(
+    ("size", "ceiling", "wanted", "limit"),
+    [
+        (0, "12Gi", "256Mi", "1024Mi"),
+        (5 * 2**30, "12Gi", "6400Mi", "8704Mi"),  # the 5 GiB upload limit
+        (10 * 2**30, "12Gi", "12288Mi", "12288Mi"),  # capped by TMP_SIZE_LIMIT
+        (100 * 2**20, "500M", "376Mi", "477Mi"),  # decimal units
+    ],
+)
+def test_ephemeral_storage_is_sized_from_the_upload(
+    size: int, ceiling: str, wanted: str, limit: str
+) -> None:
+    ds = dataclasses.replace(dataset(), size_bytes=size)
+    settings = SETTINGS.model_copy(update={"tmp_size_limit": ceiling})
+    assert ephemeral_storage(size, settings) == (wanted, limit)
+    pod = build_job(ds, settings).spec.template.spec  # type: ignore[union-attr]
+    resources = pod.containers[0].resources
+    assert resources.requests["ephemeral-storage"] == wanted
+    assert resources.limits["ephemeral-storage"] == limit
+    assert pod.volumes[0].empty_dir.size_limit == limit
 
 
 def test_options_stay_off_the_command_line_when_there_are_none() -> None:

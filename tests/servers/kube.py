@@ -107,6 +107,7 @@ spec:
       {{ else }}
         cpu: "32"
         memory: 256Gi
+        ephemeral-storage: 1Ti
         pods: "110"
       {{ end }}
       capacity:
@@ -115,6 +116,7 @@ spec:
       {{ else }}
         cpu: "32"
         memory: 256Gi
+        ephemeral-storage: 1Ti
         pods: "110"
       {{ end }}
       nodeInfo:
@@ -474,7 +476,7 @@ class KubeControlPlane:
         return True
 
     def _fake_node(self) -> dict[str, Any]:
-        resources = {"cpu": "32", "memory": "256Gi", "pods": "110"}
+        resources = {"cpu": "32", "memory": "256Gi", "ephemeral-storage": "1Ti", "pods": "110"}
         return {
             "apiVersion": "v1",
             "kind": "Node",
