@@ -3,28 +3,42 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
+# What running needs (`make run`), and the development tools on top (`make test`).
+RUN_STAMP := $(VENV)/.installed-run
 STAMP := $(VENV)/.installed
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: help venv run test lint typecheck unit servers browser images bench clean
+.PHONY: help venv dev run test lint typecheck unit servers browser images bench clean
 
 help:
-	@echo "make run    - serve the embedded default at http://127.0.0.1:8000"
+	@echo "make run    - serve the embedded default at http://127.0.0.1:8000 (MINI_PORT, MINI_DATA_DIR)"
 	@echo "make test   - install test needs, build/start real servers, lint and run all tests"
 	@echo "make bench  - benchmarks"
 	@echo "make build / import / deploy / logs / undeploy - MicroK8s (README: Deploy on MicroK8s)"
 
 # The C kernels (setup.py) are rebuilt by the same editable install when they change.
-$(STAMP): pyproject.toml setup.py $(wildcard processor/pipeline/native/*)
-	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[api,processor,dev]'
-	touch $(STAMP)
+# pip shows its progress; PYTHONWARNINGS=ignore hides setuptools' "Editable installation"
+# banner, which is not an error. `make run` installs only the api and processor extras.
+PIP_INSTALL := PYTHONWARNINGS=ignore $(PY) -m pip install --progress-bar on
+$(RUN_STAMP): pyproject.toml setup.py $(wildcard processor/pipeline/native/*)
+	@test -x $(PY) || { echo "creating $(VENV) with $(PYTHON)"; $(PYTHON) -m venv $(VENV); }
+	@echo "installing what running needs: .[api,processor] (about 1-2 minutes the first time)"
+	$(PIP_INSTALL) --upgrade pip
+	$(PIP_INSTALL) -e '.[api,processor]'
+	@touch $(RUN_STAMP)
 
-venv: $(STAMP)
+# Tests, lint and type checks need the dev extras too (ruff, mypy, pytest, playwright...).
+$(STAMP): $(RUN_STAMP)
+	$(PIP_INSTALL) -e '.[api,processor,dev]'
+	@touch $(STAMP)
 
+venv: $(RUN_STAMP)
+
+dev: $(STAMP)
+
+# MINI_LOG_FORMAT=json gives the JSON log lines a log pipeline wants (README: For operators).
 run: venv
-	$(PY) -m api
+	MINI_LOG_FORMAT=$${MINI_LOG_FORMAT:-text} $(PY) -m api
 
 # Test servers are built from source once per machine (cached in ~/.cache/mini-pipeline).
 servers:
@@ -32,12 +46,12 @@ servers:
 	  mid=$$(date +%s); bash scripts/build-k8s.sh; end=$$(date +%s); \
 	  echo "test server builds took $$((end - start))s (SeaweedFS $$((mid - start))s, Kubernetes $$((end - mid))s; cached in ~/.cache/mini-pipeline/bin)"
 
-lint: venv
-	$(VENV)/bin/ruff check api core processor tests
-	$(VENV)/bin/ruff format --check api core processor
+lint: dev
+	$(VENV)/bin/ruff check api core processor client tests
+	$(VENV)/bin/ruff format --check api core processor client
 
-typecheck: venv
-	$(VENV)/bin/mypy --strict api core processor
+typecheck: dev
+	$(VENV)/bin/mypy --strict api core processor client
 
 # The UI tests need Debian's Chromium (Playwright drives it; no browser download).
 browser:
@@ -49,10 +63,10 @@ browser:
 images:
 	@bash scripts/build-images.sh
 
-test: venv servers browser images lint typecheck
+test: venv dev servers browser images lint typecheck
 	$(VENV)/bin/pytest -q
 
-bench: venv  ## make bench ARGS="bench_processor" runs one
+bench: dev  ## make bench ARGS="bench_processor" runs one
 	$(PY) -m bench $(ARGS)
 
 # ---- MicroK8s deployment (README: "Deploy on MicroK8s") --------------------------

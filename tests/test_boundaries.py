@@ -64,6 +64,8 @@ def test_api_never_imports_pandas_or_the_processor() -> None:
         ("core", {"api", "processor", "pandas", "fastapi"}),
         ("api", {"processor", "pandas"}),
         ("api/routes", {"minio", "kubernetes", "sqlalchemy", "processor"}),
+        # The client speaks HTTP only: installable and usable without the server's code.
+        ("client", {"api", "processor", "core", "fastapi", "pandas", "sqlalchemy"}),
     ],
 )
 def test_package_never_imports(folder: str, forbidden: set[str]) -> None:
