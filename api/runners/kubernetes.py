@@ -179,6 +179,8 @@ class KubernetesRunner:
             return
         if not self._catalog.mark_processing(dataset_id):
             return
+        # mark_processing fixed the baseline in the options: the Job gets those.
+        dataset = self._catalog.get(dataset_id) or dataset
         name = job_name(dataset_id)
         try:
             self._batch.create_namespaced_job(
@@ -303,6 +305,10 @@ class KubernetesRunner:
                     self._metrics.job_retried(failed if ok else max(0, failed - 1))
                     if not ok:
                         self._metrics.job_failed(str(ended.reason or "failed"))
+                if dataset.name is not None:
+                    # Versions of a dataset start in order: the next one may start now.
+                    for waiting in self._catalog.next_in_line(dataset.name)[:1]:
+                        self.submit(waiting.id)
                 if self._k.max_active_jobs:
                     self._launch_waiting()
 
