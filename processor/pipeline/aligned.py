@@ -11,33 +11,58 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 SEPARATOR = "\x1f"  # ASCII unit separator: never in real text
 _LINE = re.compile(r"(\r\n|\r|\n)")
 _GAP = re.compile(r" {2,}")
 _MIN_LINES = 3
 _MAX_LINES = 500
+# A line of dashes, equals signs, stars or underscores (with blanks, "|" or "+"):
+# a rule drawn between a table's parts, never data.
+_RULE = re.compile(r"[ \t|+:]*[-=*_~]{3,}[-=*_~ \t|+:]*")
+
+
+def is_rule_line(line: str) -> bool:
+    return _RULE.fullmatch(line) is not None
 
 
 def find_columns(text: str) -> list[tuple[int, int]] | None:
     """[start, end) character spans of the columns, or None if the text is not an
     aligned table of at least two columns over at least three lines.
 
-    The layout comes from the lines with the usual number of cells (cells are split
-    by two or more spaces), so one line that does not fit cannot blur it.
+    The layout comes from the lines with the usual number of cells, so one line that
+    does not fit cannot blur it. Cells are split by two or more spaces; when that gives
+    no layout (right-aligned numbers one space apart), by any run of spaces, and the
+    layout must then have as many columns as those lines have cells.
     """
-    lines = [ln.rstrip() for ln in _LINE.split(text)[::2] if ln.strip()][:_MAX_LINES]
+    lines = [ln.rstrip() for ln in _LINE.split(text)[::2] if ln.strip() and not is_rule_line(ln)][
+        :_MAX_LINES
+    ]
     if len(lines) < _MIN_LINES or any("\t" in ln for ln in lines):
         return None
-    cells = [len(_GAP.split(ln.strip())) for ln in lines]
+    return _layout(lines, lambda ln: len(_GAP.split(ln.strip())), exact=False) or _layout(
+        lines, lambda ln: len(ln.split()), exact=True
+    )
+
+
+def _layout(
+    lines: list[str], count: Callable[[str], int], exact: bool
+) -> list[tuple[int, int]] | None:
+    cells = [count(ln) for ln in lines]
     usual = Counter(cells).most_common(1)[0][0]
+    # Title lines above the table (one cell) do not take part in the layout.
+    first = next((i for i, n in enumerate(cells) if n >= 2), 0)
+    if first:
+        lines, cells = lines[first:], cells[first:]
     typical = [ln for ln, n in zip(lines, cells, strict=True) if n == usual]
     if usual < 2 or len(typical) < 0.5 * len(lines):
         return None
-    width = max(len(ln) for ln in typical)
+    # The first line (the header, whose names may be one space apart) shapes it too.
+    shaping = typical if lines[0] in typical else [lines[0], *typical]
+    width = max(len(ln) for ln in shaping)
     used = [False] * width
-    for ln in typical:
+    for ln in shaping:
         for i, ch in enumerate(ln):
             if ch != " ":
                 used[i] = True
@@ -49,13 +74,15 @@ def find_columns(text: str) -> list[tuple[int, int]] | None:
         elif not filled and start is not None:
             spans.append((start, i))
             start = None
-    if len(spans) < 2:
+    if len(spans) < 2 or (exact and len(spans) != usual):
         return None
     fitting = sum(1 for ln in lines if _fits(ln, spans))
     return spans if fitting >= 0.8 * len(lines) else None
 
 
 def split_line(line: str, spans: Sequence[tuple[int, int]]) -> str:
+    if is_rule_line(line):
+        return ""
     if not line.strip() or not _fits(line, spans):
         return line
     cells = []

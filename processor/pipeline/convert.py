@@ -17,6 +17,7 @@ import pyarrow.compute as pc
 
 from . import _native
 from .dates import to_date32
+from .datewords import named_dates, slash_dates
 from .infer import (
     NO_WORDS,
     YES_WORDS,
@@ -136,6 +137,13 @@ def _convert(values: pa.Array, ctype: ColumnType, target: pa.DataType) -> pa.Arr
         if fmt.startswith("percent"):
             return _percent(text, ctype, target)
         return pc.cast(text, target)
+    if fmt in ("named", "ymd/", "ymd/ time"):
+        parsed = (
+            named_dates(values) if fmt == "named" else slash_dates(values, fmt.endswith("time"))
+        )
+        if parsed is None:
+            raise pa.ArrowInvalid(f"a value is not a {fmt} date")
+        return parsed
     if kind is Kind.DATE and fmt != "iso":
         fast = to_date32(values, fmt[-1], day_first=fmt.startswith("dmy"))
         if fast is not None:

@@ -12,6 +12,7 @@ from typing import Any
 from .aligned import SEPARATOR, AlignedLines, find_columns
 from .errors import BadInput
 from .spacing import SpaceBeforeQuote, pads_separators
+from .whitespace import WhitespaceFields
 
 CANDIDATE_DELIMITERS = (",", ";", "\t", "|")
 _MAX_SAMPLE_RECORDS = 1000
@@ -38,6 +39,19 @@ class Dialect:
     aligned: tuple[tuple[int, int], ...] | None = None
     # Separators padded with spaces before quoted values: the spaces are dropped.
     space_before_quote: bool = False
+    # Fields separated by runs of spaces and tabs (quotes respected): cut into SEPARATOR.
+    whitespace: bool = False
+    # The header has no cell for the first column (one field short, or blank): row labels.
+    row_labels: bool = False
+    # Lines of a C-style /* ... */ comment block above the table (in skip_lines).
+    comment_block_lines: int = 0
+
+    @property
+    def delimiter_name(self) -> str:
+        """The delimiter as the report names it."""
+        if self.aligned:
+            return "aligned"
+        return "whitespace" if self.whitespace else self.delimiter
 
 
 def line_endings(text: str) -> str:
@@ -155,6 +169,16 @@ def detect_quote(text: str) -> str:
 _MAX_PREAMBLE = 50
 
 
+def _distinct_names(record: list[str]) -> bool:
+    """A header names each column differently ("N N N" is a row of type codes)."""
+    names = [c.strip() for c in record if c.strip()]
+    return len(set(names)) == len(names)
+
+
+def _is_comment(record: list[str]) -> bool:
+    return bool(record) and record[0].lstrip().startswith("#")
+
+
 def preamble_length(records: list[list[str]]) -> int:
     """How many leading records are titles or notes above the table, not its header.
 
@@ -164,23 +188,46 @@ def preamble_length(records: list[list[str]]) -> int:
     kept: that is a header whose field count differs (e.g. rows with a trailing
     delimiter), and its rows are reported as malformed rather than guessed at.
     """
-    width, share = modal_width(records)
+    width, share = modal_width([r for r in records if not _is_comment(r)])
     if width < 2 or share < 0.5:
         return 0
     header = next(
         (
             i
             for i, record in enumerate(records[: _MAX_PREAMBLE + 1])
-            if len(record) == width and _non_blank(record) >= 2
+            if len(record) == width and _non_blank(record) >= 2 and not _is_comment(record)
         ),
         None,
     )
-    if header is None or header == 0:
+    if header is None:
         return 0
+    # Two header-like records in a row ("<1960 Q1>" above "invest income cons"): the
+    # upper one is a title when the lower one votes as a header over the rows below.
+    found = header
+    while (
+        header < _MAX_PREAMBLE
+        and len(records) > header + 2
+        and len(records[header + 1]) == width
+        and _distinct_names(records[header + 1])
+        and header_votes([records[header], *records[header + 2 :]], frozenset()) > 0
+        and header_votes(records[header + 1 :], frozenset()) > 0
+    ):
+        header += 1
+    if header == 0:
+        return 0
+    if header > found:
+        return header
+    if all(_is_comment(r) or not _non_blank(r) for r in records[:header]):
+        return header
     # A padded one-cell record in a 2-column table may be a header like "name,".
     if width == 2 and any(len(r) == 2 for r in records[:header]):
         return 0
     if header == 1 and _non_blank(records[0]) >= 2:
+        # One ragged record above: a header whose field count differs (a trailing
+        # delimiter, or no cell above row labels), unless the full-width record below
+        # it is itself clearly a header (its columns vote so).
+        if len(records) > 2 and header_votes(records[1:], frozenset()) > 0:
+            return 1
         return 0
     return header
 
@@ -219,6 +266,30 @@ def header_votes(records: list[list[str]], null_tokens: frozenset[str]) -> int:
     return votes
 
 
+_WS_MARGIN = 0.1
+
+
+def whitespace_sample(body: str, truncated: bool) -> tuple[str, Sample]:
+    text = WhitespaceFields()(body, final=not truncated)
+    return text, parse_sample(text, SEPARATOR, truncated, '"')
+
+
+def comment_block(body: str) -> int:
+    """Physical lines of a C-style ``/* ... */`` comment at the top of ``body`` (0: none)."""
+    if not body.lstrip(" \t").startswith("/*"):
+        return 0
+    end = body.find("*/")
+    if end < 0:
+        return 0
+    return len(_LINE_BREAK.findall(body, 0, end)) + 1
+
+
+def one_record_is_data(record: list[str], null_tokens: frozenset[str]) -> bool:
+    """A file of one record: data, not a header, when every cell is a number or date."""
+    cells = [c.strip() for c in record if c.strip() and c.strip() not in null_tokens]
+    return bool(cells) and all(cell_kind(c) for c in cells)
+
+
 def line_breaks_in(cells: list[str] | tuple[str, ...]) -> int:
     return sum(len(_LINE_BREAK.findall(c)) for c in cells)
 
@@ -239,19 +310,41 @@ def detect_dialect(
             # Said in the user's count of lines, which starts at 1.
             raise BadInput(f"header_row {header_row + 1} is past the end of the file")
         raise BadInput("the file has no columns: it is empty or only blank lines")
+    comments = comment_block(body) if header_row is None else 0
+    if comments:
+        skip += comments
+        body = skip_physical_lines(body, comments)
+        blank = leading_blank_lines(body)
+        skip, body = skip + blank, skip_physical_lines(body, blank)
+        if not body.strip():
+            raise BadInput("the file has no columns: only a comment")
     quote: str | None = detect_quote(body)
     aligned: tuple[tuple[int, int], ...] | None = None
+    spaced = False
     if delimiter:
         delim, score = delimiter, 1.0
     else:
         delim, score = best_delimiter(body, truncated, quote or '"')
-        spans = find_columns(body) if score < 0.5 else None
-        if spans:
+        spans = find_columns(body) if score < 0.9 else None
+        ws_width, ws_share = 0, 0.0
+        if score < 1.0:
+            ws_text, ws = whitespace_sample(body, truncated)
+            ws_width, ws_share = modal_width(ws.records)
+        if spans and (score < 0.5 or len(spans) == ws_width) and ws_share < 0.999:
             # No delimiter splits the lines consistently, but blank gaps do.
             aligned, delim, quote, score = tuple(spans), SEPARATOR, None, 1.0
             body = AlignedLines(spans)(body, final=not truncated)
+        elif ws_width >= 2 and ws_share > score + _WS_MARGIN:
+            # Runs of spaces and tabs split the lines more consistently.
+            spaced, delim, quote, score = True, SEPARATOR, '"', ws_share
+            body = ws_text
+        elif spans and score < 0.5:
+            aligned, delim, quote, score = tuple(spans), SEPARATOR, None, 1.0
+            body = AlignedLines(spans)(body, final=not truncated)
     sample = parse_sample(body, delim, truncated, quote)
-    padded = bool(quote) and pads_separators(sample.records, body, delim, quote or '"')
+    padded = (
+        bool(quote) and not spaced and pads_separators(sample.records, body, delim, quote or '"')
+    )
     if padded:
         body = SpaceBeforeQuote(delim, quote or '"')(body, final=not truncated)
         sample = parse_sample(body, delim, truncated, quote)
@@ -272,12 +365,25 @@ def detect_dialect(
         has_header, detected = False, False
     elif header_row is not None:
         has_header, detected = True, False
+    elif len(records) == 1:
+        # One record alone: a header with no rows, unless every cell is a number or date.
+        has_header, detected = not one_record_is_data(first, null_tokens), True
     else:
         # A table below title rows nearly always has a header, even one of numbers
         # ("Year,2000,2001") that the column vote would take for data.
-        has_header = titles > 0 or votes >= 0
+        comments_only = all(_is_comment(r) or not _non_blank(r) for r in sample.records[:titles])
+        has_header = (titles > 0 and not comments_only) or votes >= 0
         detected = True
     header = tuple(first) if has_header else tuple("" for _ in first)
+    labels = False
+    if has_header and len(records) > 1:
+        width, share = modal_width(records[1:])
+        if len(first) == width - 1 and share >= 0.8:
+            # One field short of the rows (R's write.table with row names): the first
+            # column holds row labels and has no header cell.
+            header, labels = ("", *first), True
+        elif len(first) == width and len(first) >= 3 and not first[0].strip():
+            labels = all(c.strip() for c in first[1:])
     return Dialect(
         delimiter=delim,
         has_header=has_header,
@@ -292,4 +398,7 @@ def detect_dialect(
         quote=quote,
         aligned=aligned,
         space_before_quote=padded,
+        whitespace=spaced,
+        row_labels=labels,
+        comment_block_lines=comments,
     )

@@ -20,6 +20,7 @@ import pyarrow.compute as pc
 
 from . import _native
 from .dates import day_month_facts
+from .datewords import full_year, named_dates, slash_dates
 from .strbuf import column_buffers, lengths
 
 
@@ -59,6 +60,9 @@ _FORMAT_LABELS = {
     "percent": "12.5% (stored as 0.125)",
     "percent_comma": "12,5% (stored as 0.125)",
     "iso": "yyyy-mm-dd",
+    "named": "day, month name, year (en/pt/es/fr/de)",
+    "ymd/": "yyyy/mm/dd",
+    "ymd/ time": "yyyy/mm/dd HH:MM[:SS]",
     "naive": "ISO 8601",
     "utc": "ISO 8601 with offset, stored as UTC",
 }
@@ -91,8 +95,9 @@ DATE_SEPARATORS = ("/", "-", ".")
 # Loose shapes, only to tell counterexamples from values of a mixed-format column.
 _FAMILY_SHAPES = {
     "number": r"^[-+]?(?:[0-9]+(?:[.,][0-9]+)*|[.,][0-9]+)(?:[eE][-+]?[0-9]+)?\s?%?$",
-    "date": r"^(?:[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}|[0-9]{1,2}[/.-][0-9]{1,2}[/.-][0-9]{4})$",
-    "timestamp": r"^(?:[0-9]{4}-[0-9]{2}-[0-9]{2}|[0-9]{1,2}[/.-][0-9]{1,2}[/.-][0-9]{4})"
+    "date": r"^(?:[0-9]{4}[-/][0-9]{1,2}[-/][0-9]{1,2}"
+    r"|[0-9]{1,2}[/.-][0-9]{1,2}[/.-](?:[0-9]{4}|[0-9]{2}))$",
+    "timestamp": r"^(?:[0-9]{4}[-/][0-9]{2}[-/][0-9]{2}|[0-9]{1,2}[/.-][0-9]{1,2}[/.-][0-9]{4})"
     r"[T ][0-9]{1,2}:[0-9]{2}",
 }
 _FAMILY_NAMES = {
@@ -105,7 +110,7 @@ _FAMILY_NAMES = {
 
 def day_month_re(sep: str, with_time: bool = False) -> str:
     s = "\\" + sep
-    date = rf"^(?P<a>[0-9]{{1,2}}){s}(?P<b>[0-9]{{1,2}}){s}(?P<y>[0-9]{{4}})"
+    date = rf"^(?P<a>[0-9]{{1,2}}){s}(?P<b>[0-9]{{1,2}}){s}(?P<y>[0-9]{{4}}|[0-9]{{2}})"
     if not with_time:
         return date + "$"
     return date + r"[ T](?P<h>[0-9]{1,2}):(?P<t>[0-9]{2}(?::[0-9]{2}(?:\.[0-9]{1,6})?)?)$"
@@ -124,8 +129,8 @@ _PERCENT_KINDS = frozenset({"pct", "pct_comma"})
 _FAMILIES: dict[str, frozenset[str]] = {
     "number": _NUMBER_KINDS | _PERCENT_KINDS,
     "bool": frozenset({"bool"}),
-    "date": frozenset({"date_iso"} | {f"dm{sep}" for sep in DATE_SEPARATORS}),
-    "timestamp": frozenset({"timestamp"} | {f"dmt{sep}" for sep in DATE_SEPARATORS}),
+    "date": frozenset({"date_iso", "date_named", "ymd/"} | {f"dm{sep}" for sep in DATE_SEPARATORS}),
+    "timestamp": frozenset({"timestamp", "ymdt/"} | {f"dmt{sep}" for sep in DATE_SEPARATORS}),
 }
 ALL_CANDIDATES = frozenset().union(*_FAMILIES.values())
 # Beyond this many significant digits a float64 no longer holds every decimal exactly.
@@ -257,7 +262,7 @@ def iso_from_parts(parts: pa.Array, day_first: bool, with_time: bool = False) ->
     a, b, y = (pc.struct_field(parts, name) for name in ("a", "b", "y"))
     day, month = (a, b) if day_first else (b, a)
     date = pc.binary_join_element_wise(
-        y, pc.utf8_lpad(month, 2, "0"), pc.utf8_lpad(day, 2, "0"), "-"
+        full_year(y), pc.utf8_lpad(month, 2, "0"), pc.utf8_lpad(day, 2, "0"), "-"
     )
     if not with_time:
         return date
@@ -311,6 +316,9 @@ def _accumulate_candidates(stats: ColumnStats, values: pa.Array) -> None:
     iso_dates = "date_iso" in alive and _casts(values, pa.date32())
     if not iso_dates:
         alive.discard("date_iso")
+    for name, check in _WRITTEN_DATES:
+        if name in alive and (check(_probe(values)) is None or check(values) is None):
+            alive.discard(name)
     for sep in DATE_SEPARATORS:
         if f"dm{sep}" in alive:
             _accumulate_day_month(stats, values, sep, with_time=False)
@@ -323,6 +331,13 @@ def _accumulate_candidates(stats: ColumnStats, values: pa.Array) -> None:
             alive.discard("timestamp")
     elif "timestamp" in alive:
         _accumulate_timestamp(stats, values)
+
+
+_WRITTEN_DATES: tuple[tuple[str, Callable[[pa.Array], pa.Array | None]], ...] = (
+    ("date_named", named_dates),
+    ("ymd/", lambda v: slash_dates(v, with_time=False)),
+    ("ymdt/", lambda v: slash_dates(v, with_time=True)),
+)
 
 
 def _note_near_miss(
@@ -667,8 +682,14 @@ def decide_type(stats: ColumnStats, decimal_comma_hint: bool = False) -> ColumnT
         chosen = _day_month_order(stats, f"dm{sep}")
         if chosen:
             return ColumnType(Kind.DATE, f"{chosen}{sep}")
+    if "ymd/" in alive:
+        return ColumnType(Kind.DATE, "ymd/")
+    if "date_named" in alive:
+        return ColumnType(Kind.DATE, "named")
     if "timestamp" in alive:
         return ColumnType(Kind.TIMESTAMP, "utc" if stats.ts_with_offset else "naive")
+    if "ymdt/" in alive:
+        return ColumnType(Kind.TIMESTAMP, "ymd/ time")
     for sep in DATE_SEPARATORS:
         chosen = _day_month_order(stats, f"dmt{sep}")
         if chosen:

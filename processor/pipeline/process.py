@@ -48,6 +48,7 @@ from .version import processor_version
 from .writer import ParquetSink, dictionary_columns, output_schema, write_json_atomic
 
 REPORT_FILE = "report.json"
+ROW_LABELS = "row_label"
 # Written beside the output while values pinned to a baseline's type are being checked:
 # the data becomes data.parquet only if the rows they reject stay within the limit.
 UNCHECKED_DATA_FILE = ".data.parquet.unchecked"
@@ -467,6 +468,9 @@ def decide_layout(
 ) -> Layout:
     original = list(dialect.header)
     names = normalise_headers(original)
+    if dialect.row_labels and not original[0].strip() and ROW_LABELS not in names:
+        # The row-label column has no header cell: it gets a name, said in the report.
+        names[0] = ROW_LABELS
     hint = dialect.delimiter == ";"
     types = [decide_type(s, decimal_comma_hint=hint) for s in scan.stats]
     has_rows = any(s.values for s in scan.stats)

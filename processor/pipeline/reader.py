@@ -30,6 +30,7 @@ from .encoding import EncodingInfo, RawDigest, Utf8Stream
 from .errors import UNTERMINATED, WRONG_FIELDS, BadInput
 from .spacing import SpaceBeforeQuote
 from .strbuf import string_buffers, value_bytes
+from .whitespace import WhitespaceFields
 
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
 
@@ -373,6 +374,8 @@ def parse(
     transform: Callable[[str, bool], str] | None = None
     if dialect.aligned:
         transform = AlignedLines(dialect.aligned)
+    elif dialect.whitespace:
+        transform = WhitespaceFields()
     elif dialect.space_before_quote and dialect.quote:
         transform = SpaceBeforeQuote(dialect.delimiter, dialect.quote)
     stream = Utf8Stream(open_input(), encoding, digest, transform)

@@ -62,7 +62,15 @@ def detection(encoding: EncodingInfo, dialect: Dialect) -> dict[str, Any]:
             "confidence": _encoding_confidence(encoding),
         },
         "delimiter": {
-            "value": "whitespace" if dialect.aligned else dialect.delimiter,
+            "value": "whitespace" if dialect.aligned or dialect.whitespace else dialect.delimiter,
+            "confidence": round(dialect.delimiter_score, 3),
+        },
+        # "fixed-width": columns at fixed character positions; "whitespace-runs":
+        # fields split at runs of spaces and tabs outside quotes; "delimited".
+        "layout": {
+            "value": "fixed-width"
+            if dialect.aligned
+            else ("whitespace-runs" if dialect.whitespace else "delimited"),
             "confidence": round(dialect.delimiter_score, 3),
         },
         "quote": {"value": dialect.quote},
@@ -70,6 +78,17 @@ def detection(encoding: EncodingInfo, dialect: Dialect) -> dict[str, Any]:
             "value": dialect.has_header,
             "by": "detection" if dialect.header_detected else "option",
             "confidence": round(header_confidence, 2),
+        },
+        # Row labels: the header has no cell for the first column (one field short, as
+        # R's write.table writes, or an empty first cell); that column is named row_label.
+        "row_labels": {
+            "value": dialect.row_labels,
+            "confidence": 0.9 if dialect.row_labels else 1.0,
+        },
+        "preamble": {
+            "lines_skipped": dialect.skip_lines,
+            "title_rows": dialect.title_rows,
+            "comment_block_lines": dialect.comment_block_lines,
         },
     }
 
@@ -125,7 +144,9 @@ def build_report(
             "encoding": encoding.encoding,
             "bom": encoding.bom,
             "encoding_detected_by": encoding.detected_by,
-            "delimiter": "whitespace" if dialect.aligned else dialect.delimiter,
+            "delimiter": "whitespace"
+            if dialect.aligned or dialect.whitespace
+            else dialect.delimiter,
             "quote": dialect.quote,
             "aligned_columns": [list(span) for span in dialect.aligned]
             if dialect.aligned
