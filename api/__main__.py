@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import uvicorn
-
 from core.logs import configure_logging
 from core.settings import Settings
+
+from .server import serve
 
 
 def main() -> None:
@@ -13,15 +13,8 @@ def main() -> None:
     # One format for every logger, uvicorn's too: text for a terminal, or JSON lines
     # (MINI_LOG_FORMAT=json). Our middleware writes the access line (with the request id).
     configure_logging(settings.log_format.value, "api")
-    uvicorn.run(
-        "api.main:create_app",
-        factory=True,
-        host=settings.host,
-        port=settings.port,
-        log_level="info",
-        log_config=None,
-        access_log=False,
-    )
+    # Bounded request lines and headers, a bounded graceful shutdown (api/server.py).
+    serve(settings, log_config=None, access_log=False)
 
 
 if __name__ == "__main__":

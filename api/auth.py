@@ -22,6 +22,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from core.settings import Settings
 
 from .errors import error_response
+from .sessions import SCOPE_KEY, SESSION_COOKIE, Sessions
 
 # Kubernetes probes call these without credentials; a browser needs the login
 # page and its stylesheet before it has a key.
@@ -30,9 +31,11 @@ from .errors import error_response
 OPEN_PATHS = frozenset({"/healthz", "/readyz", "/metrics", "/login", "/logout", "/favicon.ico"})
 OPEN_PREFIXES = ("/static/",)
 # Browsers cannot add an Authorization header to a page load, so the login page
-# stores the key in an HttpOnly, SameSite=Strict cookie (never sent cross-site,
-# which is what keeps cookie-authenticated uploads safe from CSRF).
-COOKIE = "mini_api_key"
+# sets a signed, expiring session cookie (api/sessions.py; never the key itself),
+# HttpOnly and SameSite=Strict: never sent cross-site, which keeps cookie-authenticated
+# uploads safe from CSRF; a cross-origin Origin on a state-changing request is refused too.
+COOKIE = SESSION_COOKIE
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 REALM = "mini-pipeline"
 # RFC 6455: "policy violation".
 WS_POLICY_VIOLATION = 1008
@@ -90,18 +93,34 @@ def _wants_html(scope: Scope) -> bool:
     return scope.get("method") == "GET" and b"text/html" in accept
 
 
+def _same_origin(scope: Scope) -> bool:
+    """No Origin header (not a browser's cross-site request), or the request's own host."""
+    origin = _header(scope, b"origin")
+    if origin is None:
+        return True
+    host = _header(scope, b"host") or b""
+    return origin.split(b"://", 1)[-1] == host
+
+
 class ApiKeyMiddleware:
-    def __init__(self, app: ASGIApp, keys: Sequence[str]) -> None:
+    def __init__(self, app: ASGIApp, keys: Sequence[str], sessions: Sessions) -> None:
         self.app = app
         self.ring = KeyRing(keys)
+        self.sessions = sessions
 
     def problem(self, scope: Scope) -> tuple[str, str] | None:
         """None when the request carries a valid key, else (message, challenge)."""
         header = _header(scope, b"authorization")
         if header is None:
             cookie = _cookie(scope, COOKIE)
-            if cookie is not None and self.ring.accepts(cookie):
+            sid = self.sessions.verify(cookie.decode("latin-1")) if cookie else None
+            if sid is not None:
+                if scope.get("method") not in SAFE_METHODS and not _same_origin(scope):
+                    return "a cross-site request cannot use the browser session", ""
+                scope.setdefault("state", {})[SCOPE_KEY] = sid
                 return None
+            if cookie is not None:
+                return "the session has expired or was signed out; sign in again", ""
             return "an API key is required: send 'Authorization: Bearer <key>'", ""
         scheme, _, token = header.strip().partition(b" ")
         token = token.strip()
@@ -149,5 +168,6 @@ def install_api_keys(app: FastAPI, settings: Settings) -> None:
     """Require a key on every request when MINI_API_KEYS is set; a no-op otherwise."""
     keys = parse_api_keys(settings.api_keys)
     app.state.key_ring = KeyRing(keys) if keys else None
+    app.state.sessions = Sessions(keys, settings.session_hours * 3600) if keys else None
     if keys:
-        app.add_middleware(ApiKeyMiddleware, keys=keys)
+        app.add_middleware(ApiKeyMiddleware, keys=keys, sessions=app.state.sessions)

@@ -13,6 +13,7 @@ from core.storage import ObjectStore, StorageUnavailable
 from core.storage.factory import ensure_buckets, make_store
 
 from .column_stats import StatsCache
+from .limits import UploadGate
 from .metrics import Metrics, caches_of
 from .query.caches import QueryCaches
 from .runners.base import Runner
@@ -31,6 +32,7 @@ class Container:
     resolver: Resolver
     stats_cache: StatsCache
     query_caches: QueryCaches
+    upload_gate: UploadGate
     buckets_ready: bool = False
     _unlisten: Callable[[], None] | None = field(default=None, repr=False)
 
@@ -85,4 +87,5 @@ def build_container(settings: Settings) -> Container:
         resolver=Resolver(catalog),
         stats_cache=StatsCache(),
         query_caches=QueryCaches(),
+        upload_gate=UploadGate(settings.max_concurrent_uploads),
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import logging
 from collections.abc import Mapping
 
@@ -57,6 +58,24 @@ class ServiceUnavailable(ServiceError):
     code = "service_unavailable"
 
 
+class RequestTimeout(ServiceError):
+    """The client sent its body too slowly, or stopped sending it."""
+
+    status_code = 408
+    code = "request_timeout"
+
+
+class InsufficientStorage(ServiceError):
+    status_code = 507
+    code = "insufficient_storage"
+
+
+class DeadlineExceeded(ServiceUnavailable):
+    """The request's work ran past MINI_REQUEST_TIMEOUT_SECONDS and was stopped."""
+
+    code = "deadline_exceeded"
+
+
 RETRY = {"Retry-After": "5"}
 
 
@@ -88,6 +107,16 @@ async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
     return error_response(422, "invalid_parameter", "; ".join(parts) or "invalid request")
 
 
+def disk_full(exc: BaseException) -> bool:
+    """ENOSPC or EDQUOT anywhere in the chain (the store may wrap the OSError)."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, OSError) and seen.errno in (errno.ENOSPC, errno.EDQUOT):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
 def _domain_error(exc: Exception) -> ServiceError:
     """Errors raised below the API layer, as the status they deserve."""
     if isinstance(exc, StorageUnavailable):
@@ -96,12 +125,16 @@ def _domain_error(exc: Exception) -> ServiceError:
         return ServiceUnavailable(f"catalog database is unavailable: {exc}", headers=RETRY)
     if isinstance(exc, ClientDisconnect):
         return BadRequest("the client disconnected before the upload finished")
+    if disk_full(exc):
+        return InsufficientStorage(
+            "the server's storage is full; retry later", headers={"Retry-After": "60"}
+        )
     return ServiceError(str(exc) or type(exc).__name__)
 
 
 async def _domain(request: Request, exc: Exception) -> JSONResponse:
     err = _domain_error(exc)
-    if err.status_code >= 500 and not isinstance(err, ServiceUnavailable):
+    if err.status_code >= 500 and not isinstance(err, ServiceUnavailable | InsufficientStorage):
         log.error("storage or catalog error: %s", exc)
         err = ServiceError("internal server error")
     return await _service_error(request, err)
@@ -116,6 +149,6 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ServiceError, _service_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
-    for exc_type in (StorageError, CatalogError, ClientDisconnect):
+    for exc_type in (StorageError, CatalogError, ClientDisconnect, OSError):
         app.add_exception_handler(exc_type, _domain)
     app.add_exception_handler(Exception, _unexpected)

@@ -16,9 +16,12 @@ from .auth import install_api_keys
 from .container import build_container
 from .errors import install_error_handlers
 from .observability import ObservabilityMiddleware
-from .routes import datasets, health, login, ops, stats, ui, upload
+from .routes import datasets, docs, health, login, ops, stats, ui, upload
+from .security import install_security_headers
 
 log = logging.getLogger("api")
+# How long shutdown waits for aborted uploads to remove their partial objects.
+DRAIN_SECONDS = 3.0
 
 
 def _host(host: str) -> str:
@@ -48,6 +51,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         try:
             yield
         finally:
+            # After uvicorn's grace period: uploads still streaming abort and clean up.
+            await container.upload_gate.drain(DRAIN_SECONDS)
             container.stop()
 
     app = FastAPI(
@@ -55,9 +60,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version=__version__,
         summary="Upload messy CSV files; get clean, typed data back as JSON.",
         lifespan=lifespan,
+        # /docs is ours (a CSP of its own, api/routes/docs.py); no ReDoc.
+        docs_url=None,
+        redoc_url=None,
     )
     install_error_handlers(app)
     install_api_keys(app, resolved)
+    # Outside the key check: a 401 carries the headers too.
+    install_security_headers(app, resolved)
     # Outermost: every answer (a refused key too) has a request id and is counted.
     app.add_middleware(ObservabilityMiddleware)
     app.include_router(upload.router)
@@ -66,6 +76,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(ui.router)
     app.include_router(stats.router)
     app.include_router(login.router)
+    app.include_router(docs.router)
     app.include_router(ops.router)
     app.mount("/static", StaticFiles(packages=[("api", "static")]), name="static")
     return app

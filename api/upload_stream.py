@@ -13,6 +13,7 @@ from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
+from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, parse_options_header
 
 from .errors import BadRequest, PayloadTooLarge, Unprocessable, UnsupportedMediaType
@@ -22,6 +23,9 @@ SNIFF_BYTES = 1024
 # Small form fields (e.g. a dataset name) are kept in memory up to this size.
 MAX_FIELD_BYTES = 64 * 1024
 MAX_FILENAME = 255
+# A part's header line (Content-Disposition with its file name): long names are
+# accepted and cut to MAX_FILENAME; beyond this the body is refused with a 400.
+MAX_PART_HEADER = 16 * 1024
 
 # Magic numbers of formats people mistake for CSV: zip (xlsx, ods, docx), gzip,
 # legacy Office (OLE2), PDF, bzip2, xz, zstd, 7z, parquet.
@@ -141,6 +145,7 @@ class MultipartFileStream:
                 "on_part_end": self._on_part_end,
                 "on_end": self._on_end,
             },
+            max_header_size=MAX_PART_HEADER,
         )
 
     # Parser callbacks: they record errors instead of raising, because the
@@ -210,7 +215,10 @@ class MultipartFileStream:
         received = 0
         for raw in self._body:
             received += len(raw)
-            self._parser.write(raw)
+            try:
+                self._parser.write(raw)
+            except MultipartParseError as exc:
+                raise BadRequest(f"malformed multipart body: {exc}") from None
             if self._error is not None:
                 raise self._error
             if self._file_done and not self.digest.sniffed:

@@ -111,6 +111,30 @@ class Settings(BaseSettings):
     retention_days: int | None = Field(default=None, ge=1)
     # Comma-separated bearer keys; when set, the API requires one (see api/auth.py).
     api_keys: SecretStr | None = None
+    # Capacity (README: Limits). Uploads beyond this many at once get 503 + Retry-After;
+    # they run on their own worker threads, so reads keep theirs.
+    max_concurrent_uploads: int = Field(default=16, ge=1)
+    # A request body that sends nothing for this long, or less than the minimum rate
+    # averaged after the window, is aborted with 408 and nothing is stored.
+    upload_idle_timeout_seconds: float = Field(default=30.0, gt=0)
+    upload_min_bytes_per_second: int = Field(default=1024, ge=0)
+    upload_min_rate_window_seconds: float = Field(default=10.0, gt=0)
+    # Deadline of a read's work (pages, column stats); it also stops when the client leaves.
+    request_timeout_seconds: float = Field(default=30.0, gt=0)
+    # SIGTERM: stop accepting, let requests finish this long, then cancel them and exit
+    # (below Kubernetes' default terminationGracePeriodSeconds of 30).
+    shutdown_grace_seconds: float = Field(default=20.0, ge=0)
+    # Request line and headers: larger answers 414 / 431 (JSON).
+    max_url_bytes: int = Field(default=16 * 1024, ge=1024)
+    max_header_bytes: int = Field(default=32 * 1024, ge=1024)
+    # A file with more columns fails processing with a clear message (README: Limits).
+    max_columns: int = Field(default=2000, ge=1)
+    # /readyz fails, and uploads answer 507, when the local store has less free space.
+    min_free_bytes: int = Field(default=256 * MIB, ge=0)
+    # TLS terminates in front of the API (the ingress): Secure cookies and HSTS.
+    tls: bool = False
+    # Browser sessions (POST /login) last this long; logout revokes one at once.
+    session_hours: float = Field(default=8.0, gt=0)
     # Logs of the API, the runners and the processor: "text" for a terminal (make run),
     # "json" (one object per line, with the request id) for a log pipeline.
     log_format: LogFormat = LogFormat.text

@@ -20,6 +20,8 @@ from .values import parse_value, to_scalar
 
 OPERATORS = ("eq", "ne", "gt", "gte", "lt", "lte", "in", "contains", "startswith", "isnull")
 TEXT_OPERATORS = frozenset({"contains", "startswith"})
+# A longer list is a query that belongs in a file, not a URL (422, before any parsing).
+MAX_IN_VALUES = 1000
 # Statistics bound these types exactly: a verdict of "every row matches" is safe for them.
 # Floats may hide NaN (excluded from min/max) and text bounds may be truncated.
 _EXACT_KINDS = frozenset({"int", "decimal", "date", "timestamp", "bool"})
@@ -81,7 +83,12 @@ def parse_filters(params: Iterable[tuple[str, str]], schema: pa.Schema) -> list[
         elif op == "isnull":
             value = parse_value(f"{column}__isnull", pa.bool_(), text)
         elif op == "in":
-            value = tuple(parse_value(column, arrow_type, part) for part in text.split(","))
+            parts = text.split(",")
+            if len(parts) > MAX_IN_VALUES:
+                raise Unprocessable(
+                    f"{column}__in has {len(parts)} values; at most {MAX_IN_VALUES} are allowed"
+                )
+            value = tuple(parse_value(column, arrow_type, part) for part in parts)
         else:
             value = parse_value(column, arrow_type, text)
         filters.append(Filter(column, op, value, arrow_type))

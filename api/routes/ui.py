@@ -29,6 +29,7 @@ from core.storage import ObjectNotFound, ObjectStore
 from ..answers import identity_headers
 from ..deps import CatalogDep, ContainerDep, VersionQuery
 from ..errors import NotFound
+from ..sessions import session_context
 from ..versions import Served, family, version_of
 
 LIST_PAGE_SIZE = 50
@@ -170,7 +171,8 @@ def _pretty(value: Any) -> str:
     return json.dumps(value, indent=2, ensure_ascii=False, sort_keys=False)
 
 
-templates = Jinja2Templates(env=_environment())
+# Every page gets the sign-out form's CSRF token when opened with a session.
+templates = Jinja2Templates(env=_environment(), context_processors=[session_context])
 router = APIRouter(include_in_schema=False)
 
 

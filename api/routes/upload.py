@@ -4,8 +4,6 @@ import logging
 from collections.abc import Iterator
 from typing import Annotated, Any
 
-import anyio
-import anyio.from_thread
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse
 
@@ -13,7 +11,9 @@ from .. import service
 from ..answers import identity_headers
 from ..deps import ContainerDep
 from ..errors import PayloadTooLarge, UnsupportedMediaType
+from ..limits import timed_body
 from ..options import detection_options, policy_option
+from ..space import check_free_space
 from ..upload_stream import (
     MultipartFileStream,
     RawBodyStream,
@@ -78,13 +78,14 @@ async def upload(
     body = request.stream()
 
     def body_chunks() -> Iterator[bytes]:
-        while True:
-            try:
-                chunk = anyio.from_thread.run(body.__anext__)
-            except StopAsyncIteration:
-                return
-            if chunk:
-                yield chunk
+        # A body that stalls or trickles is aborted with 408 (api/limits.py).
+        return timed_body(
+            body,
+            settings.upload_idle_timeout_seconds,
+            settings.upload_min_bytes_per_second,
+            settings.upload_min_rate_window_seconds,
+            container.upload_gate.closing,
+        )
 
     stream: MultipartFileStream | RawBodyStream
     if content_type.startswith("multipart/"):
@@ -107,7 +108,13 @@ async def upload(
             policy=policy,
         )
 
-    created = await anyio.to_thread.run_sync(store_and_record)
+    def checked_store_and_record() -> Any:
+        check_free_space(container)
+        return store_and_record()
+
+    # A slot of MINI_MAX_CONCURRENT_UPLOADS (else 503), on the gate's own threads:
+    # slow uploads never hold the threads reads use (api/limits.py).
+    created = await container.upload_gate.run(checked_store_and_record)
     served = Served(created, "id")
     return JSONResponse(
         {

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import socket
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -216,29 +217,169 @@ def test_browser_page_load_redirects_to_login(keyed_api: ApiServer) -> None:
         assert c.get("/static/app.css").status_code == 200
 
 
-def test_login_sets_a_strict_httponly_cookie_that_authenticates(keyed_api: ApiServer) -> None:
+def login_token(c: httpx.Client) -> str:
+    """The sign-in form's CSRF token (its cookie is set on the client by the same answer)."""
+    page = c.get("/login")
+    found = re.search(r'name="csrf" value="([^"]+)"', page.text)
+    assert found, page.text
+    return found.group(1)
+
+
+def sign_in(c: httpx.Client, key: str, next: str = "/ui/datasets") -> httpx.Response:
+    return c.post("/login", data={"key": key, "next": next, "csrf": login_token(c)})
+
+
+def logout_token(c: httpx.Client) -> str:
+    page = c.get("/ui/datasets")
+    found = re.search(
+        r'action="/logout"><input type="hidden" name="csrf" value="([^"]+)"', page.text
+    )
+    assert found, page.text
+    return found.group(1)
+
+
+def test_login_sets_a_signed_session_cookie_that_authenticates(keyed_api: ApiServer) -> None:
     with http(keyed_api) as c:
-        bad = c.post("/login", data={"key": "nope", "next": "/ui/datasets"})
+        bad = sign_in(c, "nope")
         assert bad.status_code == 401 and "not valid" in bad.text
-        assert "mini_api_key" not in c.cookies
-        r = c.post("/login", data={"key": KEYS[1], "next": "/ui/datasets"})
+        assert "mini_session" not in c.cookies
+        r = sign_in(c, KEYS[1])
         assert r.status_code == 303 and r.headers["location"] == "/ui/datasets"
         cookie = r.headers["set-cookie"].lower()
         assert "httponly" in cookie and "samesite=strict" in cookie
+        # Plain HTTP without MINI_TLS: not Secure (the browser would drop it).
+        assert "secure" not in cookie
+        session = c.cookies["mini_session"]
+        # The cookie is a signed session, never the key.
+        assert KEYS[1] not in session and all(k not in session for k in KEYS)
+        assert session.startswith("v1.") and session.count(".") == 3
         assert c.get("/ui/datasets").status_code == 200
         upload = c.post("/upload", files={"file": ("c.csv", CSV)})
         assert upload.status_code == 202
         assert wait_final(c, upload.json()["id"])["status"] == "ready"
-        out = c.post("/logout")
-        assert out.status_code == 303
+        out = c.post("/logout", data={"csrf": logout_token(c)})
+        assert out.status_code == 303 and out.headers["location"] == "/login"
         c.cookies.clear()
         assert c.get("/datasets").status_code == 401
 
 
+def test_the_raw_key_in_a_cookie_is_no_longer_accepted(keyed_api: ApiServer) -> None:
+    for name in ("mini_api_key", "mini_session"):
+        with httpx.Client(base_url=keyed_api.url, cookies={name: KEYS[0]}) as c:
+            assert_unauthorized(c.get("/datasets"))
+
+
+def test_logout_revokes_the_session_on_the_server(keyed_api: ApiServer) -> None:
+    """A copy of the cookie kept by an attacker is dead once its owner signs out."""
+    with http(keyed_api) as c:
+        assert sign_in(c, KEYS[0]).status_code == 303
+        stolen = c.cookies["mini_session"]
+        token = logout_token(c)
+        assert c.post("/logout", data={"csrf": token}).status_code == 303
+    with httpx.Client(base_url=keyed_api.url, cookies={"mini_session": stolen}) as thief:
+        r = thief.get("/datasets")
+        assert_unauthorized(r)
+        assert "signed out" in r.json()["error"]["message"]
+
+
+def test_tampered_or_expired_sessions_are_refused(keyed_api: ApiServer) -> None:
+    with http(keyed_api) as c:
+        assert sign_in(c, KEYS[0]).status_code == 303
+        version, sid, expires, mac = c.cookies["mini_session"].split(".")
+    # A later expiry (or any changed byte) breaks the signature.
+    for forged in (
+        f"{version}.{sid}.{int(expires) + 86400}.{mac}",
+        f"{version}.{sid[:-1]}A.{expires}.{mac}",
+        f"{version}.{sid}.{expires}.{mac[:-2]}AA",
+        f"{version}.{sid}.1.{mac}",
+    ):
+        with httpx.Client(base_url=keyed_api.url, cookies={"mini_session": forged}) as c:
+            assert_unauthorized(c.get("/datasets"))
+
+
+def test_login_without_the_form_token_is_refused(keyed_api: ApiServer) -> None:
+    """CSRF: a cross-site form cannot sign a browser in (login CSRF) without the token
+    that only this site's page and its SameSite=Strict cookie carry."""
+    with http(keyed_api) as c:
+        r = c.post("/login", data={"key": KEYS[0], "next": "/ui/datasets"})
+        assert r.status_code == 403 and "mini_session" not in c.cookies
+        token = login_token(c)
+        c.cookies.delete("mini_csrf")
+        r = c.post("/login", data={"key": KEYS[0], "csrf": token})
+        assert r.status_code == 403 and "mini_session" not in c.cookies
+        login_token(c)
+        r = c.post("/login", data={"key": KEYS[0], "csrf": "x" * len(token)})
+        assert r.status_code == 403 and "mini_session" not in c.cookies
+
+
+def test_logout_needs_the_session_bound_token(keyed_api: ApiServer) -> None:
+    with http(keyed_api) as c:
+        assert sign_in(c, KEYS[0]).status_code == 303
+        r = c.post("/logout")
+        assert r.status_code == 403 and r.json()["error"]["code"] == "csrf_failed"
+        r = c.post("/logout", data={"csrf": "forged"})
+        assert r.status_code == 403
+        # Still signed in.
+        assert c.get("/datasets").status_code == 200
+
+
+def test_cross_origin_writes_with_the_session_are_refused(keyed_api: ApiServer) -> None:
+    with http(keyed_api) as c:
+        assert sign_in(c, KEYS[0]).status_code == 303
+        before = stored(keyed_api)
+        r = c.post(
+            "/upload",
+            files={"file": ("c.csv", CSV)},
+            headers={"Origin": "https://evil.example"},
+        )
+        assert r.status_code == 401
+        assert stored(keyed_api) == before
+        same = c.post(
+            "/upload",
+            files={"file": ("c.csv", CSV)},
+            headers={"Origin": keyed_api.url},
+        )
+        assert same.status_code == 202, same.text
+
+
+def test_sessions_expire(tmp_path: Path) -> None:
+    env = {"MINI_API_KEYS": KEYS[0], "MINI_SESSION_HOURS": str(2 / 3600)}
+    with ApiServer(tmp_path / "api", env) as server, http(server) as c:
+        assert sign_in(c, KEYS[0]).status_code == 303
+        assert c.get("/datasets").status_code == 200
+        time.sleep(2.5)
+        r = c.get("/datasets")
+        assert_unauthorized(r)
+
+
+def test_tls_setting_makes_cookies_secure_and_sends_hsts(tmp_path: Path) -> None:
+    env = {"MINI_API_KEYS": KEYS[0], "MINI_TLS": "true"}
+    with ApiServer(tmp_path / "api", env) as server, http(server) as c:
+        page = c.get("/login")
+        assert "secure" in page.headers["set-cookie"].lower()
+        assert page.headers["strict-transport-security"].startswith("max-age=31536000")
+        token = re.search(r'name="csrf" value="([^"]+)"', page.text)
+        assert token
+        # httpx keeps Secure cookies for https only: send the form's cookie by hand.
+        r = c.post(
+            "/login",
+            data={"key": KEYS[0], "csrf": token.group(1)},
+            headers={"Cookie": f"mini_csrf={token.group(1)}"},
+        )
+        assert r.status_code == 303
+        assert "; secure" in r.headers["set-cookie"].lower()
+        assert c.get("/healthz").headers["strict-transport-security"]
+
+
 def test_login_never_redirects_off_site(keyed_api: ApiServer) -> None:
     with http(keyed_api) as c:
-        for target in ("https://evil.example/", "//evil.example/x", "javascript:alert(1)"):
-            r = c.post("/login", data={"key": KEYS[0], "next": target})
+        for target in (
+            "https://evil.example/",
+            "//evil.example/x",
+            "javascript:alert(1)",
+            "/\\evil.example",
+        ):
+            r = sign_in(c, KEYS[0], target)
             assert r.headers["location"] == "/ui/datasets"
 
 

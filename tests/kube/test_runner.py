@@ -235,3 +235,32 @@ def test_job_deleted_while_the_api_was_down_is_recorded_from_its_manifest(
     # Recorded, not run again.
     assert len(cluster.executor.runs_of(dataset_id)) == 1
     assert len(job_log.of(dataset_id, "ADDED")) == 1
+
+
+def test_versions_run_in_order_and_the_job_gets_its_baseline(
+    cluster: Cluster, start_api: StartApi, job_log: JobLog
+) -> None:
+    """Two versions of one dataset sent back to back: the second Job is created only
+    after the first version is final, and its options name the first as the baseline
+    (the schema contract of issue 11 holds on Kubernetes too)."""
+    server = start_api()
+    with httpx.Client(base_url=server.url, timeout=30) as api:
+        first = upload(api, GOOD_CSV, delimiter=";", name="ordered.csv")
+        r = api.post(
+            "/upload",
+            files={"file": ("ordered.csv", GOOD_CSV)},
+            params={"delimiter": ";", "name": first},  # an unnamed dataset's name is its id
+        )
+        assert r.status_code == 202 and r.json()["version"] == 2, r.text
+        second = r.json()["id"]
+        done_first = wait_final(api, first)
+        done_second = wait_final(api, second)
+    assert (done_first["status"], done_second["status"]) == ("ready", "ready")
+    assert done_second["options"]["baseline"] == {"id": first, "version": 1}
+    created = job_log.of(second, "ADDED")
+    assert len(created) == 1
+    finished = datetime.fromisoformat(done_first["finished_at"]).timestamp()
+    assert created[0][1] >= finished - 1.0  # not created while version 1 ran
+    container = created[0][2].spec.template.spec.containers[0]
+    text = " ".join([*(container.command or []), *(container.args or [])])
+    assert '"baseline"' in text and first in text
