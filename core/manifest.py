@@ -9,7 +9,7 @@ import json
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from . import keys
 from .catalog import SchemaPolicy
@@ -28,13 +28,20 @@ class UploadManifest(BaseModel):
     size_bytes: int = Field(ge=0)
     sha256: str
     uploaded_at: datetime
-    # Every upload belongs to a named dataset; an unnamed upload is named by its id.
-    name: str
+    # Every upload belongs to a named dataset; an unnamed upload is named by its id
+    # (manifests written before names existed have none: they get their id too).
+    name: str = ""
     content_type: str | None = None
     # Detection and cleaning overrides, schema policy and baseline: what the processor gets.
     options: dict[str, Any] = Field(default_factory=dict)
     on_schema_change: SchemaPolicy | None = None
     reprocess_of: str | None = None
+
+    @model_validator(mode="after")
+    def _named(self) -> UploadManifest:
+        if not self.name:
+            object.__setattr__(self, "name", self.dataset_id)
+        return self
 
     def to_bytes(self) -> bytes:
         return self.model_dump_json().encode()
