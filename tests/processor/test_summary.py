@@ -35,7 +35,8 @@ def test_the_summary_says_what_happened(tmp_path: Path) -> None:
     for col in report["columns"]:
         assert any(line.split()[:2] == [col["name"], col["type"]] for line in lines), col
     assert f"warnings  {len(report['warnings'])}" in text
-    assert "line 22: wrong number of fields" in text  # the sample's rejected line
+    first = report["rejects"]["sample"][0]
+    assert f"line {first['line']}: {first['reason']}" in text  # the sample's rejected line
     assert "took " in text and str(tmp_path / "report.json") in text
 
 
