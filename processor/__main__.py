@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
+from core import upload_options
 from core.outputs import EXIT_BAD_INPUT, EXIT_OK
 from core.settings import Settings
 
@@ -35,6 +36,23 @@ def _parser() -> argparse.ArgumentParser:
         help="line of the header, from 1 (with --no-header: the first data line)",
     )
     proc.add_argument("--no-header", action="store_true", help="the first line is data")
+    proc.add_argument("--skip-rows", type=int, metavar="N", help="lines to skip above the header")
+    proc.add_argument(
+        "--null-tokens",
+        metavar="LIST",
+        help="values meaning no value, comma-separated (k.A.,n/d): added to the defaults",
+    )
+    proc.add_argument(
+        "--null-tokens-replace",
+        action="store_true",
+        help="--null-tokens replace the default list instead",
+    )
+    proc.add_argument(
+        "--dedupe", action="store_true", help="remove exact duplicate rows (always reported)"
+    )
+    proc.add_argument("--decimal", help="the decimal mark of number columns: , or .")
+    proc.add_argument("--date-order", help="dmy, mdy or ymd")
+    proc.add_argument("--types", metavar="COL:TYPE,...", help="column types, e.g. cep:text")
     proc.add_argument(
         "-q", "--quiet", action="store_true", help="print nothing on success (errors still)"
     )
@@ -82,12 +100,30 @@ def _process(args: argparse.Namespace) -> int:
     if args.baseline_version is not None and args.baseline_report is None:
         print("error: --baseline-version needs --baseline-report", file=sys.stderr)
         return EXIT_BAD_INPUT
+    if args.skip_rows is not None and args.header_row is not None:
+        print("error: give --header-row or --skip-rows, not both", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    try:
+        # The same parsing and checks as the upload's query string.
+        cleaning = upload_options.cleaning_options(
+            null_tokens=args.null_tokens,
+            null_tokens_replace=args.null_tokens_replace or None,
+            dedupe=args.dedupe or None,
+            decimal=args.decimal,
+            date_order=args.date_order,
+            types=args.types,
+            skip_rows=args.skip_rows,
+        )
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
     overrides = {
         "encoding": args.encoding,
         "delimiter": args.delimiter,
         "header_row": args.header_row,
         "no_header": args.no_header or None,
         "on_schema_change": args.on_schema_change,
+        **cleaning,
     }
     reader = None
     if args.baseline_report is not None:

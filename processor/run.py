@@ -8,7 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from core import keys
+from core import keys, upload_options
 from core.logs import EventWriter
 from core.outputs import (
     CHUNK,
@@ -24,7 +24,7 @@ from core.storage import ObjectNotFound, ObjectStore, StorageError, StorageUnava
 from core.storage.factory import make_store
 
 from .pipeline import BadInput, ProcessOptions, process_csv
-from .pipeline.options import Baseline
+from .pipeline.options import DEFAULT_NULL_TOKENS, Baseline
 
 if TYPE_CHECKING:
     from core.catalog import Catalog
@@ -43,13 +43,32 @@ def options_from(
 
     Schema drift: ``on_schema_change`` ("pin", "reject" or "allow"; absent: "pin") and
     ``baseline`` ({"id", "version"} of the version served before; absent: the first
-    version), whose columns ``read_report`` fetches. Unknown keys are ignored.
+    version), whose columns ``read_report`` fetches. Cleaning options (core/upload_options.py):
+    ``null_tokens`` (added to the deployment's list, or replacing it with
+    ``null_tokens_replace``), ``dedupe``, ``decimal``, ``date_order``, ``types`` ({column:
+    type}) and ``skip_rows``. Unknown keys are ignored.
     """
-    allowed = {"encoding", "delimiter", "header_row", "no_header", "on_schema_change"}
+    allowed = {
+        "encoding",
+        "delimiter",
+        "header_row",
+        "no_header",
+        "on_schema_change",
+        "dedupe",
+        "decimal",
+        "date_order",
+    }
     chosen: dict[str, Any] = {k: v for k, v in raw.items() if k in allowed and v is not None}
     if "header_row" in chosen:
         # Users count lines from 1 (the upload form, the API, the CLI); the pipeline from 0.
         chosen["header_row"] = int(chosen["header_row"]) - 1
+    elif raw.get("skip_rows") is not None:
+        # N lines skipped: the header (or, with no_header, the first row) is line N + 1.
+        chosen["header_row"] = _count(raw["skip_rows"], "skip_rows")
+    if "dedupe" in chosen:
+        chosen["dedupe"] = _flag(chosen["dedupe"], "dedupe")
+    if raw.get("types"):
+        chosen["types"] = _types(raw["types"])
     if "on_schema_change" in chosen:
         chosen["on_schema_change"] = str(chosen["on_schema_change"]).lower()
     if raw.get("baseline") is not None:
@@ -59,7 +78,55 @@ def options_from(
         chosen["max_field_bytes"] = settings.max_field_bytes
         if settings.null_tokens is not None:
             chosen["null_tokens"] = tuple(settings.null_tokens)
+    tokens = raw.get("null_tokens")
+    if tokens is not None:
+        if not isinstance(tokens, list | tuple) or not all(isinstance(t, str) for t in tokens):
+            raise BadInput(f"null_tokens must be a list of strings, got {tokens!r:.100}")
+        if _flag(raw.get("null_tokens_replace") or False, "null_tokens_replace"):
+            # The empty value always means no value.
+            base: tuple[str, ...] = ("",)
+        else:
+            base = chosen.get("null_tokens", DEFAULT_NULL_TOKENS)
+        chosen["null_tokens"] = tuple(dict.fromkeys([*base, *tokens]))
     return ProcessOptions(**chosen)
+
+
+def _flag(value: Any, name: str) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.lower() in ("true", "false", "1", "0"):
+        return value.lower() in ("true", "1")
+    raise BadInput(f"{name} must be true or false, got {value!r:.40}")
+
+
+def _count(value: Any, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        raise BadInput(f"{name} must be a number, got {value!r:.40}")
+    try:
+        number = int(value)
+    except ValueError:
+        raise BadInput(f"{name} must be a number, got {value!r:.40}") from None
+    if number < 0:
+        raise BadInput(f"{name} must be 0 or more, got {number}")
+    return number
+
+
+def _types(value: Any) -> tuple[tuple[str, str], ...]:
+    """``types`` as stored ({column: type}) or as written (``cep:text,betrag:decimal``)."""
+    if isinstance(value, str):
+        try:
+            value = upload_options.parse_types(value)
+        except ValueError as exc:
+            raise BadInput(str(exc)) from None
+    if not isinstance(value, dict):
+        raise BadInput(f"types must map columns to types, got {value!r:.100}")
+    out = []
+    for column, kind in value.items():
+        name = upload_options.type_name(str(kind))
+        if name is None:
+            raise BadInput(f"unknown type {kind!r} for column {column!r} in types")
+        out.append((str(column), name))
+    return tuple(out)
 
 
 def baseline_from(raw: Any, read_report: ReadReport | None) -> Baseline:

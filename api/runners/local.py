@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import ctypes
-import functools
 import json
 import logging
 import os
-import signal
 import subprocess
 import sys
 import threading
@@ -114,13 +111,7 @@ class LocalRunner:
             log.info("starting the processor for dataset %s", dataset_id)
         log_path = self.log_path(dataset_id)
         with log_path.open("wb") as log_file:
-            proc = subprocess.Popen(
-                cmd,
-                env=self._env,
-                stdout=log_file,
-                stderr=subprocess.STDOUT,
-                preexec_fn=functools.partial(die_with_parent, os.getpid()),
-            )
+            proc = subprocess.Popen(cmd, env=self._env, stdout=log_file, stderr=subprocess.STDOUT)
             with self._lock:
                 self._procs[dataset_id] = proc
             code = proc.wait()
@@ -146,26 +137,6 @@ class LocalRunner:
         tail = _tail(log_path, 1)
         reason = f"processor exited with code {code}"
         self._catalog.mark_failed(dataset_id, f"{reason}: {tail}" if tail else reason)
-
-
-_PR_SET_PDEATHSIG = 1
-
-
-def die_with_parent(parent: int) -> None:
-    """In the child, before exec: SIGKILL when the thread that started it dies.
-
-    An API killed with SIGKILL cannot stop its processors; without this they would run
-    on unowned while the restarted API runs the same datasets again. The starting
-    thread waits for the child, so it outlives it in every other case. Linux only;
-    elsewhere a no-op (the restart still re-queues the work; runs are idempotent).
-    """
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-    except (OSError, AttributeError):
-        return
-    if os.getppid() != parent:
-        os._exit(1)  # the API died between fork and prctl
 
 
 def _tail(path: Path, lines: int) -> str:

@@ -49,6 +49,10 @@ BUCKET_ROWS = 1 << 20
 # and list slot. Counting less let a "32 MiB" budget hold 75 MiB at 4 GB.
 _GROUP_OVERHEAD = 120
 _KEY_OVERHEAD = 80
+# Duplicates described in the report (their rows and values), and how many open
+# groups remember their first row meanwhile, to name the row each one repeats.
+SAMPLE = 10
+_FIRST_ROWS = 10_000
 
 
 class HashSpill:
@@ -281,6 +285,9 @@ class Deduper:
         self.rows = 0
         self.duplicates = 0
         self.collisions = 0  # equal hashes, different values: kept
+        # The first duplicates: (row, the row it repeats or None, its values).
+        self.sample: list[tuple[int, int | None, list[str | None]]] = []
+        self._first: dict[int, int] = {}  # hash -> first row, while sampling
 
     @property
     def spilled_groups(self) -> int:
@@ -315,9 +322,17 @@ class Deduper:
         ):
             if size:
                 store.open_group(h, size, keys[i])
+                if len(self.sample) < SAMPLE and len(self._first) < _FIRST_ROWS:
+                    self._first[h] = lo + int(local[i])
             elif store.is_duplicate(h, keys[i]):
                 keep[local[i]] = False
                 self.duplicates += 1
+                if len(self.sample) < SAMPLE:
+                    row = int(local[i])
+                    values = [c[row].as_py() for c in columns]
+                    self.sample.append((lo + row, self._first.get(h), values))
+                    if len(self.sample) == SAMPLE:
+                        self._first.clear()
             else:
                 self.collisions += 1
         return keep

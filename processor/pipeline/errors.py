@@ -24,3 +24,5 @@ class BadInput(Exception):
 # Why a row went to rejects.csv (its "reason" column).
 WRONG_FIELDS = "wrong number of fields"
 UNTERMINATED = "unterminated quote"
+# A quoted value that holds whole lines reading as records of the table.
+SUSPECTED_UNTERMINATED = "suspected unterminated quote"

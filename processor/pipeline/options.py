@@ -37,6 +37,25 @@ SCHEMA_POLICIES = ("pin", "reject", "allow")
 _VERSION_ID = re.compile(r"^[0-9a-f]{32}$")
 # The report's column types (infer.Kind; not imported: this module loads no pyarrow).
 COLUMN_TYPES = frozenset({"int", "float", "decimal", "bool", "date", "timestamp", "string"})
+# Other names a user may give a type in ``types`` (``cep:text``).
+TYPE_ALIASES = {
+    "text": "string",
+    "str": "string",
+    "integer": "int",
+    "double": "float",
+    "number": "float",
+    "boolean": "bool",
+    "datetime": "timestamp",
+}
+DECIMAL_MARKS = (",", ".")
+DATE_ORDERS = ("dmy", "mdy", "ymd")
+
+
+def column_type_name(name: str) -> str | None:
+    """The report's name of a type a user wrote (``text`` → ``string``); None if unknown."""
+    key = name.strip().lower()
+    key = TYPE_ALIASES.get(key, key)
+    return key if key in COLUMN_TYPES else None
 
 
 @dataclass(frozen=True)
@@ -124,6 +143,15 @@ class ProcessOptions:
     # Schema drift: the version served before this one, and what a difference does.
     on_schema_change: str = "pin"
     baseline: Baseline | None = None
+    # Exact duplicate rows are always counted and reported; removed only with this.
+    dedupe: bool = False
+    # The decimal mark of every number column ("," or "."); None: decided per column.
+    decimal: str | None = None
+    # How dates with the day and month in numbers are read; None: decided by evidence.
+    date_order: str | None = None
+    # Column type overrides: (column, type) pairs; the column is named as in the output
+    # (snake_case) or as in the header.
+    types: tuple[tuple[str, str], ...] = ()
 
     def __post_init__(self) -> None:
         if self.encoding is not None:
@@ -160,6 +188,18 @@ class ProcessOptions:
                 f"on_schema_change must be one of {', '.join(SCHEMA_POLICIES)}, "
                 f"got {self.on_schema_change!r}"
             )
+        if self.decimal is not None and self.decimal not in DECIMAL_MARKS:
+            raise BadInput(f"decimal must be ',' or '.', got {self.decimal!r}")
+        if self.date_order is not None and self.date_order not in DATE_ORDERS:
+            raise BadInput(
+                f"date_order must be one of {', '.join(DATE_ORDERS)}, got {self.date_order!r}"
+            )
+        for column, kind in self.types:
+            if kind not in COLUMN_TYPES:
+                raise BadInput(
+                    f"unknown type {kind!r} for column {column!r} in types; "
+                    f"use one of {', '.join(sorted(COLUMN_TYPES))}"
+                )
         baseline = self.baseline
         if baseline is not None:
             if isinstance(baseline.version, bool) or not isinstance(baseline.version, int):

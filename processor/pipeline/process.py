@@ -25,16 +25,29 @@ from typing import Any, BinaryIO, TypeVar
 import numpy as np
 import pyarrow as pa
 
+from core.sniff import not_csv_message, text_format
+
 from . import dedup, schema_change
+from .choices import decide, forced_columns, forced_target
 from .cleaning import CleanCounts, clean_column, drop_empty_rows
 from .convert import arrow_type, convert, convert_to
 from .dialect import Dialect, detect_dialect
 from .encoding import EncodingInfo, RawDigest, decode_error, detect_encoding
-from .errors import BadInput
+from .errors import SUSPECTED_UNTERMINATED, BadInput
 from .headers import normalise_headers
-from .infer import ColumnStats, ColumnType, accumulate, decide_type
+from .infer import ColumnStats, ColumnType, accumulate
+from .multiline import SAMPLE as MULTILINE_SAMPLE
+from .multiline import Multiline, Suspect, raw_row, scan_batch
 from .options import MIB, ProcessOptions
-from .reader import BatchLines, BlockTooSmall, ReadState, RejectLog, internal_names, parse
+from .reader import (
+    BatchLines,
+    BlockTooSmall,
+    ReadState,
+    Reject,
+    RejectLog,
+    internal_names,
+    parse,
+)
 from .rejects import FILE as REJECTS_FILE
 from .rejects import ContractRejects, RejectsFile
 from .report import DATA_FILE, Timings, build_report
@@ -48,6 +61,8 @@ from .version import processor_version
 from .writer import ParquetSink, dictionary_columns, output_schema, write_json_atomic
 
 REPORT_FILE = "report.json"
+# JSON, NDJSON, XML and HTML are told from the start of the text (as at upload).
+SNIFF_CHARS = 4096
 ROW_LABELS = "row_label"
 # Written beside the output while values pinned to a baseline's type are being checked:
 # the data becomes data.parquet only if the rows they reject stay within the limit.
@@ -124,6 +139,7 @@ def process_csv(
         else:
             changes = schema_change_dict(None, options.on_schema_change, None, rejected={})
         report["options"] = options_used(options)
+        report["multiline"] = scan.multiline.as_dict()
         report["schema_change"] = changes
         if drift is not None and changes["changed"]:
             report["warnings"].append(
@@ -144,6 +160,11 @@ def options_used(options: ProcessOptions) -> dict[str, Any]:
         "no_header": options.no_header,
         "on_schema_change": options.on_schema_change,
         "baseline": options.baseline.as_dict() if options.baseline is not None else None,
+        "null_tokens": list(options.null_tokens),
+        "dedupe": options.dedupe,
+        "decimal": options.decimal,
+        "date_order": options.date_order,
+        "types": dict(options.types) or None,
     }
 
 
@@ -201,6 +222,9 @@ def detect(open_input: OpenInput, options: ProcessOptions) -> tuple[EncodingInfo
         raise BadInput("this looks like a binary file, not CSV: it contains NUL characters")
     if not text.strip():
         raise BadInput("the file has no columns: it is empty or only blank lines")
+    kind = text_format(text[:SNIFF_CHARS])
+    if kind:
+        raise BadInput(not_csv_message(kind))
     dialect = detect_dialect(
         text,
         truncated=not at_eof,
@@ -233,6 +257,7 @@ class Scan:
     # and, when the policy pins them, the physical line of every spilled row.
     watches: dict[int, Watch] = field(default_factory=dict)
     lines: Path | None = None
+    multiline: Multiline = field(default_factory=Multiline)
 
     @property
     def rows_in(self) -> int:
@@ -306,9 +331,12 @@ def scan_pass(
     watches: dict[int, Watch] = {}
     if options.baseline is not None:
         watches = schema_change.watches(normalise_headers(list(dialect.header)), options.baseline)
-    # Pinned values are checked in pass 2, which knows rows, not lines: note them here.
-    lines_path = work / "lines.i64" if watches and options.on_schema_change == "pin" else None
-    lines_file = lines_path.open("wb") if lines_path is not None else None
+    # Pass 2 knows rows, not lines: note each spilled row's line here (8 bytes a row on
+    # local disk), for duplicates, pinned values and forced types that do not fit.
+    lines_path = work / "lines.i64"
+    lines_file = lines_path.open("wb")
+    multiline = Multiline()
+    delimiter = None if dialect.aligned else dialect.delimiter
 
     def produce() -> Any:
         return parse(
@@ -330,6 +358,15 @@ def scan_pass(
                 columns = raw.columns
                 for i, values in enumerate(columns):
                     check_field_size(values, options.max_field_bytes, names[i], lines)
+                suspects: list[Suspect] = []
+                if lines.breaks:
+                    spans, suspects = scan_batch(columns, delimiter, dialect.quote, multiline)
+                    if spans is not None and len(multiline.lines) < MULTILINE_SAMPLE:
+                        first = np.flatnonzero(spans)[: MULTILINE_SAMPLE - len(multiline.lines)]
+                        multiline.lines.extend(lines.lines_of(first.tolist()))
+                    for suspect in suspects:
+                        rejects.add(suspect_reject(columns, suspect, lines, dialect, delimiter))
+                    multiline.suspected += len(suspects)
                 results = COLUMNS.map(lambda v: clean_column(v, counts.tokens), columns)
                 cleaned = []
                 for values, trimmed, nulled in results:
@@ -338,6 +375,10 @@ def scan_pass(
                     counts.values_nulled += nulled
                 cleaned, kept_rows, empty = drop_empty_rows(cleaned)
                 counts.empty_rows += empty
+                if suspects:
+                    cleaned, kept_rows = drop_rows(
+                        cleaned, kept_rows, [s.row for s in suspects], raw.num_rows
+                    )
                 if kept_rows is None and raw.num_rows:
                     last_data = (lines, raw.num_rows - 1)
                 elif kept_rows is not None and len(kept_rows):
@@ -346,22 +387,19 @@ def scan_pass(
                 if watches:
                     watch = partial(_fold_watched, watches, line_of=line_of)
                     list(COLUMNS.map(watch, range(ncols), stats, cleaned))
-                    if lines_file is not None:
-                        lines_file.write(lines.all_lines(kept_rows).astype(np.int64).tobytes())
                 else:
                     fold = partial(_fold, line_of=line_of)
                     list(COLUMNS.map(fold, stats, cleaned))
+                lines_file.write(lines.all_lines(kept_rows).astype(np.int64).tobytes())
                 hashing.put(cleaned)
                 spill.write(pa.RecordBatch.from_arrays(cleaned, schema=schema))
         spill.close()
         hashing.close()
         rejects.finish(last_data[0].last_line_of(last_data[1]) if last_data else None)
         sha256 = digest.finish()
-        if lines_file is not None:
-            lines_file.close()
+        lines_file.close()
     except BaseException as exc:
-        if lines_file is not None:
-            lines_file.close()
+        lines_file.close()
         spill.abort()
         hashing.abandon()
         rejects.close()
@@ -385,7 +423,42 @@ def scan_pass(
         distinct=hashing.distinct,
         watches=watches,
         lines=lines_path,
+        multiline=multiline,
     )
+
+
+def suspect_reject(
+    columns: list[pa.Array],
+    suspect: Suspect,
+    lines: BatchLines,
+    dialect: Dialect,
+    delimiter: str | None,
+) -> Reject:
+    """The reject of a row whose quoted value swallowed lines that are records."""
+    text = raw_row(columns, suspect.row, delimiter, dialect.quote)
+    count = len(suspect.lines)
+    return Reject(
+        SUSPECTED_UNTERMINATED,
+        f"a quoted value that starts on this line holds {count} whole line(s) that each "
+        f"read as a complete record of {len(columns)} fields (the first: "
+        f"{suspect.lines[0][:80]!r}): its quote is probably never closed where it should "
+        f"be, so the row is rejected rather than merged with them",
+        text,
+        len(columns),
+        len(columns),
+        line=lines.lines_of([suspect.row])[0],
+    )
+
+
+def drop_rows(
+    columns: list[pa.Array], kept_rows: np.ndarray | None, rows: list[int], num_rows: int
+) -> tuple[list[pa.Array], np.ndarray]:
+    """``columns`` (the batch's rows ``kept_rows``, None: all) without the batch's
+    ``rows``; the indexes of the rows left."""
+    index = np.arange(num_rows) if kept_rows is None else kept_rows
+    keep = ~np.isin(index, rows)
+    mask = pa.array(keep)
+    return [c.filter(mask) for c in columns], index[keep]
 
 
 def _fold(stats: ColumnStats, values: pa.Array, line_of: Callable[[list[int]], list[int]]) -> None:
@@ -451,6 +524,8 @@ class Layout:
     # With a baseline: how each input column is read and stored, and the comparison.
     targets: list[Target] | None = None
     drift: schema_change.Plan | None = None
+    # What the decimal and date_order options did to a column, for its report notes.
+    notes: dict[int, list[str]] = field(default_factory=dict)
 
     @property
     def checked(self) -> bool:
@@ -471,8 +546,16 @@ def decide_layout(
     if dialect.row_labels and not original[0].strip() and ROW_LABELS not in names:
         # The row-label column has no header cell: it gets a name, said in the report.
         names[0] = ROW_LABELS
-    hint = dialect.delimiter == ";"
-    types = [decide_type(s, decimal_comma_hint=hint) for s in scan.stats]
+    hint = dialect.delimiter == ";" if options.decimal is None else options.decimal == ","
+    decided = [decide(s, hint, options) for s in scan.stats]
+    types = [ctype for ctype, _ in decided]
+    notes = {i: [note] for i, (_, note) in enumerate(decided) if note}
+    forced = {
+        f.column: forced_target(f.kind, types[f.column], scan.stats[f.column], options)
+        for f in forced_columns(names, original, options.types)
+    }
+    # The types a user set are the file's own types for the comparison with a baseline.
+    own = [forced[i].served if i in forced else t for i, t in enumerate(types)]
     has_rows = any(s.values for s in scan.stats)
     # A column without a single value says nothing; a file without any value keeps its
     # header, so the empty result still has the columns the user expects.
@@ -484,7 +567,7 @@ def decide_layout(
             options.baseline,
             options.on_schema_change,
             names,
-            types,
+            own,
             scan.stats,
             scan.watches,
             decimal_comma_hint=hint,
@@ -492,6 +575,11 @@ def decide_layout(
         # The baseline's columns stay even when this file has no value in them.
         kept = sorted(set(kept) | set(drift.empty))
         targets = [drift.targets.get(i, Target(t, t)) for i, t in enumerate(types)]
+    if forced:
+        # The user's word wins over inference and over the baseline's type.
+        targets = targets or [Target(t, t) for t in types]
+        for i, target in forced.items():
+            targets[i] = target
     dropped = [i for i in range(len(original)) if i not in kept]
     stored = [targets[i].served if targets is not None else types[i] for i in kept]
     schema = output_schema(
@@ -500,7 +588,7 @@ def decide_layout(
         [arrow_type(t) for t in stored],
         {"processor_version": processor_version()},
     )
-    return Layout(names, original, types, kept, dropped, schema, targets, drift)
+    return Layout(names, original, types, kept, dropped, schema, targets, drift, notes)
 
 
 class RowHasher:
@@ -533,7 +621,10 @@ class RowHasher:
 @dataclass
 class Written:
     rows_out: int = 0
-    duplicates: int = 0
+    duplicates: int = 0  # exact duplicate rows found
+    duplicates_removed: int = 0  # and removed (the dedupe option)
+    # The first duplicates: {"line", "duplicate_of", "text"}.
+    duplicate_sample: list[dict[str, Any]] = field(default_factory=list)
     collisions: int = 0
     groups_spilled: int = 0
     parquet_bytes: int = 0
@@ -563,6 +654,8 @@ def write_pass(
         with Producer(lambda: read_spill(scan.spill), depth=2, name="spill-read") as batches:
             for batch in batches:
                 keep = deduper.keep_mask(batch.columns)
+                if not options.dedupe:
+                    keep = None  # counted and reported, kept
                 values = [batch.column(i) for i in layout.kept]
                 if targets is None:
                     columns = list(COLUMNS.map(convert, values, kept_types))
@@ -588,6 +681,8 @@ def write_pass(
     written = Written(
         rows_out=sink.rows,
         duplicates=deduper.duplicates,
+        duplicates_removed=deduper.duplicates if options.dedupe else 0,
+        duplicate_sample=duplicate_sample(scan, deduper.sample, layout),
         collisions=deduper.collisions,
         groups_spilled=deduper.spilled_groups,
         parquet_bytes=parquet_bytes,
@@ -596,10 +691,35 @@ def write_pass(
         dictionary=dictionary,
         distinct=distinct,
     )
-    expected = scan.spilled_rows - written.duplicates - (contract.count if contract else 0)
+    removed = written.duplicates_removed
+    expected = scan.spilled_rows - removed - (contract.count if contract else 0)
     if written.rows_out != expected:
         raise RuntimeError(f"row accounting is off: wrote {written.rows_out}, expected {expected}")
     return written
+
+
+def duplicate_sample(
+    scan: Scan, sample: list[tuple[int, int | None, list[str | None]]], layout: Layout
+) -> list[dict[str, Any]]:
+    """The first duplicates with their lines, the line each repeats and their text."""
+    if not sample or scan.lines is None:
+        return []
+    out = []
+    with scan.lines.open("rb") as fh:
+
+        def line_of(row: int | None) -> int | None:
+            if row is None:
+                return None
+            fh.seek(8 * row)
+            got = fh.read(8)
+            return int.from_bytes(got, "little", signed=True) if len(got) == 8 else None
+
+        for row, first, values in sample:
+            text = ", ".join(
+                f"{layout.names[i]}={values[i]!r}" for i in layout.kept if i < len(values)
+            )
+            out.append({"line": line_of(row), "duplicate_of": line_of(first), "text": text[:200]})
+    return out
 
 
 def publish_rejects(scan: Scan, out_dir: Path) -> None:
@@ -651,16 +771,20 @@ class PinnedRows:
 
     def __init__(self, scan: Scan, layout: Layout, contract: ContractRejects) -> None:
         assert scan.lines is not None and layout.targets is not None
-        assert layout.drift is not None
         self._lines = scan.lines.open("rb")
         self._contract = contract
-        self._version = layout.drift.baseline.version
-        before = {c.name: c.type for c in layout.drift.baseline.columns}
+        drift = layout.drift
+        self._version = drift.baseline.version if drift is not None else 0
+        before = {c.name: c.type for c in drift.baseline.columns} if drift is not None else {}
         self._columns: list[tuple[str, str, int]] = []
         for i in layout.kept:
             name = layout.names[i]
-            served = layout.targets[i].served.kind
-            phrase = self._phrase(served, before[name]) if name in before else ""
+            target = layout.targets[i]
+            served = target.served.kind
+            if target.how == "forced":
+                phrase = f"{a_type(served)} as the types option asks ({name}:{served})"
+            else:
+                phrase = self._phrase(served, before[name]) if name in before else ""
             self._columns.append((name, phrase, i))
 
     def _phrase(self, served: str, before: str) -> str:
@@ -705,11 +829,13 @@ class PinnedRows:
                     misfit.append((name, phrase, fields[n][i]))
             name, phrase, value = misfit[0]
             detail = "; ".join(f"column {c!r}: {v!r} is not {p}" for c, p, v in misfit)
+            if "types option" not in phrase:
+                detail += " (on_schema_change=pin keeps the served types)"
             self._contract.add(
                 int(lines[row]),
                 f"{value!r} is not {phrase}",
                 f"column {name!r} is not {phrase}",
-                f"{detail} (on_schema_change=pin keeps the served types)",
+                detail,
                 [c for c, _, _ in misfit],
                 self._contract.raw(fields[n]),
             )

@@ -159,6 +159,7 @@ class BatchLines:
     first_line: int  # of row 0, counting every record and quoted line break above it
     inserts: list[tuple[int, int]]  # (row index, lines): skipped records inside the batch
     columns: list[pa.Array]  # the raw values, for line breaks inside them
+    breaks: int | None = None  # line breaks inside them all, when counted
 
     def last_line_of(self, row: int) -> int:
         """The line a row ends on (rows can span lines inside quotes)."""
@@ -180,9 +181,10 @@ class BatchLines:
     def all_lines(self, kept_rows: npt.NDArray[np.intp] | None = None) -> npt.NDArray[np.int64]:
         """``lines_of`` every row (or the rows ``kept_rows`` lists), in whole-array steps."""
         num_rows = len(self.columns[0]) if self.columns else 0
-        inside = line_breaks_per_row(self.columns, num_rows)
-        breaks_above = np.cumsum(inside) - inside
-        lines = self.first_line + np.arange(num_rows, dtype=np.int64) + breaks_above
+        lines = self.first_line + np.arange(num_rows, dtype=np.int64)
+        if self.breaks != 0:
+            inside = line_breaks_per_row(self.columns, num_rows)
+            lines += np.cumsum(inside) - inside
         for at, count in self.inserts:
             lines[at:] += count
         return lines if kept_rows is None else lines[kept_rows]
@@ -230,9 +232,10 @@ class LineResolver:
         del pending[:resolved]
         self.valid = end
         if cumulative is not None:
-            self.breaks += int(cumulative[-1])
+            lines.breaks = int(cumulative[-1])
         else:
-            self.breaks += total_line_breaks(columns)
+            lines.breaks = total_line_breaks(columns)
+        self.breaks += lines.breaks
         return lines
 
     def finish(self) -> None:

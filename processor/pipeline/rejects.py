@@ -6,12 +6,13 @@ import csv
 import heapq
 import io
 import os
+import threading
 from collections import Counter, deque
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
-from .errors import UNTERMINATED, WRONG_FIELDS
+from .errors import SUSPECTED_UNTERMINATED, UNTERMINATED, WRONG_FIELDS
 
 if TYPE_CHECKING:
     from .reader import Reject
@@ -19,6 +20,8 @@ if TYPE_CHECKING:
 FILE = "rejects.csv"
 COLUMNS = ("line", "reason", "detail", "raw")
 SAMPLE = 20
+# Reasons whose record took the lines after it: each line counts as a row lost.
+_SWALLOWING = (UNTERMINATED, SUSPECTED_UNTERMINATED)
 _PREVIEW = 200
 
 
@@ -48,8 +51,14 @@ class RejectsFile:
         self._held: deque[Reject] = deque()
         self._fh: TextIO | None = None
         self._writer: Any = None
+        # The parser's thread adds rows it skipped, the scan's thread suspected ones.
+        self._lock = threading.Lock()
 
     def add(self, reject: Reject) -> None:
+        with self._lock:
+            self._add(reject)
+
+    def _add(self, reject: Reject) -> None:
         if reject.reason == WRONG_FIELDS and reject.text.lstrip().startswith("#"):
             self.comment_lines += reject.lines
             self.skipped_rows += 1
@@ -92,7 +101,7 @@ class RejectsFile:
         self._writer.writerow((reject.line, reject.reason, reject.detail, raw))
         self.count += 1
         self.lines += reject.lines
-        self.weight += reject.lines if reject.reason == UNTERMINATED else 1
+        self.weight += reject.lines if reject.reason in _SWALLOWING else 1
         self.reasons[reject.reason] += 1
         if len(self.sample) < SAMPLE:
             self.sample.append(reject.as_dict(_PREVIEW))

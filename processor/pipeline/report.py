@@ -171,7 +171,14 @@ def build_report(
         "rows_rejected": rejects.count,
         # The name the first versions of the report used; kept for older readers.
         "rows_malformed": rejects.count,
-        "duplicates_removed": written.duplicates,
+        "duplicates_removed": written.duplicates_removed,
+        # Exact duplicate rows are always found and named; removed only with dedupe.
+        "duplicates": {
+            "count": written.duplicates,
+            "removed": written.duplicates_removed,
+            "lines": [d["line"] for d in written.duplicate_sample],
+            "sample": written.duplicate_sample,
+        },
         "empty_rows_removed": empty_rows,
         # Comment lines, and notes below the table: skipped like titles above it.
         "note_rows_skipped": rejects.skipped_rows,
@@ -194,7 +201,8 @@ def build_report(
                 "names": [d["original_name"] for d in dropped],
             },
             "deduplicate": {
-                "rows_removed": written.duplicates,
+                "rows_removed": written.duplicates_removed,
+                "duplicates_found": written.duplicates,
                 "complete": True,
                 "candidate_rows": plan.candidates,
                 "hash_collisions_kept": written.collisions,
@@ -227,8 +235,16 @@ def column_notes(layout: Layout, i: int, stats: ColumnStats) -> list[str]:
     ctype = layout.types[i]
     target = layout.targets[i] if layout.targets is not None else None
     drift = layout.drift
+    if target is not None and target.how == "forced":
+        served = str(target.served.kind)
+        note = f"{served} as the types option asks"
+        if ctype.kind != target.served.kind:
+            note += f"; on its own this file would make it {ctype.kind}"
+        if target.checked:
+            note += f"; rows with a value that is not {a_type(served)} are rejected"
+        return [note]
     if target is None or drift is None or not target.how or target.how == "same":
-        return type_notes(stats, ctype)
+        return layout.notes.get(i, []) + type_notes(stats, ctype)
     version = drift.baseline.version
     served = str(target.served.kind)
     if target.how == "empty":
@@ -275,6 +291,20 @@ def warnings(
     if layout.dropped:
         names = ", ".join(repr(layout.original_names[i] or f"#{i + 1}") for i in layout.dropped)
         out.append(f"dropped column(s) without any value: {names}")
+    if written.duplicates and not written.duplicates_removed:
+        first = written.duplicate_sample[0] if written.duplicate_sample else {}
+        where = ""
+        if first.get("line") is not None:
+            where = f" (the first on line {first['line']}"
+            if first.get("duplicate_of") is not None:
+                where += f", a copy of line {first['duplicate_of']}"
+            where += ")"
+        out.append(
+            f"{written.duplicates} row(s) repeat an earlier row exactly{where}; they were "
+            f"kept (they may be separate records): process with dedupe=true to remove them"
+        )
+    elif written.duplicates_removed:
+        out.append(f"{written.duplicates_removed} exact duplicate row(s) were removed (dedupe)")
     if written.collisions:
         out.append(
             f"{written.collisions} row(s) shared a hash with an earlier, different row and "

@@ -124,8 +124,8 @@ def detection_matches(answer: dict[str, Any], found: dict[str, Any]) -> list[str
     return wrong
 
 
-def run(path: Path, out: Path) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    report = process_csv(lambda: path.open("rb"), out)
+def run(path: Path, out: Path, **options: Any) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    report = process_csv(lambda: path.open("rb"), out, ProcessOptions(**options))
     return report, pq.read_table(out / "data.parquet").to_pylist()
 
 
@@ -404,7 +404,26 @@ def test_airedale_dates_amounts_and_duplicates(tmp_path: Path) -> None:
     assert types["amount"] == ("float", "1,234.56")
     assert rows[0]["payment_date"] == dt.date(2010, 7, 16)
     assert rows[0]["amount"] == 43774.58
-    assert report["duplicates_removed"] == 13  # checked with csv.reader + a set
+    # 55 records: one empty, 54 rows, 13 of them repeat an earlier line exactly (checked
+    # with csv.reader + a set). They may be separate payments: kept unless asked.
+    assert (report["rows_in"], report["rows_out"], report["empty_rows_removed"]) == (55, 54, 1)
+    assert report["duplicates"]["count"] == 13 and report["duplicates_removed"] == 0
+    assert report["duplicates"]["lines"][:4] == [3, 5, 7, 9]
+    assert report["duplicates"]["sample"][0]["duplicate_of"] == 2
+    assert sum(r["amount"] for r in rows if r["amount"] is not None) == pytest.approx(
+        sum(float(v) for v in amounts(CORPUS / "clevercsv" / "airedale.csv"))
+    )
+    deduped, rows = run(CORPUS / "clevercsv" / "airedale.csv", tmp_path / "dedupe", dedupe=True)
+    assert (deduped["rows_out"], deduped["duplicates_removed"]) == (41, 13)
+    assert len(rows) == 41 and deduped["options"]["dedupe"] is True
+
+
+def amounts(path: Path) -> list[str]:
+    """The file's amount column as csv.reader sees it (commas of thousands dropped)."""
+    with path.open(newline="", encoding="utf-8") as fh:
+        table = [r for r in csv.reader(fh) if any(c.strip() for c in r)]
+    index = [h.strip().lower() for h in table[0]].index("amount")
+    return [r[index].replace(",", "") for r in table[1:] if r[index].strip()]
 
 
 def test_cr_only_file(tmp_path: Path) -> None:

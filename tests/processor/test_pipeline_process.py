@@ -325,7 +325,7 @@ def test_blank_lines_and_empty_rows_are_dropped(run_csv: Run) -> None:
 def test_duplicates_across_blocks(run_csv: Run) -> None:
     unique = [f"{i},nome {i},{i % 3}" for i in range(3000)]
     lines = unique + unique[::7] + [" " + unique[5] + " "]  # repeats far from the originals
-    res = run_csv("id,nome,g\n" + "\n".join(lines) + "\n", block_size=4096)
+    res = run_csv("id,nome,g\n" + "\n".join(lines) + "\n", block_size=4096, dedupe=True)
     assert res.report["duplicates_removed"] == len(unique[::7]) + 1
     assert res.column("id") == list(range(3000))  # first occurrences, in order
     assert res.parquet.metadata.num_rows == 3000
@@ -333,16 +333,37 @@ def test_duplicates_across_blocks(run_csv: Run) -> None:
 
 
 def test_duplicates_compare_cleaned_values(run_csv: Run) -> None:
-    res = run_csv("a,b\nx,1\n  x ,1\nx,NA\nx,\n")
+    res = run_csv("a,b\nx,1\n  x ,1\nx,NA\nx,\n", dedupe=True)
     assert res.rows == [{"a": "x", "b": 1}, {"a": "x", "b": None}]
     assert res.report["duplicates_removed"] == 2
+
+
+def test_duplicates_are_counted_and_kept_by_default(run_csv: Run) -> None:
+    """Repeated lines may be separate records (two equal payments): kept unless asked."""
+    res = run_csv("a,b\nx,1\ny,2\n  x ,1\nx,NA\nx,\nz,3\nx,1\n")
+    assert len(res.rows) == 7
+    report = res.report
+    assert report["duplicates_removed"] == 0
+    assert report["duplicates"]["count"] == 3
+    assert report["duplicates"]["lines"] == [4, 6, 8]
+    first = report["duplicates"]["sample"][0]
+    assert (first["line"], first["duplicate_of"]) == (4, 2)
+    assert first["text"] == "a='x', b='1'"
+    assert report["steps"]["deduplicate"] == {**report["steps"]["deduplicate"], "rows_removed": 0}
+    assert report["steps"]["deduplicate"]["duplicates_found"] == 3
+    assert any(
+        "3 row(s) repeat an earlier row exactly (the first on line 4, a copy of line 2)" in w
+        for w in report["warnings"]
+    )
+    assert report["options"]["dedupe"] is False
+    assert report["rows_in"] == report["rows_out"] + report["empty_rows_removed"]
 
 
 def test_dedup_is_whole_file_even_past_the_memory_budget(run_csv: Run) -> None:
     """With no memory for candidate values, they go to SQLite: still exact."""
     rows = [f"{i},v{i}" for i in range(3000)]
     data = "a,b\n" + "\n".join(rows + rows[::-3] + ["5,v5", "5,other"]) + "\n"
-    res = run_csv(data, dedup_memory_bytes=0, block_size=4096)
+    res = run_csv(data, dedup_memory_bytes=0, block_size=4096, dedupe=True)
     dedupe = res.report["steps"]["deduplicate"]
     assert res.report["duplicates_removed"] == len(rows[::-3]) + 1
     assert dedupe["complete"] is True and dedupe["groups_spilled_to_disk"] > 0
@@ -366,7 +387,7 @@ def test_row_groups_and_compression(run_csv: Run) -> None:
 
 def test_report_contents(run_csv: Run) -> None:
     data = "a,b\n1,x\n1,x\n2\n3,y\n"
-    res = run_csv(data, max_reject_ratio=0.5)
+    res = run_csv(data, max_reject_ratio=0.5, dedupe=True)
     report = res.report
     assert report["processor_version"]
     assert report["input"] == {
@@ -422,7 +443,7 @@ def test_header_only_file(run_csv: Run) -> None:
 def test_streams_are_opened_fresh_and_never_seeked(run_csv: Run) -> None:
     res = run_csv("a,b\n" + "1,2\n" * 1000, chunk=7)  # tiny short reads, like a network
     assert res.opens == 2  # the sample, then the one parse
-    assert len(res.rows) == 1 and res.report["duplicates_removed"] == 999
+    assert len(res.rows) == 1000 and res.report["duplicates"]["count"] == 999
 
 
 def test_rows_bigger_than_a_block_grow_the_block(run_csv: Run) -> None:

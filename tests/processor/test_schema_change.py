@@ -23,7 +23,7 @@ from core.settings import Settings
 from core.storage.factory import make_store
 from processor.pipeline import BadInput, ProcessOptions, process_csv
 from processor.pipeline.infer import ColumnStats, ColumnType, Kind, accumulate, copy_stats
-from processor.pipeline.options import Baseline, BaselineColumn
+from processor.pipeline.options import DEFAULT_NULL_TOKENS, Baseline, BaselineColumn
 from processor.pipeline.reader import BatchLines
 from processor.pipeline.schema_change import NewColumn, baseline_type, describe, diff
 from processor.run import options_from, run_dataset
@@ -210,6 +210,11 @@ def test_pin_keeps_the_served_types_and_rejects_what_does_not_fit(
         "no_header": False,
         "on_schema_change": "pin",
         "baseline": {"id": V1_ID, "version": 1},
+        "null_tokens": list(DEFAULT_NULL_TOKENS),
+        "dedupe": False,
+        "decimal": None,
+        "date_order": None,
+        "types": None,
     }
     assert any("kept float" in w for w in report["warnings"])
     assert "kept as float, its type in version 1" in column(report, "betrag")["notes"][0]
@@ -450,10 +455,15 @@ def test_pinned_lines_across_many_batches(versions: Versions) -> None:
 def test_duplicates_of_a_rejected_row_are_duplicates(versions: Versions) -> None:
     v1, _ = versions.run("a,b\n1,1\n2,2\n")
     text = "a,b\n" + "".join(f"{i},{i}\n" for i in range(1, 20)) + "9,x\n9,x\n"
-    report, out = versions.run(text, baseline=baseline(v1), max_reject_ratio=0.2)
+    report, out = versions.run(text, baseline=baseline(v1), max_reject_ratio=0.2, dedupe=True)
     assert [r["line"] for r in rejects(out)] == ["21"]
     assert report["duplicates_removed"] == 1
     assert report["rows_rejected"] == 1
+    # Without dedupe the duplicate is a row like any other: rejected too.
+    report, out = versions.run(text, baseline=baseline(v1), max_reject_ratio=0.2)
+    assert [r["line"] for r in rejects(out)] == ["21", "22"]
+    assert (report["duplicates"]["count"], report["duplicates_removed"]) == (1, 0)
+    assert report["rows_rejected"] == 2
 
 
 # --- the diff on its own ----------------------------------------------------------------------
