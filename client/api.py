@@ -124,6 +124,9 @@ class Client:
         self.close()
 
     def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        if not kwargs.get("params"):
+            # httpx replaces a URL's query with even empty params: `next` links keep theirs.
+            kwargs.pop("params", None)
         response = self._http.request(method, path, **kwargs)
         if response.status_code >= 400:
             raise _error(response)
