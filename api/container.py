@@ -5,11 +5,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 from core.catalog import Catalog, SqlCatalog
 from core.outputs import add_result_listener
 from core.settings import RunnerBackend, Settings
-from core.storage import ObjectStore, StorageUnavailable
+from core.storage import ObjectStore, StorageError, StorageUnavailable
 from core.storage.factory import ensure_buckets, make_store
 
 from .column_stats import StatsCache
@@ -50,10 +51,26 @@ class Container:
         self.catalog.create_schema()
         try:
             self.ensure_buckets()
+            self.sweep_incomplete()
         except StorageUnavailable as exc:
             # Start anyway: /readyz reports it, and uploads answer 503 until it is back.
             log.warning("object store unavailable at start: %s", exc)
         self.runner.start()
+
+    def sweep_incomplete(self) -> None:
+        """What a previous process left mid-write: its temp parts, stale multipart uploads."""
+        storage = self.settings.storage
+        age = timedelta(seconds=storage.incomplete_max_age_seconds)
+        for bucket in (storage.raw_bucket, storage.processed_bucket):
+            try:
+                removed = self.store.sweep_incomplete(bucket, age)
+            except StorageUnavailable:
+                raise
+            except StorageError as exc:
+                log.warning("could not sweep incomplete writes in %s: %s", bucket, exc)
+                continue
+            if removed:
+                log.info("removed %d incomplete write(s) left in %s", removed, bucket)
 
     def stop(self) -> None:
         self.runner.stop()

@@ -43,6 +43,9 @@ class StorageSettings(BaseModel):
     processed_bucket: str = "processed"
     # Multipart part size for streamed uploads; S3's minimum is 5 MiB.
     part_size: int = 8 * MIB
+    # Incomplete multipart uploads (S3) and temp parts (local) older than this are
+    # removed at start and by the reconciler: longer than any upload may take.
+    incomplete_max_age_seconds: int = Field(default=24 * 3600, ge=60)
 
 
 class KubernetesSettings(BaseModel):

@@ -20,6 +20,7 @@ import logging
 import sys
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from core import keys
 from core.catalog import Catalog, CatalogUnavailable, Dataset, SqlCatalog, Status, now
@@ -45,8 +46,10 @@ class ReconcileReport:
     waiting: list[str] = field(default_factory=list)
     expired: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    # Incomplete multipart uploads (S3) or temp parts (local) removed, per bucket.
+    swept: dict[str, int] = field(default_factory=dict)
 
-    def as_dict(self) -> dict[str, list[str]]:
+    def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
@@ -101,6 +104,12 @@ class Reconciler:
             except StorageError as exc:
                 log.warning("reconcile %s: %s", dataset_id, exc)
                 report.errors.append(f"{dataset_id}: {exc}")
+        age = timedelta(seconds=self.settings.storage.incomplete_max_age_seconds)
+        for bucket in (raw_bucket, self.settings.storage.processed_bucket):
+            try:
+                report.swept[bucket] = self.store.sweep_incomplete(bucket, age)
+            except StorageError as exc:
+                report.errors.append(f"sweeping incomplete writes in {bucket}: {exc}")
         if self.retention is not None:
             for dataset in self.catalog.with_status([Status.ready, Status.failed]):
                 if dataset.created_at < at - self.retention:

@@ -108,20 +108,39 @@ def _schema_changed(diff: Any) -> bool:
 
 
 def _diff_summary(diff: Any) -> str:
-    """ "1 column added, 1 removed, 1 retyped" for the page's one-line note."""
+    """ "1 column added, 1 removed, 1 retyped" for the page's one-line note; a pinned
+    column whose served type did not change is "kept as float", not "retyped"."""
     if not isinstance(diff, Mapping):
         return ""
+    changes = _diff_list(diff, "type_changed")
+    kept = [
+        c
+        for c in changes
+        if isinstance(c, Mapping) and c.get("served") and c.get("served") == c.get("from")
+    ]
+    counts = {
+        "added": len(_diff_list(diff, "added")),
+        "removed": len(_diff_list(diff, "removed")),
+        "retyped": len(changes) - len(kept),
+        "kept": len(kept),
+        "with other nullability": len(_diff_list(diff, "nullability")),
+    }
     parts: list[str] = []
-    for key, word in (
-        ("added", "added"),
-        ("removed", "removed"),
-        ("type_changed", "retyped"),
-        ("nullability", "with other nullability"),
-    ):
-        count = len(_diff_list(diff, key))
-        if count:
-            noun = "" if parts else (" column" if count == 1 else " columns")
-            parts.append(f"{count}{noun} {word}")
+    for word, count in counts.items():
+        if not count:
+            continue
+        noun = "" if parts else (" column" if count == 1 else " columns")
+        if word == "kept":
+            word = "kept its served type" if count == 1 else "kept their served types"
+            rejected = diff.get("rejected")
+            total = (
+                sum(v for v in rejected.values() if isinstance(v, int))
+                if isinstance(rejected, Mapping)
+                else 0
+            )
+            if total:
+                word += f" ({total} value{'' if total == 1 else 's'} rejected)"
+        parts.append(f"{count}{noun} {word}")
     return ", ".join(parts).capitalize() if parts else "The schema changed"
 
 

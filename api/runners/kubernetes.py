@@ -177,7 +177,10 @@ class KubernetesRunner:
         if self._free_slots() == 0:
             # Stays queued: a Job that ends, or the next poll, launches it.
             return
-        if not self._catalog.mark_processing(dataset_id):
+        # The Job (named after the dataset) is the claim: any replica following it is
+        # the same owner.
+        owner = f"kubernetes:{self._k.namespace}/{job_name(dataset_id)}"
+        if not self._catalog.mark_processing(dataset_id, owner=owner):
             return
         # mark_processing fixed the baseline in the options: the Job gets those.
         dataset = self._catalog.get(dataset_id) or dataset

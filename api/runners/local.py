@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+import ctypes
+import functools
 import json
 import logging
 import os
+import signal
+import socket
 import subprocess
 import sys
 import threading
+import uuid
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from core.catalog import Catalog, Status
+from core.catalog import CLAIM_STALE_SECONDS, Catalog, Status
 from core.logs import log_context
 from core.outputs import EXIT_BAD_INPUT, EXIT_OK, apply_result, read_result
 from core.settings import Settings, to_env
@@ -37,19 +43,46 @@ class LocalRunner:
         # logs, so a final dataset always has them (as with the Kubernetes runner).
         self._env = {**os.environ, **to_env(settings), "MINI_PROCESSOR__UPDATE_CATALOG": "false"}
         self.log_dir = settings.data_dir.resolve() / "logs"
+        # Claims in the catalog name this runner; its heartbeat keeps them fresh.
+        self.owner = f"local:{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self._stopping = threading.Event()
+        self._beat: threading.Thread | None = None
 
     def start(self) -> None:
         self.log_dir.mkdir(parents=True, exist_ok=True)
         self._pool = ThreadPoolExecutor(
             max_workers=self._settings.runner.max_parallel, thread_name_prefix="mini-runner"
         )
-        # A previous API process died with work in flight: run it again.
-        # Processor outputs use fixed keys and the manifest is written last,
-        # so a second run is safe.
+        # A previous API process died with work in flight: run it again, unless its
+        # runner is still alive (another API on the same data). Processor outputs use
+        # fixed keys and the manifest is written last, so a second run is safe.
         for dataset in self._catalog.with_status([Status.processing]):
-            self._catalog.requeue(dataset.id)
+            if orphaned(dataset.claimed_by, dataset.heartbeat_at):
+                self._catalog.requeue(dataset.id, owner=dataset.claimed_by)
         for dataset in self._catalog.with_status([Status.queued]):
             self.submit(dataset.id)
+        self._stopping.clear()
+        self._beat = threading.Thread(target=self._heartbeat, name="mini-heartbeat", daemon=True)
+        self._beat.start()
+
+    def _heartbeat(self) -> None:
+        """Keep this runner's claims fresh, and take over those of runners that died."""
+        while not self._stopping.wait(HEARTBEAT_SECONDS):
+            try:
+                with self._lock:
+                    mine = list(self._procs)
+                self._catalog.heartbeat(mine, self.owner)
+                for dataset in self._catalog.with_status([Status.processing]):
+                    owner = dataset.claimed_by
+                    if owner == self.owner or (owner and not owner.startswith("local:")):
+                        continue  # ours, or followed by another runner kind (a Job)
+                    if not orphaned(dataset.claimed_by, dataset.heartbeat_at):
+                        continue
+                    if self._catalog.requeue(dataset.id, owner=dataset.claimed_by):
+                        log.warning("taking over %s from %s", dataset.id, dataset.claimed_by)
+                        self.submit(dataset.id)
+            except Exception:
+                log.exception("heartbeat failed; trying again")
 
     def submit(self, dataset_id: str) -> None:
         if self._pool is None:
@@ -61,6 +94,7 @@ class LocalRunner:
         self._pool.submit(self._run, dataset_id)
 
     def stop(self) -> None:
+        self._stopping.set()
         if self._pool is None:
             return
         self._pool.shutdown(wait=False, cancel_futures=True)
@@ -97,7 +131,9 @@ class LocalRunner:
     def _run_once(self, dataset_id: str) -> str | None:
         """Run one dataset; the dataset's name once its run is over (None: not run)."""
         dataset = self._catalog.get(dataset_id)
-        if dataset is None or dataset.is_final or not self._catalog.mark_processing(dataset_id):
+        if dataset is None or dataset.is_final:
+            return None
+        if not self._catalog.mark_processing(dataset_id, owner=self.owner):
             return None
         # mark_processing fixed the baseline in the options: the processor gets those.
         dataset = self._catalog.get(dataset_id)
@@ -111,7 +147,13 @@ class LocalRunner:
             log.info("starting the processor for dataset %s", dataset_id)
         log_path = self.log_path(dataset_id)
         with log_path.open("wb") as log_file:
-            proc = subprocess.Popen(cmd, env=self._env, stdout=log_file, stderr=subprocess.STDOUT)
+            proc = subprocess.Popen(
+                cmd,
+                env=self._env,
+                stdout=log_file,
+                stderr=subprocess.STDOUT,
+                preexec_fn=functools.partial(die_with_parent, os.getpid()),
+            )
             with self._lock:
                 self._procs[dataset_id] = proc
             code = proc.wait()
@@ -137,6 +179,51 @@ class LocalRunner:
         tail = _tail(log_path, 1)
         reason = f"processor exited with code {code}"
         self._catalog.mark_failed(dataset_id, f"{reason}: {tail}" if tail else reason)
+
+
+_PR_SET_PDEATHSIG = 1
+# How often a runner renews its claims; a claim silent for CLAIM_STALE_SECONDS is an
+# orphan (core/catalog/sql.py).
+HEARTBEAT_SECONDS = 5.0
+
+
+def orphaned(owner: str | None, heartbeat_at: datetime | None) -> bool:
+    """Whether a processing claim's runner is gone: a local runner of this host whose
+    process is dead (known at once), or any owner whose heartbeat went stale."""
+    if owner is None:
+        return True  # claimed before claims existed
+    kind, _, rest = owner.partition(":")
+    host, _, rest = rest.partition(":")
+    pid = rest.partition(":")[0]
+    if kind == "local" and host == socket.gethostname() and pid.isdigit():
+        if int(pid) == os.getpid():
+            return False
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            return True
+        except PermissionError:
+            pass
+    if heartbeat_at is None:
+        return True
+    return heartbeat_at < datetime.now(UTC) - timedelta(seconds=CLAIM_STALE_SECONDS)
+
+
+def die_with_parent(parent: int) -> None:
+    """In the child, before exec: SIGKILL when the thread that started it dies.
+
+    An API killed with SIGKILL cannot stop its processors; without this they would run
+    on unowned while the restarted API runs the same datasets again. The starting
+    thread waits for the child, so it outlives it in every other case. Linux only;
+    elsewhere a no-op (the restart still re-queues the work; runs are idempotent).
+    """
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    except (OSError, AttributeError):
+        return
+    if os.getppid() != parent:
+        os._exit(1)  # the API died between fork and prctl
 
 
 def _tail(path: Path, lines: int) -> str:

@@ -13,9 +13,18 @@ from .base import (
     new_dataset_id,
     now,
 )
-from .sql import VERSION_ATTEMPTS, Base, DatasetNameRow, DatasetRow, SqlCatalog, make_engine
+from .sql import (
+    CLAIM_STALE_SECONDS,
+    VERSION_ATTEMPTS,
+    Base,
+    DatasetNameRow,
+    DatasetRow,
+    SqlCatalog,
+    make_engine,
+)
 
 __all__ = [
+    "CLAIM_STALE_SECONDS",
     "DEFAULT_POLICY",
     "FINAL",
     "VERSION_ATTEMPTS",

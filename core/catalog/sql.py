@@ -7,7 +7,7 @@ The schema is owned by the Alembic migrations in `core/migrations/`; `DatasetRow
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +44,9 @@ from .base import (
     now,
 )
 
+# A claim whose heartbeat is older than this belongs to a runner that is gone.
+CLAIM_STALE_SECONDS = 60.0
+
 
 class Base(DeclarativeBase):
     pass
@@ -73,6 +76,9 @@ class DatasetRow(Base):
     version: Mapped[int | None] = mapped_column(Integer, nullable=True)
     # The processor's comparison with the version served before this one.
     schema_diff: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    # The runner processing it, and when it last said it still is (0004).
+    claimed_by: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    heartbeat_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
 
 
 class DatasetNameRow(Base):
@@ -112,6 +118,8 @@ def _to_dataset(row: DatasetRow) -> Dataset:
         name=row.name,
         version=row.version,
         schema_diff=row.schema_diff,
+        claimed_by=row.claimed_by,
+        heartbeat_at=_aware(row.heartbeat_at),
     )
 
 
@@ -378,8 +386,10 @@ class SqlCatalog:
             result = session.execute(stmt)
             return bool(getattr(result, "rowcount", 0))
 
-    def mark_processing(self, dataset_id: str) -> bool:
-        """queued -> processing. A retried attempt may find it processing already.
+    def mark_processing(self, dataset_id: str, owner: str | None = None) -> bool:
+        """queued -> processing, claimed by `owner`. A retried attempt may find it
+        processing already: it may go on only under the same owner, or when the claim's
+        heartbeat is older than CLAIM_STALE_SECONDS (its owner is gone).
 
         Versions of one dataset start in order: while an earlier version is queued or
         processing this one stays queued (False), so that the version it is compared
@@ -389,6 +399,8 @@ class SqlCatalog:
         with self._session() as session, session.begin():
             row = session.get(DatasetRow, dataset_id)
             if row is None or row.status not in (Status.queued.value, Status.processing.value):
+                return False
+            if row.status == Status.processing.value and not self._may_take(row, owner):
                 return False
             options = dict(row.options or {})
             if row.status == Status.queued.value and row.name is not None and row.version:
@@ -421,9 +433,32 @@ class SqlCatalog:
                     started_at=now(),
                     attempts=DatasetRow.attempts + 1,
                     options=options,
+                    claimed_by=owner,
+                    heartbeat_at=now(),
                 )
             )
             return bool(getattr(result, "rowcount", 0))
+
+    @staticmethod
+    def _may_take(row: DatasetRow, owner: str | None) -> bool:
+        if row.claimed_by is None or owner is None or row.claimed_by == owner:
+            return True
+        beat = _aware(row.heartbeat_at)
+        return beat is None or beat < now() - timedelta(seconds=CLAIM_STALE_SECONDS)
+
+    def heartbeat(self, dataset_ids: Sequence[str], owner: str) -> int:
+        """The owner still processes these: refresh their claims."""
+        if not dataset_ids:
+            return 0
+        with self._session() as session, session.begin():
+            result = session.execute(
+                update(DatasetRow)
+                .where(DatasetRow.id.in_(list(dataset_ids)))
+                .where(DatasetRow.claimed_by == owner)
+                .where(DatasetRow.status == Status.processing.value)
+                .values(heartbeat_at=now())
+            )
+            return int(getattr(result, "rowcount", 0))
 
     def next_in_line(self, name: str) -> list[Dataset]:
         """Queued versions of `name`, oldest first: what may start once one finishes."""
@@ -435,11 +470,19 @@ class SqlCatalog:
             ).all()
             return [_to_dataset(r) for r in rows]
 
-    def requeue(self, dataset_id: str) -> bool:
-        """processing -> queued, for work whose runner died; never from a final state."""
-        return self._transition(
-            dataset_id, [Status.processing], status=Status.queued.value, started_at=None
+    def requeue(self, dataset_id: str, owner: str | None = None) -> bool:
+        """processing -> queued, for work whose runner died; never from a final state.
+        With `owner`, only while that owner's claim is the one recorded."""
+        stmt = (
+            update(DatasetRow)
+            .where(DatasetRow.id == dataset_id)
+            .where(DatasetRow.status == Status.processing.value)
+            .values(status=Status.queued.value, started_at=None, claimed_by=None)
         )
+        if owner is not None:
+            stmt = stmt.where(DatasetRow.claimed_by == owner)
+        with self._session() as session, session.begin():
+            return bool(getattr(session.execute(stmt), "rowcount", 0))
 
     def mark_ready(
         self,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import BinaryIO, Protocol
 
 
@@ -71,4 +72,10 @@ class ObjectStore(Protocol):
 
     def ping(self) -> None:
         """Raise StorageUnavailable when the store cannot serve requests."""
+        ...
+
+    def sweep_incomplete(self, bucket: str, older_than: timedelta) -> int:
+        """Remove what writers that died mid-write left behind (temp parts, incomplete
+        multipart uploads) older than `older_than`, or whose writer is known dead;
+        never an object a live writer is still sending. Returns how many went."""
         ...

@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+import time
 import uuid
 from collections.abc import Iterator, Mapping
+from datetime import timedelta
 from pathlib import Path
 from typing import BinaryIO
 
@@ -53,7 +55,8 @@ class LocalObjectStore:
         dest = self._path(bucket, key)
         tmp_dir = self.root / _TMP
         tmp_dir.mkdir(parents=True, exist_ok=True)
-        fd, tmp_name = tempfile.mkstemp(dir=tmp_dir, prefix="put-")
+        # The writer's pid in the name: a restart can tell a dead writer's part.
+        fd, tmp_name = tempfile.mkstemp(dir=tmp_dir, prefix=f"put-{os.getpid()}-")
         size = 0
         try:
             with os.fdopen(fd, "wb") as out:
@@ -119,6 +122,27 @@ class LocalObjectStore:
         keys = sorted(p.relative_to(base).as_posix() for p in base.rglob("*") if p.is_file())
         return iter([k for k in keys if k.startswith(prefix)])
 
+    def sweep_incomplete(self, bucket: str, older_than: timedelta) -> int:
+        """Temp parts of writers that are gone (pid not alive) or older than the limit.
+
+        Temp parts of every bucket share one folder; `bucket` is accepted for the port's
+        sake. A part without a pid (an older version's) goes once it is old enough."""
+        tmp_dir = self.root / _TMP
+        if not tmp_dir.is_dir():
+            return 0
+        cutoff = time.time() - older_than.total_seconds()
+        removed = 0
+        for path in tmp_dir.iterdir():
+            try:
+                old = path.stat().st_mtime < cutoff
+            except FileNotFoundError:
+                continue  # its writer just renamed it into place
+            pid = _writer_pid(path.name)
+            if old or (pid is not None and not _alive(pid)):
+                path.unlink(missing_ok=True)
+                removed += 1
+        return removed
+
     def ping(self) -> None:
         try:
             self.root.mkdir(parents=True, exist_ok=True)
@@ -128,3 +152,22 @@ class LocalObjectStore:
                 raise StorageUnavailable(f"{probe} is not writable")
         except OSError as exc:
             raise StorageUnavailable(str(exc)) from exc
+
+
+def _writer_pid(name: str) -> int | None:
+    parts = name.split("-")
+    if len(parts) >= 3 and parts[0] == "put" and parts[1].isdigit():
+        return int(parts[1])
+    return None
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's process: alive
+    return True

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
 from typing import Any, BinaryIO, TypeVar
 
 import urllib3
@@ -264,6 +265,34 @@ class S3ObjectStore:
                 self._client.list_objects(bucket_name=bucket, prefix=prefix, recursive=True)
             )
         return iter(sorted(o.object_name for o in objects if o.object_name))
+
+    def sweep_incomplete(self, bucket: str, older_than: timedelta) -> int:
+        """Abort multipart uploads begun more than `older_than` ago: an API that died
+        mid-upload leaves its parts stored (and billed) until someone aborts them."""
+        cutoff = datetime.now(UTC) - older_than
+        aborted = 0
+        key_marker: str | None = None
+        upload_marker: str | None = None
+        with _translate("list_multipart_uploads", bucket):
+            while True:
+                # minio-py has no public call for these two S3 operations.
+                listing = self._client._list_multipart_uploads(
+                    bucket, key_marker=key_marker, upload_id_marker=upload_marker
+                )
+                for upload in listing.uploads:
+                    started = upload.initiated_time
+                    if started is not None and started.tzinfo is None:
+                        started = started.replace(tzinfo=UTC)
+                    if upload.upload_id and (started is None or started < cutoff):
+                        self._client._abort_multipart_upload(
+                            bucket, upload.object_name, upload.upload_id
+                        )
+                        aborted += 1
+                markers = (listing.next_key_marker, listing.next_upload_id_marker)
+                # minio-py drops NextUploadIdMarker: stop rather than list a page twice.
+                if not listing.is_truncated or markers == (key_marker, upload_marker):
+                    return aborted
+                key_marker, upload_marker = markers
 
     def ping(self) -> None:
         with _translate("list_buckets"):

@@ -49,7 +49,7 @@ def revisions(engine: sa.Engine) -> list[str]:
 def test_one_head_and_a_linear_history() -> None:
     script = ScriptDirectory.from_config(alembic_config())
     assert script.get_heads() == [HEAD]
-    assert [r.revision for r in script.walk_revisions()] == ["0003", "0002", "0001"]
+    assert [r.revision for r in script.walk_revisions()] == ["0004", "0003", "0002", "0001"]
 
 
 def test_migrations_match_the_model(catalog: Catalog) -> None:

@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import os
 import random
 import socket
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -437,3 +440,43 @@ def test_s3_server_stopped_is_unavailable_then_recovers(
     assert dict(s3_store.stat(s3_bucket, "kept").metadata) == {"filename": "k"}
     s3_store.put_bytes(s3_bucket, "after", b"writable again")
     assert list(s3_store.list(s3_bucket)) == ["after", "kept"]
+
+
+def test_sweep_keeps_a_live_writer(store: ObjectStore, bucket: str) -> None:
+    head = list(Source(6 * MIB, seed=5))  # > one part: on S3 a multipart upload is open
+    with PausedWriter(store, bucket, "live", head, tail=b"tail"):
+        assert store.sweep_incomplete(bucket, timedelta(hours=1)) == 0
+    assert store.stat(bucket, "live").size == 6 * MIB + 4
+
+
+def test_local_sweep_removes_parts_of_dead_writers(tmp_path: Path) -> None:
+    store = LocalObjectStore(tmp_path)
+    store.ensure_bucket("raw")
+    finished = subprocess.Popen(["true"])
+    finished.wait()  # its pid names a writer that no longer runs
+    dead = tmp_path / ".tmp" / f"put-{finished.pid}-abc"
+    dead.write_bytes(b"half an upload")
+    mine = tmp_path / ".tmp" / f"put-{os.getpid()}-def"
+    mine.write_bytes(b"being written")
+    legacy = tmp_path / ".tmp" / "put-xyz"  # no pid: goes once old enough
+    legacy.write_bytes(b"old")
+    assert store.sweep_incomplete("raw", timedelta(hours=1)) == 1
+    assert not dead.exists() and mine.exists() and legacy.exists()
+    old = time.time() - 7200
+    os.utime(legacy, (old, old))
+    assert store.sweep_incomplete("raw", timedelta(hours=1)) == 1
+    assert not legacy.exists() and mine.exists()
+
+
+@pytest.mark.s3
+def test_s3_sweep_aborts_old_multipart_uploads(
+    s3_store: S3ObjectStore, s3_bucket: str, s3_client: Minio
+) -> None:
+    # As an API killed mid-upload leaves it: a multipart upload never completed.
+    s3_client._create_multipart_upload(s3_bucket, "abandoned.csv", {})
+    listed = s3_client._list_multipart_uploads(bucket_name=s3_bucket).uploads
+    assert [u.object_name for u in listed] == ["abandoned.csv"]
+    assert s3_store.sweep_incomplete(s3_bucket, timedelta(hours=1)) == 0  # too young
+    assert s3_store.sweep_incomplete(s3_bucket, timedelta(0)) == 1
+    assert s3_client._list_multipart_uploads(bucket_name=s3_bucket).uploads == []
+    assert list(s3_store.list(s3_bucket)) == []
