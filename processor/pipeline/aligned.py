@@ -51,8 +51,12 @@ def _layout(
 ) -> list[tuple[int, int]] | None:
     cells = [count(ln) for ln in lines]
     usual = Counter(cells).most_common(1)[0][0]
-    # Title lines above the table (one cell) do not take part in the layout.
-    first = next((i for i, n in enumerate(cells) if n >= 2), 0)
+    # The layout starts at the header: the first line with the usual number of cells,
+    # or the line just above it when that one has fewer cells but at least two (names
+    # one space apart). Titles, boxes and prose above it do not take part in it.
+    first = next((i for i, n in enumerate(cells) if n == usual), 0)
+    if not exact and first and 2 <= cells[first - 1] < usual:
+        first -= 1
     if first:
         lines, cells = lines[first:], cells[first:]
     typical = [ln for ln, n in zip(lines, cells, strict=True) if n == usual]

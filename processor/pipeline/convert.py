@@ -19,6 +19,7 @@ from . import _native
 from .dates import to_date32
 from .datewords import named_dates, slash_dates
 from .infer import (
+    MARKED,
     NO_WORDS,
     YES_WORDS,
     ColumnType,
@@ -29,6 +30,7 @@ from .infer import (
     kind_shapes,
     percent_body,
 )
+from .marked import normalise
 from .strbuf import column_buffers, with_nulls_of
 
 MAX_PRECISION = 38
@@ -126,6 +128,12 @@ def _convert(values: pa.Array, ctype: ColumnType, target: pa.DataType) -> pa.Arr
     kind, fmt = ctype.kind, ctype.fmt
     if kind is Kind.STRING:
         return values
+    if fmt.startswith(MARKED):
+        plain = normalise(values)
+        if plain is None:
+            raise pa.ArrowInvalid("a value is not a number with currency or sign marks")
+        inner = ColumnType(kind, fmt[len(MARKED) :], ctype.precision, ctype.scale)
+        return _convert(plain, inner, target)
     if kind is Kind.BOOL:
         return booleans(values)
     if kind is Kind.FLOAT and fmt in _MARKED:

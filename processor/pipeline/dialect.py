@@ -12,7 +12,7 @@ from typing import Any
 from .aligned import SEPARATOR, AlignedLines, find_columns
 from .errors import BadInput
 from .spacing import SpaceBeforeQuote, pads_separators
-from .whitespace import WhitespaceFields
+from .whitespace import RuleLines, WhitespaceFields, has_rule_lines
 
 CANDIDATE_DELIMITERS = (",", ";", "\t", "|")
 _MAX_SAMPLE_RECORDS = 1000
@@ -45,6 +45,8 @@ class Dialect:
     row_labels: bool = False
     # Lines of a C-style /* ... */ comment block above the table (in skip_lines).
     comment_block_lines: int = 0
+    # A delimited file drawn with rule lines (|----|----|, =====): they become blank.
+    rule_lines: bool = False
 
     @property
     def delimiter_name(self) -> str:
@@ -169,17 +171,22 @@ def detect_quote(text: str) -> str:
 _MAX_PREAMBLE = 50
 
 
-def _distinct_names(record: list[str]) -> bool:
-    """A header names each column differently ("N N N" is a row of type codes)."""
-    names = [c.strip() for c in record if c.strip()]
-    return len(set(names)) == len(names)
+def _looks_like_header(record: list[str], null_tokens: frozenset[str]) -> bool:
+    """Every cell a distinct name: no blank, no null token, no number or date ("N N N"
+    is a row of type codes, "1,,"" a row of data)."""
+    names = [c.strip() for c in record]
+    return (
+        all(names)
+        and len(set(names)) == len(names)
+        and not any(n in null_tokens or cell_kind(n) for n in names)
+    )
 
 
 def _is_comment(record: list[str]) -> bool:
     return bool(record) and record[0].lstrip().startswith("#")
 
 
-def preamble_length(records: list[list[str]]) -> int:
+def preamble_length(records: list[list[str]], null_tokens: frozenset[str] = frozenset()) -> int:
     """How many leading records are titles or notes above the table, not its header.
 
     The header is taken to be the first record that has the table's usual field count
@@ -208,9 +215,9 @@ def preamble_length(records: list[list[str]]) -> int:
         header < _MAX_PREAMBLE
         and len(records) > header + 2
         and len(records[header + 1]) == width
-        and _distinct_names(records[header + 1])
-        and header_votes([records[header], *records[header + 2 :]], frozenset()) > 0
-        and header_votes(records[header + 1 :], frozenset()) > 0
+        and _looks_like_header(records[header + 1], null_tokens)
+        and header_votes([records[header], *records[header + 2 :]], null_tokens) > 0
+        and header_votes(records[header + 1 :], null_tokens) > 0
     ):
         header += 1
     if header == 0:
@@ -226,7 +233,7 @@ def preamble_length(records: list[list[str]]) -> int:
         # One ragged record above: a header whose field count differs (a trailing
         # delimiter, or no cell above row labels), unless the full-width record below
         # it is itself clearly a header (its columns vote so).
-        if len(records) > 2 and header_votes(records[1:], frozenset()) > 0:
+        if len(records) > 2 and header_votes(records[1:], null_tokens) > 0:
             return 1
         return 0
     return header
@@ -272,6 +279,12 @@ _WS_MARGIN = 0.1
 def whitespace_sample(body: str, truncated: bool) -> tuple[str, Sample]:
     text = WhitespaceFields()(body, final=not truncated)
     return text, parse_sample(text, SEPARATOR, truncated, '"')
+
+
+def _first_width(records: list[list[str]]) -> int:
+    """Fields of the first non-blank record that is not a # comment (a one-field first
+    line, as in a one-column list of names, is no whitespace table)."""
+    return next((len(r) for r in records if _non_blank(r) and not _is_comment(r)), 0)
 
 
 def comment_block(body: str) -> int:
@@ -327,6 +340,7 @@ def detect_dialect(
         delim, score = best_delimiter(body, truncated, quote or '"')
         spans = find_columns(body) if score < 0.9 else None
         ws_width, ws_share = 0, 0.0
+        ws = Sample([], [])
         if score < 1.0:
             ws_text, ws = whitespace_sample(body, truncated)
             ws_width, ws_share = modal_width(ws.records)
@@ -334,13 +348,16 @@ def detect_dialect(
             # No delimiter splits the lines consistently, but blank gaps do.
             aligned, delim, quote, score = tuple(spans), SEPARATOR, None, 1.0
             body = AlignedLines(spans)(body, final=not truncated)
-        elif ws_width >= 2 and ws_share > score + _WS_MARGIN:
+        elif ws_width >= 2 and ws_share > score + _WS_MARGIN and _first_width(ws.records) >= 2:
             # Runs of spaces and tabs split the lines more consistently.
             spaced, delim, quote, score = True, SEPARATOR, '"', ws_share
             body = ws_text
         elif spans and score < 0.5:
             aligned, delim, quote, score = tuple(spans), SEPARATOR, None, 1.0
             body = AlignedLines(spans)(body, final=not truncated)
+    rules = not aligned and not spaced and has_rule_lines(body)
+    if rules:
+        body = RuleLines()(body, final=not truncated)
     sample = parse_sample(body, delim, truncated, quote)
     padded = (
         bool(quote) and not spaced and pads_separators(sample.records, body, delim, quote or '"')
@@ -355,7 +372,7 @@ def detect_dialect(
     records = sample.records
     titles = 0
     if header_row is None:
-        titles = preamble_length(records)
+        titles = preamble_length(records, null_tokens)
         if titles:
             skip += sample.line_ends[titles - 1]
             records = records[titles:]
@@ -401,4 +418,5 @@ def detect_dialect(
         whitespace=spaced,
         row_labels=labels,
         comment_block_lines=comments,
+        rule_lines=rules and not padded,
     )

@@ -21,6 +21,8 @@ import pyarrow.compute as pc
 from . import _native
 from .dates import day_month_facts
 from .datewords import full_year, named_dates, slash_dates
+from .marked import SHAPE as MARKED_SHAPE
+from .marked import Marks, normalise
 from .strbuf import column_buffers, lengths
 
 
@@ -50,7 +52,15 @@ class ColumnType:
     @property
     def label(self) -> str:
         """Human-readable format, for the report."""
+        if self.fmt.startswith(MARKED):
+            plain = "1234" if self.kind is Kind.INT else "1234.56"
+            inner = _FORMAT_LABELS.get(self.fmt[len(MARKED) :], "") or plain
+            return f"{inner} with currency or sign marks (see notes)"
         return _FORMAT_LABELS.get(self.fmt, self.fmt) if self.fmt else ""
+
+
+# Numbers written with currency or sign marks: "marked " + the format of their digits.
+MARKED = "marked "
 
 
 _FORMAT_LABELS = {
@@ -94,7 +104,7 @@ PERCENT_RE = r"^(-?(?:0|[1-9][0-9]*)(?:[.,][0-9]+)?)\s?%$"
 DATE_SEPARATORS = ("/", "-", ".")
 # Loose shapes, only to tell counterexamples from values of a mixed-format column.
 _FAMILY_SHAPES = {
-    "number": r"^[-+]?(?:[0-9]+(?:[.,][0-9]+)*|[.,][0-9]+)(?:[eE][-+]?[0-9]+)?\s?%?$",
+    "number": MARKED_SHAPE,
     "date": r"^(?:[0-9]{4}[-/][0-9]{1,2}[-/][0-9]{1,2}"
     r"|[0-9]{1,2}[/.-][0-9]{1,2}[/.-](?:[0-9]{4}|[0-9]{2}))$",
     "timestamp": r"^(?:[0-9]{4}[-/][0-9]{2}[-/][0-9]{2}|[0-9]{1,2}[/.-][0-9]{1,2}[/.-][0-9]{4})"
@@ -127,7 +137,7 @@ NO_WORDS = [token.encode() for token in FALSE_TOKENS]
 _NUMBER_KINDS = frozenset({"int", "int_grouped", "float", "grouped", "decimal_comma"})
 _PERCENT_KINDS = frozenset({"pct", "pct_comma"})
 _FAMILIES: dict[str, frozenset[str]] = {
-    "number": _NUMBER_KINDS | _PERCENT_KINDS,
+    "number": _NUMBER_KINDS | _PERCENT_KINDS | {"marked"},
     "bool": frozenset({"bool"}),
     "date": frozenset({"date_iso", "date_named", "ymd/"} | {f"dm{sep}" for sep in DATE_SEPARATORS}),
     "timestamp": frozenset({"timestamp", "ymdt/"} | {f"dmt{sep}" for sep in DATE_SEPARATORS}),
@@ -136,7 +146,9 @@ ALL_CANDIDATES = frozenset().union(*_FAMILIES.values())
 # Beyond this many significant digits a float64 no longer holds every decimal exactly.
 FLOAT_DIGITS = 15
 MAX_DECIMAL_DIGITS = 38
-_NEAR_MISS_SHARE = 0.9
+# A family that explained most values (a majority) when it died is worth naming the
+# values that killed it: they are often markers ("(D)", "(NA)") to add to null_tokens.
+_NEAR_MISS_SHARE = 0.5
 _EXAMPLES = 3
 
 LineOf = Callable[[list[int]], list[int]]
@@ -172,6 +184,10 @@ class ColumnStats:
     has_exponent: bool = False
     bool_words: bool = False  # saw a bool word, not only 0/1
     near_miss: NearMiss | None = None
+    # Numbers with currency or sign marks: the plain numbers they stand for, judged by
+    # the number candidates (set once the plain candidates died), and what was removed.
+    marked: ColumnStats | None = None
+    marks: Marks = field(default_factory=Marks)
 
 
 _PROBE = 64
@@ -310,7 +326,15 @@ def _accumulate_candidates(stats: ColumnStats, values: pa.Array) -> None:
     if alive & _PERCENT_KINDS:
         _accumulate_percent(stats, values)
     if alive & _NUMBER_KINDS:
+        before = copy_stats(stats) if "marked" in alive else None
         _accumulate_numbers(stats, values)
+        if before is not None and not alive & _NUMBER_KINDS:
+            # Every earlier value was a plain number, which reads the same marked.
+            before.alive &= _NUMBER_KINDS
+            stats.marked = before
+            _accumulate_marked(stats, values)
+    elif "marked" in alive:
+        _accumulate_marked(stats, values)
     if "bool" in alive:
         _accumulate_bool(stats, values)
     iso_dates = "date_iso" in alive and _casts(values, pa.date32())
@@ -455,6 +479,10 @@ def fits_format(values: pa.Array, ctype: ColumnType) -> bool:
         values = pc.drop_null(values)
     if not len(values):
         return True
+    if fmt.startswith(MARKED):
+        plain = normalise(values)
+        inner = ColumnType(kind, fmt[len(MARKED) :], ctype.precision, ctype.scale)
+        return plain is not None and fits_format(plain, inner)
     if kind is Kind.INT:
         return is_int_batch(values) if fmt == "plain" else _matches(values, GROUPED_INT_RE)
     if fmt == "plain":
@@ -578,6 +606,22 @@ def _accumulate_percent(stats: ColumnStats, values: pa.Array) -> None:
         stats.max_int_digits = max(stats.max_int_digits, integer)
 
 
+def _accumulate_marked(stats: ColumnStats, values: pa.Array) -> None:
+    """Numbers with currency or sign marks: normalised, then judged as plain numbers."""
+    if normalise(_probe(values)) is None:
+        stats.alive.discard("marked")
+        stats.marked = None
+        return
+    text = normalise(values, stats.marks)
+    if stats.marked is None:
+        stats.marked = ColumnStats(alive=set(_NUMBER_KINDS))
+    if text is not None:
+        accumulate(stats.marked, text)
+    if text is None or not stats.marked.alive & _NUMBER_KINDS:
+        stats.alive.discard("marked")
+        stats.marked = None
+
+
 def _accumulate_bool(stats: ColumnStats, values: pa.Array) -> None:
     """Every value, lowercased, one of the words (one compiled pass); 0/1 alone do not
     make a bool column, a word must appear too."""
@@ -674,6 +718,12 @@ def decide_type(stats: ColumnStats, decimal_comma_hint: bool = False) -> ColumnT
         return _number_type(stats, "percent")
     if "pct_comma" in alive:
         return _number_type(stats, "percent_comma")
+    if "marked" in alive and stats.marked is not None and stats.marked.values:
+        inner = decide_type(stats.marked, decimal_comma_hint)
+        if inner.kind in (Kind.INT, Kind.FLOAT, Kind.DECIMAL):
+            return ColumnType(
+                inner.kind, MARKED + inner.fmt, precision=inner.precision, scale=inner.scale
+            )
     if "bool" in alive and stats.bool_words:
         return ColumnType(Kind.BOOL)
     if "date_iso" in alive:
@@ -737,8 +787,11 @@ def type_notes(stats: ColumnStats, chosen: ColumnType) -> list[str]:
             )
             notes.append(
                 f"{miss.matched} of {stats.values} values are {_FAMILY_NAMES[miss.family]}, "
-                f"but not {shown}: kept as text"
+                f"but not {shown}: kept as text (if they mean no value, add them to "
+                f"null_tokens)"
             )
+    if chosen.fmt.startswith(MARKED):
+        notes.append(f"numbers written with marks: {stats.marks.describe()}")
     if chosen.kind is Kind.DECIMAL:
         notes.append(
             f"values have up to {stats.max_digits} digits, more than a float holds exactly: "

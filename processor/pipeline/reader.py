@@ -30,7 +30,7 @@ from .encoding import EncodingInfo, RawDigest, Utf8Stream
 from .errors import UNTERMINATED, WRONG_FIELDS, BadInput
 from .spacing import SpaceBeforeQuote
 from .strbuf import string_buffers, value_bytes
-from .whitespace import WhitespaceFields
+from .whitespace import RuleLines, WhitespaceFields
 
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
 
@@ -381,6 +381,8 @@ def parse(
         transform = WhitespaceFields()
     elif dialect.space_before_quote and dialect.quote:
         transform = SpaceBeforeQuote(dialect.delimiter, dialect.quote)
+    elif dialect.rule_lines:
+        transform = RuleLines()
     stream = Utf8Stream(open_input(), encoding, digest, transform)
     resolver = LineResolver(log, dialect, sink)
 

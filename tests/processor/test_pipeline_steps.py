@@ -304,6 +304,7 @@ def test_infer_keeps_counterexamples_with_their_lines() -> None:
     assert counterexamples(stats) == [{"value": "n/d", "line": 102}, {"value": "x", "line": 104}]
     assert type_notes(stats, ctype) == [
         "52 of 54 values are numbers, but not 'n/d' (line 102), 'x' (line 104): kept as text"
+        " (if they mean no value, add them to null_tokens)"
     ]
 
 
