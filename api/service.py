@@ -11,6 +11,7 @@ new one fails). Every version owns its objects, so deleting one never touches an
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import Iterator
@@ -18,14 +19,14 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from core import keys
-from core.catalog import Catalog, Dataset, SchemaPolicy, new_dataset_id
+from core.catalog import Catalog, Dataset, SchemaPolicy, Status, new_dataset_id
 from core.logs import current_request_id
 from core.manifest import UploadManifest, write_manifest
 from core.storage import ObjectNotFound
 
 from .container import Container
 from .errors import ServiceError, Unprocessable
-from .options import user_options
+from .options import check_type_columns, merge_options
 from .versions import find_family, resolve, version_of
 
 log = logging.getLogger(__name__)
@@ -170,7 +171,8 @@ def reprocess(
     raw_bucket = settings.storage.raw_bucket
     new_id = new_dataset_id()
     raw_key = keys.raw_key(new_id)
-    chosen = {**user_options(source.options), **overrides}
+    chosen = merge_options(source.options, overrides)
+    check_type_columns(overrides, lambda: source_report(container, source), version_of(source))
     manifest = UploadManifest(
         dataset_id=new_id,
         filename=source.filename,
@@ -192,6 +194,19 @@ def reprocess(
             f"version {version_of(source)} of dataset {name!r} has no uploaded file left"
         ) from None
     return _record(container, manifest, raw_key)
+
+
+def source_report(container: Container, source: Dataset) -> dict[str, Any] | None:
+    """A ready version's report.json (its columns), None when it has none to read."""
+    if source.status != Status.ready:
+        return None
+    bucket = container.settings.storage.processed_bucket
+    try:
+        with container.store.open(bucket, keys.report_key(source.id)) as fh:
+            report = json.loads(fh.read())
+    except (ObjectNotFound, ValueError):
+        return None
+    return report if isinstance(report, dict) else None
 
 
 def delete(container: Container, ref: str, version: int | None) -> list[str]:

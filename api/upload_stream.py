@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, parse_options_header
 
+from core.sniff import decode_head, not_csv_message, text_format
+
 from .errors import BadRequest, PayloadTooLarge, Unprocessable, UnsupportedMediaType
 
 FILE_FIELD = "file"
@@ -102,6 +104,10 @@ class _Digest:
         reason = sniff_binary(bytes(self.head))
         if reason:
             raise UnsupportedMediaType(reason)
+        kind = text_format(decode_head(bytes(self.head)))
+        if kind:
+            # JSON, NDJSON, XML, HTML: text, but never a table the processor can read.
+            raise UnsupportedMediaType(not_csv_message(kind))
 
     def release(self) -> Iterator[bytes]:
         # Nothing goes to storage before the first KiB passed the binary check.

@@ -4,6 +4,7 @@ the response it asks for."""
 from __future__ import annotations
 
 import hashlib
+import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -41,13 +42,17 @@ class RawQuery:
 
 
 def raw_query(items: Iterable[tuple[str, str]]) -> RawQuery:
+    """Column names are matched in NFC, the form the processor writes them in: a
+    client that sends ``größe`` decomposed (NFD, as some systems type it) still finds it."""
     filters = []
     sort: str | None = None
     columns: tuple[str, ...] | None = None
-    for key, value in items:
+    for raw_key, value in items:
+        key = unicodedata.normalize("NFC", raw_key)
         if key == "sort":
-            sort = value
+            sort = unicodedata.normalize("NFC", value)
         elif key == "columns":
+            value = unicodedata.normalize("NFC", value)
             names = [c.strip() for c in value.split(",") if c.strip()]
             columns = tuple(dict.fromkeys(names)) or None
         elif key not in RESERVED:

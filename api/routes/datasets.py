@@ -24,7 +24,7 @@ from .. import service
 from ..answers import identity_headers, json_answer, not_ready, pending
 from ..deps import CatalogDep, ContainerDep, ServedDep, VersionQuery
 from ..errors import NotFound
-from ..options import detection_options, policy_option
+from ..options import CleaningOptions, combined, detection_options, policy_option
 from ..query.service import HotContainerDep, download_response, page_response
 from ..runners.logs import load_logs
 from ..serving import DEFAULT_LIMIT, MAX_LIMIT
@@ -180,6 +180,7 @@ async def list_versions(served: ServedDep, catalog: CatalogDep) -> Response:
 async def reprocess_dataset(
     dataset_id: str,
     container: ContainerDep,
+    cleaning: CleaningOptions,
     version: VersionQuery = None,
     encoding: Annotated[str | None, Query(max_length=40)] = None,
     delimiter: Annotated[str | None, Query(max_length=3)] = None,
@@ -190,7 +191,7 @@ async def reprocess_dataset(
     """Process a version's uploaded file again (default: the version the URL serves), as
     a new version. Takes the upload's detection overrides; what is left out keeps the
     source version's value."""
-    overrides = detection_options(encoding, delimiter, header_row, no_header)
+    overrides = combined(detection_options(encoding, delimiter, header_row, no_header), cleaning)
     policy = policy_option(on_schema_change)
     created = await anyio.to_thread.run_sync(
         lambda: service.reprocess(container, dataset_id, version, overrides, policy)

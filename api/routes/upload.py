@@ -12,7 +12,7 @@ from ..answers import identity_headers
 from ..deps import ContainerDep
 from ..errors import PayloadTooLarge, UnsupportedMediaType
 from ..limits import timed_body
-from ..options import detection_options, policy_option
+from ..options import CleaningOptions, combined, detection_options, policy_option
 from ..space import check_free_space
 from ..upload_stream import (
     MultipartFileStream,
@@ -41,6 +41,7 @@ async def upload_page(request: Request) -> HTMLResponse:
 async def upload(
     request: Request,
     container: ContainerDep,
+    cleaning: CleaningOptions,
     filename: Annotated[str | None, Query(max_length=255)] = None,
     encoding: Annotated[str | None, Query(max_length=40)] = None,
     delimiter: Annotated[str | None, Query(max_length=3)] = None,
@@ -66,7 +67,7 @@ async def upload(
     with Content-Type text/csv.
     """
     settings = container.settings
-    options = detection_options(encoding, delimiter, header_row, no_header)
+    options = combined(detection_options(encoding, delimiter, header_row, no_header), cleaning)
     policy = policy_option(on_schema_change)
     limit = settings.max_upload_bytes
     declared = request.headers.get("content-length")
