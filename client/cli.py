@@ -30,7 +30,7 @@ from rich.table import Table
 
 from .api import DEFAULT_URL, KEY_ENV, URL_ENV, ApiError, Client, NotReady
 
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)
 out = Console(soft_wrap=True)
 
 
@@ -451,18 +451,20 @@ def versions(ctx: Ctx, ref: str) -> None:
         emit(body)
         return
     served = body.get("latest_ready_version")
-    table = Table("version", "id", "status", "rows", "rejected", "created", "schema")
+    table = Table("version", "status", "rows", "rejected", "created", "schema")
+    # Ids are for copying: never cut short (folded when the terminal is narrow).
+    table.add_column("id", overflow="fold", min_width=32)
     for v in reversed(body["versions"]):
         diff = v.get("schema_diff") or {}
         mark = " (served)" if v["version"] == served else ""
         table.add_row(
             f"{v['version']}{mark}",
-            v["id"],
             v["status"],
             _num(v.get("rows_out")),
             _num(v.get("rows_rejected")),
             str(v.get("created_at") or "")[:19],
             "changed" if diff.get("changed") else "",
+            v["id"],
         )
     out.print(table)
 

@@ -18,13 +18,14 @@ from tests.servers.api import ApiServer, wait_final
 
 ROOT = Path(__file__).resolve().parents[2]
 SALES = (ROOT / "examples" / "sales.csv").read_bytes()
-# Every data line has a field too many: all rejected, more than MINI_MAX_REJECT_RATIO.
-BROKEN = b"a,b\n" + b"".join(b"%d,x,extra\n" % i for i in range(20))
+# A field longer than the server's MINI_MAX_FIELD_BYTES fails processing (exit code 2).
+MAX_FIELD_BYTES = 4096
+BROKEN = b"a,b\n1," + b"x" * (2 * MAX_FIELD_BYTES) + b"\n2,y\n"
 
 
 @pytest.fixture(scope="module")
 def json_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiServer]:
-    env = {"MINI_LOG_FORMAT": "json"}
+    env = {"MINI_LOG_FORMAT": "json", "MINI_MAX_FIELD_BYTES": str(MAX_FIELD_BYTES)}
     with ApiServer(tmp_path_factory.mktemp("api-ops"), env=env) as server:
         yield server
 

@@ -24,11 +24,15 @@ from tests.servers.api import ApiServer, wait_final
 ROOT = Path(__file__).resolve().parents[2]
 SALES = ROOT / "examples" / "sales.csv"
 CLI = Path(sys.executable).with_name("mini-pipeline")
+# A field longer than the server's MINI_MAX_FIELD_BYTES fails processing.
+MAX_FIELD_BYTES = 4096
+BROKEN = b"a,b\n1," + b"x" * (2 * MAX_FIELD_BYTES) + b"\n2,y\n"
 
 
 @pytest.fixture(scope="module")
 def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiServer]:
-    with ApiServer(tmp_path_factory.mktemp("api-cli")) as server:
+    env = {"MINI_MAX_FIELD_BYTES": str(MAX_FIELD_BYTES)}
+    with ApiServer(tmp_path_factory.mktemp("api-cli"), env=env) as server:
         yield server
 
 
@@ -73,10 +77,10 @@ def test_upload_with_wait_ends_with_the_summary(api: ApiServer, sales: dict[str,
 
 def test_a_failing_file_exits_non_zero(api: ApiServer, tmp_path: Path) -> None:
     broken = tmp_path / "broken.csv"
-    broken.write_bytes(b"a,b\n" + b"".join(b"%d,x,extra\n" % i for i in range(20)))
+    broken.write_bytes(BROKEN)
     done = run(api, "upload", str(broken), "--name", "broken", "--wait")
     assert done.returncode == 1
-    assert "broken v1: failed:" in done.stderr and "MINI_MAX_REJECT_RATIO" in done.stderr
+    assert "broken v1: failed:" in done.stderr and "MINI_MAX_FIELD_BYTES" in done.stderr
     # Without --wait the upload itself succeeded: exit 0.
     assert run(api, "upload", str(broken), "--name", "broken").returncode == 0
     # Rows of a failed version: the API's 409, exit 1.
@@ -187,7 +191,7 @@ def test_the_python_client(api: ApiServer, sales: dict[str, Any]) -> None:
         mp.download("py", buf, format="parquet")
         assert buf.getvalue() == stored(api, final["id"])
         with pytest.raises(DatasetFailed):
-            broken = mp.upload(io_file(api, b"a,b\n" + b"1,2,3\n" * 20), name="py-broken")
+            broken = mp.upload(io_file(api, BROKEN), name="py-broken")
             wait_final(httpx.Client(base_url=api.url), broken["id"])
             mp.rows("py-broken", version=1)
 
