@@ -125,6 +125,15 @@
     if (delimiter) params.set("delimiter", delimiter);
     if (headerRow) params.set("header_row", headerRow);
     if (document.getElementById("opt-no-header").checked) params.set("no_header", "true");
+    const text = (id) => document.getElementById(id).value.trim();
+    const checked = (id) => document.getElementById(id).checked;
+    if (text("opt-skip-rows")) params.set("skip_rows", text("opt-skip-rows"));
+    if (text("opt-null-tokens")) params.set("null_tokens", text("opt-null-tokens"));
+    if (checked("opt-null-tokens-replace")) params.set("null_tokens_replace", "true");
+    if (text("opt-decimal")) params.set("decimal", text("opt-decimal"));
+    if (text("opt-date-order")) params.set("date_order", text("opt-date-order"));
+    if (text("opt-types")) params.set("types", text("opt-types"));
+    if (checked("opt-dedupe")) params.set("dedupe", "true");
     return params;
   }
 
