@@ -14,6 +14,7 @@ from pathlib import Path
 import pyarrow as pa
 
 from core import upload_options
+from core.logs import configure_logging
 from core.outputs import EXIT_BAD_INPUT, EXIT_OK
 from core.settings import Settings
 
@@ -165,7 +166,10 @@ def main(argv: list[str] | None = None) -> int:
         from .reconcile import DEFAULT_GRACE_SECONDS, reconcile_main
 
         grace = DEFAULT_GRACE_SECONDS if args.grace_seconds is None else args.grace_seconds
-        return reconcile_main(Settings(), grace_seconds=grace, stale_seconds=args.stale_seconds)
+        settings = Settings()
+        # Its log lines (re-queued, recorded, deleted) as text or JSON (MINI_LOG_FORMAT).
+        configure_logging(settings.log_format.value, "reconciler")
+        return reconcile_main(settings, grace_seconds=grace, stale_seconds=args.stale_seconds)
     return run_dataset(Settings(), args.dataset_id, args.options, args.request_id)
 
 
