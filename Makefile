@@ -43,8 +43,9 @@ run: venv
 # Test servers are built from source once per machine (cached in ~/.cache/mini-pipeline).
 servers:
 	@start=$$(date +%s); bash scripts/build-weed.sh; \
-	  mid=$$(date +%s); bash scripts/build-k8s.sh; end=$$(date +%s); \
-	  echo "test server builds took $$((end - start))s (SeaweedFS $$((mid - start))s, Kubernetes $$((end - mid))s; cached in ~/.cache/mini-pipeline/bin)"
+	  mid=$$(date +%s); bash scripts/build-k8s.sh; k8s=$$(date +%s); \
+	  bash scripts/build-toxiproxy.sh; end=$$(date +%s); \
+	  echo "test server builds took $$((end - start))s (SeaweedFS $$((mid - start))s, Kubernetes $$((k8s - mid))s, Toxiproxy $$((end - k8s))s; cached in ~/.cache/mini-pipeline/bin)"
 
 lint: dev
 	$(VENV)/bin/ruff check api core processor client tests

@@ -119,6 +119,10 @@ def upload(
         )
     dataset_id = new_dataset_id()
     raw_key = keys.raw_key(dataset_id)
+    dataset_name = name or dataset_id
+    # Before the body is read: a catalog that cannot answer fails the upload with
+    # nothing stored, rather than after the file is.
+    processing = processing_options(container.catalog, dataset_name, options, policy)
     started = time.perf_counter()
     try:
         container.ensure_buckets()
@@ -131,7 +135,6 @@ def upload(
     except BaseException:
         container.metrics.upload_rejected()
         raise
-    dataset_name = name or dataset_id
     manifest = UploadManifest(
         dataset_id=dataset_id,
         filename=filename or source.filename or "upload.csv",
@@ -140,7 +143,7 @@ def upload(
         content_type=source.content_type,
         uploaded_at=datetime.now(UTC),
         name=dataset_name,
-        options=processing_options(container.catalog, dataset_name, options, policy),
+        options=processing,
         on_schema_change=policy,
     )
     created = _record(container, manifest, raw_key)

@@ -45,7 +45,7 @@ class StorageSettings(BaseModel):
     part_size: int = 8 * MIB
     # Incomplete multipart uploads (S3) and temp parts (local) older than this are
     # removed at start and by the reconciler: longer than any upload may take.
-    incomplete_max_age_seconds: int = Field(default=24 * 3600, ge=60)
+    incomplete_max_age_seconds: int = Field(default=24 * 3600, ge=1)
 
 
 class KubernetesSettings(BaseModel):

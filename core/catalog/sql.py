@@ -6,10 +6,11 @@ The schema is owned by the Alembic migrations in `core/migrations/`; `DatasetRow
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import functools
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 from alembic.util.exc import CommandError
 from sqlalchemy import (
@@ -29,7 +30,13 @@ from sqlalchemy import (
     text,
     update,
 )
-from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import (
+    DBAPIError,
+    IntegrityError,
+    InterfaceError,
+    OperationalError,
+    SQLAlchemyError,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 
 from ..migrations.apply import upgrade_to_head
@@ -43,6 +50,10 @@ from .base import (
     Status,
     now,
 )
+
+P = ParamSpec("P")
+R = TypeVar("R")
+T = TypeVar("T")
 
 # A claim whose heartbeat is older than this belongs to a runner that is gone.
 CLAIM_STALE_SECONDS = 60.0
@@ -146,6 +157,33 @@ def make_engine(url: str) -> Engine:
     return create_engine(url, pool_pre_ping=True)
 
 
+def _translate_errors(method: Callable[P, R]) -> Callable[P, R]:
+    """SQLAlchemy's errors as the port's: a database that cannot be reached (down,
+    restarting, refusing us) is CatalogUnavailable (503 + Retry-After), anything else
+    from the database is CatalogError."""
+
+    @functools.wraps(method)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return method(*args, **kwargs)
+        except (OperationalError, InterfaceError) as exc:
+            raise CatalogUnavailable(str(exc).splitlines()[0]) from exc
+        except DBAPIError as exc:
+            if exc.connection_invalidated:
+                raise CatalogUnavailable(str(exc).splitlines()[0]) from exc
+            raise CatalogError(str(exc).splitlines()[0]) from exc
+
+    return wrapper
+
+
+def _translated(cls: type[T]) -> type[T]:
+    for name, member in list(vars(cls).items()):
+        if callable(member) and not name.startswith("_") and name not in {"from_url"}:
+            setattr(cls, name, _translate_errors(member))
+    return cls
+
+
+@_translated
 class SqlCatalog:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
@@ -219,6 +257,8 @@ class SqlCatalog:
                 # A concurrent upload took this version number (or created the name
                 # first): count again.
                 continue
+            except (OperationalError, InterfaceError):
+                raise  # unreachable: CatalogUnavailable, by _translate_errors
             except SQLAlchemyError as exc:
                 raise CatalogError(f"could not record dataset: {exc}") from exc
             return _to_dataset(row)

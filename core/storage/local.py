@@ -67,9 +67,14 @@ class LocalObjectStore:
                 os.fsync(out.fileno())
             meta = dict(metadata or {})
             self._write_meta(bucket, key, meta)
-            dest.parent.mkdir(parents=True, exist_ok=True)
             # Same filesystem, so the rename is atomic: readers see all or nothing.
-            os.replace(tmp_name, dest)
+            try:
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                os.replace(tmp_name, dest)
+            except FileNotFoundError:
+                # A delete removed the emptied folder in between: make it again.
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                os.replace(tmp_name, dest)
         except BaseException:
             Path(tmp_name).unlink(missing_ok=True)
             raise
@@ -114,8 +119,18 @@ class LocalObjectStore:
         return self._path(bucket, key).is_file()
 
     def delete(self, bucket: str, key: str) -> None:
-        self._path(bucket, key).unlink(missing_ok=True)
+        path = self._path(bucket, key)
+        path.unlink(missing_ok=True)
         self._meta_path(bucket, key).unlink(missing_ok=True)
+        # Folders are not objects: one left empty by its last object goes with it.
+        bucket_dir = self.root / bucket
+        parent = path.parent
+        while parent != bucket_dir and bucket_dir in parent.parents:
+            try:
+                parent.rmdir()
+            except OSError:
+                break  # not empty (or already gone): stop climbing
+            parent = parent.parent
 
     def list(self, bucket: str, prefix: str = "") -> Iterator[str]:
         base = self._bucket_dir(bucket)
