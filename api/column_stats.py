@@ -17,6 +17,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from .errors import Unprocessable
+from .limits import check_deadline
 from .serving import column_type
 
 # Past this many distinct values the text counter is pruned, and the counts
@@ -42,6 +43,7 @@ def _numeric_view(column: pa.ChunkedArray | pa.Array, kind: str) -> pa.Array | p
 
 def _row_group_columns(parquet: pq.ParquetFile, name: str) -> Any:
     for i in range(parquet.metadata.num_row_groups):
+        check_deadline()
         yield parquet.read_row_group(i, columns=[name]).column(0)
 
 

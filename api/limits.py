@@ -199,10 +199,16 @@ async def bounded(request: Request, seconds: float, work: Callable[[], T]) -> T:
                 return
             await anyio.sleep(0.2)
 
+    failure: Exception | None = None
     async with anyio.create_task_group() as tg:
         tg.start_soon(watch, tg.cancel_scope)
         try:
             result = await anyio.to_thread.run_sync(run)
+        except Exception as exc:
+            # Raised outside the task group, so it is not wrapped in an ExceptionGroup.
+            failure = exc
         finally:
             tg.cancel_scope.cancel()
+    if failure is not None:
+        raise failure
     return result

@@ -16,6 +16,7 @@ from .auth import install_api_keys
 from .container import build_container
 from .errors import install_error_handlers
 from .observability import ObservabilityMiddleware
+from .openapi import install_openapi
 from .routes import datasets, docs, health, login, ops, stats, ui, upload
 from .security import install_security_headers
 
@@ -79,4 +80,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(docs.router)
     app.include_router(ops.router)
     app.mount("/static", StaticFiles(packages=[("api", "static")]), name="static")
+    # Every status, content type and header the API answers, and the upload's body.
+    install_openapi(app)
     return app

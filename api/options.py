@@ -29,7 +29,7 @@ def detection_options(
     if encoding:
         try:
             options["encoding"] = codecs.lookup(encoding).name
-        except LookupError:
+        except (LookupError, ValueError):  # ValueError: a NUL in the name
             raise Unprocessable(f"unknown encoding {encoding!r}") from None
     if delimiter:
         if delimiter not in DELIMITERS:

@@ -76,6 +76,7 @@ def options_from(
     if settings is not None:
         chosen["max_reject_ratio"] = settings.max_reject_ratio
         chosen["max_field_bytes"] = settings.max_field_bytes
+        chosen["max_columns"] = settings.max_columns
         if settings.null_tokens is not None:
             chosen["null_tokens"] = tuple(settings.null_tokens)
     tokens = raw.get("null_tokens")

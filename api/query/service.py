@@ -23,6 +23,7 @@ from core.storage import ObjectNotFound, ObjectStore
 from ..answers import identity, identity_headers, not_ready
 from ..container import Container
 from ..errors import NotFound, Unprocessable
+from ..limits import bounded
 from ..serving import column_type
 from ..versions import Resolver, Served
 from . import cursor as cursors
@@ -160,7 +161,8 @@ async def page_response(
             headers={"ETag": tag, "Cache-Control": CACHE_CONTROL, **identity_headers(served)},
         )
 
-    return await anyio.to_thread.run_sync(work)
+    # Stopped past MINI_REQUEST_TIMEOUT_SECONDS or when the client leaves (api/limits.py).
+    return await bounded(request, settings.request_timeout_seconds, work)
 
 
 def _fingerprint(query: Query) -> str:

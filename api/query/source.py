@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, BinaryIO
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from ..limits import check_deadline
 from .footer_cache import Footer, ObjectIdentity, footer_for
 from .pages import Patch, patch_column
 from .patched_file import PatchedFile
@@ -73,6 +74,7 @@ class Source:
 
     def read_group(self, group: int, columns: Sequence[str]) -> pa.Table:
         """The whole row group, decoded once and cached."""
+        check_deadline()
         table = self.cached(group, columns)
         if table is not None:
             return table
@@ -84,6 +86,7 @@ class Source:
     def read_prefix(self, group: int, columns: Sequence[str], start: int, stop: int) -> pa.Table:
         """Rows [start, stop) of a group, for a page: a group read a second time is
         decoded whole and cached, so paging through it decodes it about once."""
+        check_deadline()
         table = self.cached(group, columns)
         if table is not None:
             return table.slice(start, stop - start)
@@ -96,6 +99,7 @@ class Source:
 
     def read_rows(self, group: int, columns: Sequence[str], start: int, stop: int) -> pa.Table:
         """Rows [start, stop) of a group, decoding as little of it as the file allows."""
+        check_deadline()
         table = self.cached(group, columns)
         if table is not None:
             return table.slice(start, stop - start)

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-import anyio
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
 from core import keys
@@ -14,12 +13,14 @@ from ..answers import json_answer, not_ready
 from ..column_stats import column_stats
 from ..deps import ContainerDep, ServedDep
 from ..errors import Unprocessable
+from ..limits import bounded
 
 router = APIRouter(prefix="/datasets", tags=["datasets"])
 
 
 @router.get("/{dataset_id}/columns/{name}/stats", response_model=None)
 async def get_column_stats(
+    request: Request,
     name: str,
     served: ServedDep,
     container: ContainerDep,
@@ -48,6 +49,6 @@ async def get_column_stats(
                         f"{exc.message} in version {served.version} of dataset {served.name!r}"
                     ) from None
 
-        stats = await anyio.to_thread.run_sync(compute)
+        stats = await bounded(request, container.settings.request_timeout_seconds, compute)
         container.stats_cache.put(key, stats)
     return json_answer(served, stats)

@@ -32,8 +32,9 @@ MULTIPART_OVERHEAD = 64 * 1024
 RAW_BODY_TYPES = {"text/csv", "text/plain", "application/csv", "application/octet-stream"}
 
 
-@router.get("/upload", response_class=HTMLResponse, include_in_schema=False)
+@router.get("/upload", response_class=HTMLResponse)
 async def upload_page(request: Request) -> HTMLResponse:
+    """The upload page (HTML) for people with a browser."""
     return templates.TemplateResponse(request, "upload.html", {"active": "upload"})
 
 

@@ -128,6 +128,8 @@ class ProcessOptions:
     no_header: bool = False
     null_tokens: tuple[str, ...] = DEFAULT_NULL_TOKENS
     max_field_bytes: int = 16 * MIB
+    # More columns than this fail the file (MINI_MAX_COLUMNS; README: Limits).
+    max_columns: int = 2000
     # More rejected rows than this share of the rows read fails the dataset.
     max_reject_ratio: float = 0.10
     # Spill files (a little more than the input's size) go here; None: the system's.

@@ -233,6 +233,11 @@ def detect(open_input: OpenInput, options: ProcessOptions) -> tuple[EncodingInfo
         no_header=options.no_header,
         null_tokens=frozenset(options.null_tokens),
     )
+    if len(dialect.header) > options.max_columns:
+        raise BadInput(
+            f"the file has {len(dialect.header)} columns, more than the {options.max_columns} "
+            "allowed (MINI_MAX_COLUMNS); split it into narrower files or transpose it"
+        )
     return encoding, dialect
 
 
