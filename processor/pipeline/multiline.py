@@ -101,17 +101,20 @@ def scan_batch(
     delimiter: str | None,
     quote: str | None,
     found: Multiline,
-) -> tuple[np.ndarray | None, list[Suspect]]:
+) -> tuple[np.ndarray | None, list[Suspect], np.ndarray]:
     """Count the batch's multi-line values into ``found``; the mask of rows with one
-    (None: no such row) and the rows whose value swallowed complete records."""
+    (None: no such row), the rows whose value swallowed complete records, and the line
+    breaks inside each row (for its line numbers)."""
     fields = len(columns)
     rows: np.ndarray | None = None
     suspects: list[Suspect] = []
+    per_row = np.zeros(len(columns[0]) if columns else 0, dtype=np.int64)
     checkable = fields >= 2 and delimiter is not None and len(delimiter) == 1
     for k, values in enumerate(columns):
         per_value = breaks_per_value(values)
         if per_value is None:
             continue
+        per_row += per_value
         spans = per_value > 0
         found.values += int(spans.sum())
         rows = spans if rows is None else rows | spans
@@ -127,7 +130,7 @@ def scan_batch(
     if rows is not None:
         found.rows += int(rows.sum())
     suspects.sort(key=lambda s: s.row)
-    return rows, suspects
+    return rows, suspects, per_row
 
 
 def raw_row(columns: Sequence[pa.Array], row: int, delimiter: str | None, quote: str | None) -> str:

@@ -365,7 +365,9 @@ def scan_pass(
                     check_field_size(values, options.max_field_bytes, names[i], lines)
                 suspects: list[Suspect] = []
                 if lines.breaks:
-                    spans, suspects = scan_batch(columns, delimiter, dialect.quote, multiline)
+                    spans, suspects, lines.row_breaks = scan_batch(
+                        columns, delimiter, dialect.quote, multiline
+                    )
                     if spans is not None and len(multiline.lines) < MULTILINE_SAMPLE:
                         first = np.flatnonzero(spans)[: MULTILINE_SAMPLE - len(multiline.lines)]
                         multiline.lines.extend(lines.lines_of(first.tolist()))

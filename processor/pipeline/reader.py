@@ -160,18 +160,27 @@ class BatchLines:
     inserts: list[tuple[int, int]]  # (row index, lines): skipped records inside the batch
     columns: list[pa.Array]  # the raw values, for line breaks inside them
     breaks: int | None = None  # line breaks inside them all, when counted
+    row_breaks: npt.NDArray[np.int64] | None = None  # per row, once worked out
+
+    def per_row(self) -> npt.NDArray[np.int64]:
+        """Line breaks inside each row's values (worked out once per batch)."""
+        if self.row_breaks is None:
+            num_rows = len(self.columns[0]) if self.columns else 0
+            if self.breaks == 0:
+                self.row_breaks = np.zeros(num_rows, dtype=np.int64)
+            else:
+                self.row_breaks = line_breaks_per_row(self.columns, num_rows)
+        return self.row_breaks
 
     def last_line_of(self, row: int) -> int:
         """The line a row ends on (rows can span lines inside quotes)."""
-        num_rows = len(self.columns[0]) if self.columns else 0
-        inside = int(line_breaks_per_row(self.columns, num_rows)[row])
+        inside = int(self.per_row()[row])
         return self.lines_of([row])[0] + inside
 
     def lines_of(self, rows: list[int]) -> list[int]:
         if not rows:
             return []
-        num_rows = len(self.columns[0]) if self.columns else 0
-        breaks = np.concatenate(([0], np.cumsum(line_breaks_per_row(self.columns, num_rows))))
+        breaks = np.concatenate(([0], np.cumsum(self.per_row())))
         out = []
         for i in rows:
             skipped = sum(lines for at, lines in self.inserts if at <= i)
@@ -183,7 +192,7 @@ class BatchLines:
         num_rows = len(self.columns[0]) if self.columns else 0
         lines = self.first_line + np.arange(num_rows, dtype=np.int64)
         if self.breaks != 0:
-            inside = line_breaks_per_row(self.columns, num_rows)
+            inside = self.per_row()
             lines += np.cumsum(inside) - inside
         for at, count in self.inserts:
             lines[at:] += count
@@ -267,9 +276,10 @@ def line_breaks_per_row(columns: list[pa.Array], num_rows: int) -> npt.NDArray[n
     """Line breaks (CRLF, CR or LF) inside the raw values of each row."""
     total = np.zeros(num_rows, dtype=np.int64)
     for col in columns:
+        raw = value_bytes(col)
+        if not raw.size or not _native.count_line_breaks(raw):
+            continue  # one compiled pass instead of the whole-array ones below
         offsets, data = string_buffers(col)
-        if not data.size:
-            continue
         is_break = (data == 10) | (data == 13)
         if not is_break.any():
             continue
