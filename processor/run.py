@@ -64,7 +64,7 @@ def options_from(
         chosen["header_row"] = int(chosen["header_row"]) - 1
     elif raw.get("skip_rows") is not None:
         # N lines skipped: the header (or, with no_header, the first row) is line N + 1.
-        chosen["header_row"] = _count(raw["skip_rows"], "skip_rows")
+        chosen["header_row"] = chosen["skip_rows"] = _count(raw["skip_rows"], "skip_rows")
     if "dedupe" in chosen:
         chosen["dedupe"] = _flag(chosen["dedupe"], "dedupe")
     if raw.get("types"):

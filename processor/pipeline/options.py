@@ -154,6 +154,9 @@ class ProcessOptions:
     # Column type overrides: (column, type) pairs; the column is named as in the output
     # (snake_case) or as in the header.
     types: tuple[tuple[str, str], ...] = ()
+    # Lines skipped above the header as the user said it (``skip_rows``), for the report:
+    # ``header_row`` already holds its effect.
+    skip_rows: int | None = None
 
     def __post_init__(self) -> None:
         if self.encoding is not None:

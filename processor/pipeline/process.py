@@ -158,6 +158,7 @@ def options_used(options: ProcessOptions) -> dict[str, Any]:
         # Counted from 1, as the user gave it.
         "header_row": None if options.header_row is None else options.header_row + 1,
         "no_header": options.no_header,
+        "skip_rows": options.skip_rows,
         "on_schema_change": options.on_schema_change,
         "baseline": options.baseline.as_dict() if options.baseline is not None else None,
         "null_tokens": list(options.null_tokens),

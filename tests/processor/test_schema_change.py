@@ -208,6 +208,7 @@ def test_pin_keeps_the_served_types_and_rejects_what_does_not_fit(
         "delimiter": None,
         "header_row": None,
         "no_header": False,
+        "skip_rows": None,
         "on_schema_change": "pin",
         "baseline": {"id": V1_ID, "version": 1},
         "null_tokens": list(DEFAULT_NULL_TOKENS),

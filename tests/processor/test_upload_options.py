@@ -240,7 +240,7 @@ def test_skip_rows(tmp_path: Path) -> None:
     data = "Report of 2024\nproduced by x;y;z\na,b\n1,2\n"
     report, rows = run_with(tmp_path, data, {"skip_rows": 2})
     assert rows == [{"a": 1, "b": 2}]
-    assert report["options"]["header_row"] == 3
+    assert (report["options"]["header_row"], report["options"]["skip_rows"]) == (3, 2)
 
 
 def test_the_command_line_takes_the_options(tmp_path: Path, capsys: Any) -> None:
