@@ -178,7 +178,9 @@ class LocalRunner:
             return
         tail = _tail(log_path, 1)
         reason = f"processor exited with code {code}"
-        self._catalog.mark_failed(dataset_id, f"{reason}: {tail}" if tail else reason)
+        # Through apply_result like any result, so /metrics counts the crash too.
+        failed = {"status": "failed", "error": f"{reason}: {tail}" if tail else reason}
+        apply_result(self._catalog, dataset_id, failed)
 
 
 _PR_SET_PDEATHSIG = 1
