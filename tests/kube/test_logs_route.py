@@ -58,4 +58,6 @@ def test_logs_of_unknown_or_unsaved_datasets(local_api: ApiServer, tmp_path: Pat
         saved.unlink()
         gone = api.get(f"/datasets/{dataset_id}/logs")
     assert gone.status_code == 404
-    assert gone.json()["error"]["message"] == f"no logs were saved for dataset {dataset_id}"
+    assert gone.json()["error"]["message"] == (
+        f"no logs were saved for version 1 of dataset {dataset_id!r}"
+    )
