@@ -12,6 +12,7 @@ import socket
 import statistics
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -106,9 +107,9 @@ def nothing_stored(server: ApiServer) -> None:
 
 
 @pytest.fixture(scope="module")
-def capped_api(tmp_path_factory: pytest.TempPathFactory) -> ApiServer:
+def capped_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiServer]:
     with ApiServer(tmp_path_factory.mktemp("api-capacity"), ENV) as server:
-        yield server  # type: ignore[misc]
+        yield server
 
 
 def test_slow_uploads_cannot_starve_reads(capped_api: ApiServer) -> None:
