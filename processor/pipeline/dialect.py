@@ -182,8 +182,13 @@ def _looks_like_header(record: list[str], null_tokens: frozenset[str]) -> bool:
     )
 
 
+_COMMENT = re.compile(r"#+(?:\s|$)")
+
+
 def _is_comment(record: list[str]) -> bool:
-    return bool(record) and record[0].lstrip().startswith("#")
+    """A record that starts with "#" and a blank (``# 1 NUMBER``, ``## notes``), not a
+    header cell such as ``#,##0``."""
+    return bool(record) and _COMMENT.match(record[0].lstrip()) is not None
 
 
 def preamble_length(records: list[list[str]], null_tokens: frozenset[str] = frozenset()) -> int:
@@ -395,10 +400,15 @@ def detect_dialect(
     labels = False
     if has_header and len(records) > 1:
         width, share = modal_width(records[1:])
+        body = [r for r in records[1:] if len(r) == width]
         if len(first) == width - 1 and share >= 0.8:
-            # One field short of the rows (R's write.table with row names): the first
-            # column holds row labels and has no header cell.
-            header, labels = ("", *first), True
+            if sum(1 for r in body if not r[-1].strip()) >= 0.9 * len(body):
+                # The rows end with a delimiter the header lacks: an empty last column.
+                header = (*first, "")
+            else:
+                # One field short of the rows (R's write.table with row names): the
+                # first column holds row labels and has no header cell.
+                header, labels = ("", *first), True
         elif len(first) == width and len(first) >= 3 and not first[0].strip():
             labels = all(c.strip() for c in first[1:])
     return Dialect(

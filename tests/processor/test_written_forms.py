@@ -244,3 +244,10 @@ def test_quoted_fields_keep_their_tabs_in_whitespace_tables(tmp_path: Path) -> N
     report, rows = run(tmp_path, text, "ws.dat")
     assert rows[0]["col2"] == "val2 with\ttab"
     assert report["columns"][0]["original_name"] == "quoted colname with tab\tinside"
+
+
+def test_rows_with_a_trailing_delimiter_the_header_lacks(tmp_path: Path) -> None:
+    report, rows = run(tmp_path, "a,b,c\n1,2,3,\n4,5,6,\n7,8,9,\n")
+    assert report["rows_rejected"] == 0
+    assert report["detection"]["row_labels"]["value"] is False
+    assert rows[0] == {"a": 1, "b": 2, "c": 3}
