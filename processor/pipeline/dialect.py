@@ -400,9 +400,9 @@ def detect_dialect(
     labels = False
     if has_header and len(records) > 1:
         width, share = modal_width(records[1:])
-        body = [r for r in records[1:] if len(r) == width]
+        below = [r for r in records[1:] if len(r) == width]
         if len(first) == width - 1 and share >= 0.8:
-            if sum(1 for r in body if not r[-1].strip()) >= 0.9 * len(body):
+            if sum(1 for r in below if not r[-1].strip()) >= 0.9 * len(below):
                 # The rows end with a delimiter the header lacks: an empty last column.
                 header = (*first, "")
             else:
