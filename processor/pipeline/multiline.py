@@ -21,7 +21,6 @@ from dataclasses import dataclass, field
 import numpy as np
 import pyarrow as pa
 
-from . import _native
 from .strbuf import string_buffers, value_bytes
 
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
@@ -46,18 +45,32 @@ class Multiline:
         }
 
 
+def _positions(buf: bytes, byte: bytes) -> list[int]:
+    """Where ``byte`` occurs in ``buf``: one memchr-speed ``find`` per occurrence (line
+    breaks inside values are rare), no whole-array passes."""
+    out = []
+    at = buf.find(byte)
+    while at != -1:
+        out.append(at)
+        at = buf.find(byte, at + 1)
+    return out
+
+
 def breaks_per_value(values: pa.Array) -> np.ndarray | None:
     """Line breaks (CRLF once) inside each value, or None when there is none at all."""
     data = value_bytes(values)
-    if not data.size or not _native.count_line_breaks(data):
+    if not data.size:
         return None
-    offsets, data = string_buffers(values)
-    is_break = (data == 10) | (data == 13)
-    crlf = np.zeros(data.size, dtype=bool)
-    crlf[:-1] = (data[:-1] == 13) & (data[1:] == 10)
-    is_break &= ~crlf
-    cumulative = np.concatenate(([0], np.cumsum(is_break, dtype=np.int64)))
-    per_value: np.ndarray = cumulative[offsets[1:]] - cumulative[offsets[:-1]]
+    buf = data.tobytes()
+    breaks = _positions(buf, b"\n")
+    # A CR directly followed by LF is one break (the LF is counted).
+    breaks += [at for at in _positions(buf, b"\r") if buf[at + 1 : at + 2] != b"\n"]
+    if not breaks:
+        return None
+    offsets, _ = string_buffers(values)
+    # value_bytes starts at the first value's offset, as string_buffers' offsets do.
+    owner = np.searchsorted(offsets[1:], np.asarray(breaks, dtype=np.int64), side="right")
+    per_value: np.ndarray = np.bincount(owner, minlength=len(values)).astype(np.int64)
     return per_value
 
 
