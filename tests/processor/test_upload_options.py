@@ -8,10 +8,13 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import json
+import random
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
@@ -19,7 +22,9 @@ from core.settings import Settings
 from core.sniff import text_format
 from processor.__main__ import main
 from processor.pipeline import BadInput, process_csv
+from processor.pipeline.multiline import breaks_per_value
 from processor.pipeline.options import DEFAULT_NULL_TOKENS
+from processor.pipeline.reader import line_breaks_per_row
 from processor.run import options_from
 
 from .conftest import Result
@@ -275,3 +280,21 @@ def test_the_command_line_takes_the_options(tmp_path: Path, capsys: Any) -> None
     assert report["options"]["null_tokens"][-2:] == ["k.A.", "n/d"]
     assert main(["process", str(src), str(out), "--types", "cep:money"]) == 2
     assert "unknown type 'money' for column 'cep'" in capsys.readouterr().err
+
+
+def test_breaks_per_value_matches_the_whole_array_count() -> None:
+    """The find-based count of line breaks per value (multi-line scan) against the
+    numpy rendering the line numbers used: CR, LF, CRLF, nulls, sliced arrays."""
+    rng = random.Random(1)
+    for _ in range(300):
+        values = [
+            None if rng.random() < 0.1 else "".join(rng.choice("ab\r\n,") for _ in range(6))
+            for _ in range(rng.randint(1, 30))
+        ]
+        start = rng.randint(0, len(values) - 1)
+        array = pa.array(values, pa.string()).slice(start, rng.randint(0, len(values) - start))
+        got = breaks_per_value(array)
+        want = line_breaks_per_row([array], len(array))
+        assert (np.zeros(len(array), dtype=np.int64) if got is None else got).tolist() == (
+            want.tolist()
+        )
