@@ -289,7 +289,9 @@ TOOLS = {
 
 def _command(tool: str, source: Path, out: Path) -> list[str]:
     if tool == "processor":
-        return [sys.executable, "-m", "processor", "process", str(source), str(out)]
+        # --dedupe: the same work as before issue 12, where whole-file dedupe was the
+        # default (duplicates are now counted either way and removed only when asked).
+        return [sys.executable, "-m", "processor", "process", str(source), str(out), "--dedupe"]
     return [sys.executable, "-m", "bench.bench_processor", f"_{tool}", str(source), str(out)]
 
 
