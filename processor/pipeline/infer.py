@@ -52,10 +52,6 @@ class ColumnType:
     @property
     def label(self) -> str:
         """Human-readable format, for the report."""
-        if self.fmt.startswith(MARKED):
-            plain = "1234" if self.kind is Kind.INT else "1234.56"
-            inner = _FORMAT_LABELS.get(self.fmt[len(MARKED) :], "") or plain
-            return f"{inner} with currency or sign marks (see notes)"
         return _FORMAT_LABELS.get(self.fmt, self.fmt) if self.fmt else ""
 
 
@@ -76,6 +72,11 @@ _FORMAT_LABELS = {
     "naive": "ISO 8601",
     "utc": "ISO 8601 with offset, stored as UTC",
 }
+# Numbers with currency or sign marks (marked.py): the format of their digits, marked.
+for _inner in ("plain", "grouped", "decimal_comma"):
+    _FORMAT_LABELS[MARKED + _inner] = (
+        f"{_FORMAT_LABELS[_inner] or '1234.56'} with currency or sign marks (see notes)"
+    )
 for _sep in "/-.":
     _FORMAT_LABELS[f"dmy{_sep}"] = f"dd{_sep}mm{_sep}yyyy"
     _FORMAT_LABELS[f"mdy{_sep}"] = f"mm{_sep}dd{_sep}yyyy"
