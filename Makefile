@@ -8,7 +8,7 @@ RUN_STAMP := $(VENV)/.installed-run
 STAMP := $(VENV)/.installed
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: help venv dev run test lint typecheck unit servers browser images bench clean
+.PHONY: help venv dev run test lint typecheck unit servers browser images node bench clean
 
 help:
 	@echo "make run    - serve the embedded default at http://127.0.0.1:8000 (MINI_PORT, MINI_DATA_DIR)"
@@ -64,7 +64,12 @@ browser:
 images:
 	@bash scripts/build-images.sh
 
-test: venv dev servers browser images lint typecheck
+# The real test node: kubelet from the control plane's Kubernetes source, Debian's
+# containerd and runc, a locally built pause image (tests/deploy/test_real_node.py).
+node: servers
+	@bash scripts/build-node.sh
+
+test: venv dev servers browser images node lint typecheck
 	$(VENV)/bin/pytest -q
 
 bench: dev  ## make bench ARGS="bench_processor" runs one

@@ -21,6 +21,8 @@
 #                 build/dependencies.yaml (falls back to its go.mod)
 #   KWOK_VERSION  default v0.8.0
 #   BUILD_JOBS    go build -p, default 2 (peak memory stays around 2-3 GB)
+#   WITH_KUBELET=1  also build kubelet from the same source (the real node:
+#                   scripts/build-node.sh, tests/servers/node.py)
 set -euo pipefail
 KUBE_VERSION="${KUBE_VERSION:-v1.35.4}"
 KWOK_VERSION="${KWOK_VERSION:-v0.8.0}"
@@ -68,6 +70,7 @@ build() {
 
 # ---- Kubernetes ------------------------------------------------------------
 kube_bins=(kube-apiserver kube-controller-manager kube-scheduler kubectl)
+if [ "${WITH_KUBELET:-0}" = 1 ]; then kube_bins+=(kubelet); fi
 etcd_stamp="$cache/kubernetes-$KUBE_VERSION.etcd-version"
 need_kube=0
 for b in "${kube_bins[@]}"; do have "$b" "$KUBE_VERSION" || need_kube=1; done

@@ -83,7 +83,7 @@ class Containerd:
             '[plugins."io.containerd.grpc.v1.cri"]',
             f'  sandbox_image = "{self.sandbox_image}"',
             "  enable_selinux = false",
-            "  restrict_oom_score_adj = false",
+            "  restrict_oom_score_adj = true",
             "  disable_apparmor = true",
             '[plugins."io.containerd.grpc.v1.cri".containerd]',
             '  snapshotter = "overlayfs"',

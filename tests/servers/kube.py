@@ -323,6 +323,9 @@ class KubeControlPlane:
                 # The default reconciler would publish 127.0.0.1 as the endpoint
                 # of the 'kubernetes' Service, which validation rejects (every 10s).
                 "--endpoint-reconciler-type=none",
+                # Nodes here list 127.0.0.1 as their InternalIP (the real kubelet of
+                # tests/servers/node.py too): reach them there, never by host name.
+                "--kubelet-preferred-address-types=InternalIP",
                 "--profiling=false",
             ],
             "kube-controller-manager": [

@@ -1,0 +1,3 @@
+module mini-pipeline/pause
+
+go 1.22
