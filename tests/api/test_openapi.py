@@ -27,7 +27,7 @@ CHECKS = (
     "allow_header_conformance",
 )
 SEED = "20261205"
-MAX_EXAMPLES = "8"
+MAX_EXAMPLES = "5"
 
 
 @pytest.fixture(scope="module")
@@ -79,8 +79,9 @@ def test_schemathesis_finds_no_server_error_and_no_mismatch(
             "1",
             "--request-timeout",
             "30",
+            # A budget, so make test stays bounded whatever the machine's load.
             "--max-time",
-            "300",
+            "180",
             "--no-color",
         ],
         capture_output=True,
