@@ -20,7 +20,7 @@ import pyarrow.compute as pc
 
 from . import _native
 from .dates import day_month_facts
-from .datewords import full_year, named_dates, slash_dates
+from .datewords import full_year, named_dates, pivot_year, slash_dates
 from .marked import SHAPE as MARKED_SHAPE
 from .marked import Marks, normalise
 from .strbuf import column_buffers, lengths
@@ -189,9 +189,14 @@ class ColumnStats:
     # the number candidates (set once the plain candidates died), and what was removed.
     marked: ColumnStats | None = None
     marks: Marks = field(default_factory=Marks)
+    short_years: bool = False  # a date candidate read two-digit years
 
 
 _PROBE = 64
+
+
+def _any(mask: pa.Array) -> bool:
+    return bool(pc.any(mask).as_py())
 
 
 def _all(mask: pa.Array) -> bool:
@@ -344,6 +349,8 @@ def _accumulate_candidates(stats: ColumnStats, values: pa.Array) -> None:
     for name, check in _WRITTEN_DATES:
         if name in alive and (check(_probe(values)) is None or check(values) is None):
             alive.discard(name)
+    if "date_named" in alive and not stats.short_years:
+        stats.short_years = _any(pc.match_substring_regex(values, r"[^0-9][0-9]{2}$"))
     for sep in DATE_SEPARATORS:
         if f"dm{sep}" in alive:
             _accumulate_day_month(stats, values, sep, with_time=False)
@@ -652,6 +659,11 @@ def _accumulate_day_month(stats: ColumnStats, values: pa.Array, sep: str, with_t
     if parts.null_count:
         stats.alive.discard(name)
         return
+    if (
+        not stats.short_years
+        and pc.any(pc.equal(pc.utf8_length(pc.struct_field(parts, "y")), 2)).as_py()
+    ):
+        stats.short_years = True
     first = pc.max(pc.cast(pc.struct_field(parts, "a"), pa.int32())).as_py()
     second = pc.max(pc.cast(pc.struct_field(parts, "b"), pa.int32())).as_py()
     maxima = stats.dm_max.setdefault(name, [0, 0])
@@ -793,6 +805,11 @@ def type_notes(stats: ColumnStats, chosen: ColumnType) -> list[str]:
             )
     if chosen.fmt.startswith(MARKED):
         notes.append(f"numbers written with marks: {stats.marks.describe()}")
+    if chosen.kind in (Kind.DATE, Kind.TIMESTAMP) and stats.short_years:
+        pivot = pivot_year()
+        notes.append(
+            f"two-digit years read as 00-{pivot:02d} -> 20xx and {pivot + 1:02d}-99 -> 19xx"
+        )
     if chosen.kind is Kind.DECIMAL:
         notes.append(
             f"values have up to {stats.max_digits} digits, more than a float holds exactly: "

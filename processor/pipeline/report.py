@@ -11,7 +11,7 @@ import pyarrow as pa
 from .convert import arrow_type
 from .dialect import Dialect
 from .encoding import EncodingInfo
-from .infer import ColumnStats, counterexamples, type_notes
+from .infer import MARKED, ColumnStats, Kind, counterexamples, type_notes
 from .schema_change import a_type
 from .stats import json_value
 from .version import processor_version
@@ -93,6 +93,30 @@ def detection(encoding: EncodingInfo, dialect: Dialect) -> dict[str, Any]:
     }
 
 
+_WRITTEN_FORMS = {
+    "named": "dates with month names",
+    "ymd/": "yyyy/mm/dd dates",
+    "ymd/ time": "yyyy/mm/dd date-times",
+}
+
+
+def written_forms(layout: Layout, scan: Scan) -> list[dict[str, Any]]:
+    """Columns read through a written form (numbers with currency or sign marks, month
+    names, two-digit years, yyyy/mm/dd): every value parsed, so the confidence is 1."""
+    forms = []
+    for i in layout.kept:
+        ctype, stats = layout.types[i], scan.stats[i]
+        found = []
+        if ctype.fmt.startswith(MARKED):
+            found.append(f"numbers with marks ({stats.marks.describe()})")
+        if ctype.fmt in _WRITTEN_FORMS:
+            found.append(_WRITTEN_FORMS[ctype.fmt])
+        if ctype.kind in (Kind.DATE, Kind.TIMESTAMP) and stats.short_years:
+            found.append("two-digit years")
+        forms += [{"column": layout.names[i], "form": form, "confidence": 1.0} for form in found]
+    return forms
+
+
 def build_report(
     *,
     encoding: EncodingInfo,
@@ -163,7 +187,7 @@ def build_report(
             "note_lines_skipped_after_table": rejects.footer_lines,
             "comment_lines_skipped": rejects.comment_lines,
         },
-        "detection": detection(encoding, dialect),
+        "detection": {**detection(encoding, dialect), "written_forms": written_forms(layout, scan)},
         "columns": columns,
         "columns_dropped": dropped,
         "rows_in": rows_in,

@@ -251,3 +251,16 @@ def test_rows_with_a_trailing_delimiter_the_header_lacks(tmp_path: Path) -> None
     assert report["rows_rejected"] == 0
     assert report["detection"]["row_labels"]["value"] is False
     assert rows[0] == {"a": 1, "b": 2, "c": 3}
+
+
+def test_written_forms_are_named_in_the_detection(tmp_path: Path) -> None:
+    text = 'paid,when,at\n"$1,234.56",1/1/85,2024/01/31\n"(12.00)",25/12/99,2024/02/01\n'
+    report, rows = run(tmp_path, text)
+    forms = {(f["column"], f["form"].split(" (")[0]) for f in report["detection"]["written_forms"]}
+    assert forms == {
+        ("paid", "numbers with marks"),
+        ("when", "two-digit years"),
+        ("at", "yyyy/mm/dd dates"),
+    }
+    assert rows[1] == {"paid": -12.0, "when": dt.date(1999, 12, 25), "at": dt.date(2024, 2, 1)}
+    assert "two-digit years read as" in columns(report)["when"]["notes"][0]
