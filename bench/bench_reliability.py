@@ -185,7 +185,7 @@ def main(argv: list[str]) -> int:
     if not args.skip_tests:
         rows.append(("kill -9 cycles", pytest_counts("tests/api/test_crash_recovery.py")))
         rows.append(("faults", pytest_counts("tests/api/test_faults.py")))
-        rows.append(("schemathesis", pytest_counts("tests/api/test_schemathesis.py")))
+        rows.append(("schemathesis", pytest_counts("tests/api/test_openapi.py")))
     print("\n| figure | result |\n| --- | --- |")
     for name, figures in rows:
         print(f"| {name} | {figures} |")
