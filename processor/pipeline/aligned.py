@@ -41,9 +41,40 @@ def find_columns(text: str) -> list[tuple[int, int]] | None:
     ]
     if len(lines) < _MIN_LINES or any("\t" in ln for ln in lines):
         return None
-    return _layout(lines, lambda ln: len(_GAP.split(ln.strip())), exact=False) or _layout(
-        lines, lambda ln: len(ln.split()), exact=True
+    return (
+        _layout(lines, lambda ln: len(_GAP.split(ln.strip())), exact=False)
+        or _layout(lines, lambda ln: len(ln.split()), exact=True)
+        or _union_layout(lines)
     )
+
+
+def _union_layout(lines: list[str]) -> list[tuple[int, int]] | None:
+    """Small tables whose cells hold single spaces (``'s worlds``): the blank positions
+    of every line from the header on, kept only if they give exactly one column per
+    header word (prose or an overflowing cell would merge columns)."""
+    first = next((i for i, ln in enumerate(lines) if len(ln.split()) >= 2), None)
+    if first is None or len(lines) - first < _MIN_LINES:
+        return None
+    spans = _spans(lines[first:])
+    return spans if len(spans) >= 2 and len(spans) == len(lines[first].split()) else None
+
+
+def _spans(shaping: list[str]) -> list[tuple[int, int]]:
+    width = max(len(ln) for ln in shaping)
+    used = [False] * width
+    for ln in shaping:
+        for i, ch in enumerate(ln):
+            if ch != " ":
+                used[i] = True
+    spans: list[tuple[int, int]] = []
+    start: int | None = None
+    for i, filled in enumerate([*used, False]):
+        if filled and start is None:
+            start = i
+        elif not filled and start is not None:
+            spans.append((start, i))
+            start = None
+    return spans
 
 
 def _layout(
@@ -64,20 +95,7 @@ def _layout(
         return None
     # The first line (the header, whose names may be one space apart) shapes it too.
     shaping = typical if lines[0] in typical else [lines[0], *typical]
-    width = max(len(ln) for ln in shaping)
-    used = [False] * width
-    for ln in shaping:
-        for i, ch in enumerate(ln):
-            if ch != " ":
-                used[i] = True
-    spans: list[tuple[int, int]] = []
-    start: int | None = None
-    for i, filled in enumerate([*used, False]):
-        if filled and start is None:
-            start = i
-        elif not filled and start is not None:
-            spans.append((start, i))
-            start = None
+    spans = _spans(shaping)
     if len(spans) < 2 or (exact and len(spans) != usual):
         return None
     fitting = sum(1 for ln in lines if _fits(ln, spans))
