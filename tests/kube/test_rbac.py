@@ -1,6 +1,11 @@
-"""The API's ServiceAccount can do exactly what k8s/base/rbac.yaml grants, nothing more."""
+"""The API's ServiceAccount can do exactly what the code calls, nothing more: the verbs
+are read off api/runners/ (every Kubernetes call the runner makes), the Role grants
+exactly those, and the real control plane allows each and denies every other."""
 
 from __future__ import annotations
+
+import re
+from pathlib import Path
 
 import pytest
 import yaml
@@ -18,10 +23,47 @@ from tests.kube.conftest import (
 )
 
 GRANTED = {
-    ("batch", "jobs", None): {"create", "get", "list", "watch", "delete"},
-    ("", "pods", None): {"get", "list", "watch"},
+    ("batch", "jobs", None): {"create", "get", "list", "watch"},
+    ("", "pods", None): {"list"},
     ("", "pods", "log"): {"get"},
 }
+RUNNERS = Path(__file__).resolve().parents[2] / "api" / "runners"
+# The official client's method names, as the RBAC rule they need.
+CALLS = {
+    "create_namespaced_job": ("batch", "jobs", None, "create"),
+    "read_namespaced_job": ("batch", "jobs", None, "get"),
+    "list_namespaced_job": ("batch", "jobs", None, "list"),
+    "delete_namespaced_job": ("batch", "jobs", None, "delete"),
+    "patch_namespaced_job": ("batch", "jobs", None, "patch"),
+    "replace_namespaced_job": ("batch", "jobs", None, "update"),
+    "read_namespaced_pod": ("", "pods", None, "get"),
+    "list_namespaced_pod": ("", "pods", None, "list"),
+    "delete_namespaced_pod": ("", "pods", None, "delete"),
+    "read_namespaced_pod_log": ("", "pods", "log", "get"),
+    "read_namespaced_secret": ("", "secrets", None, "get"),
+    "list_namespaced_event": ("", "events", None, "list"),
+}
+
+
+def used_by_the_code() -> set[tuple[str, str, str | None, str]]:
+    used = set()
+    for path in RUNNERS.glob("*.py"):
+        text = path.read_text()
+        for name, rule in CALLS.items():
+            if re.search(rf"\b{name}\b", text):
+                used.add(rule)
+        # A watch is a list call with watch=True.
+        for name in re.findall(r"\.(list_namespaced_\w+)\((?:[^()]|\([^()]*\))*?watch=True", text):
+            group, resource, sub, _ = CALLS[name]
+            used.add((group, resource, sub, "watch"))
+    return used
+
+
+def test_the_role_grants_exactly_what_the_code_calls() -> None:
+    granted = {(g, r, s, v) for (g, r, s), verbs in GRANTED.items() for v in verbs}
+    assert used_by_the_code() == granted
+
+
 VERBS = ("get", "list", "watch", "create", "update", "patch", "delete", "deletecollection")
 PROBED = [
     *GRANTED,
