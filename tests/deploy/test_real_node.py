@@ -51,6 +51,8 @@ pytestmark = pytest.mark.skipif(
 GOOD_CSV = b"id;name;score\n1;alpha;1.5\n2;beta;2.5\n3;gamma;3.5\n"
 # A header row is asked for where there is none: BadInput, exit code 2.
 SHORT_CSV = b"id,name\n1,a\n"
+# ~40 MB: the processor runs for seconds, long enough to be caught running.
+BIG_ROWS = 1_000_000
 NS = f"/api/v1/namespaces/{NAMESPACE}"
 BATCH = f"/apis/batch/v1/namespaces/{NAMESPACE}"
 
@@ -315,9 +317,10 @@ def test_bad_file_exits_2_and_fails_the_job_with_the_processors_message(real: No
 
 
 def _running_processor(real: Node, dataset_id: str) -> tuple[dict[str, Any], list[int]]:
+    # Straight from containerd: the pod's phase reaches the apiserver later.
     def running() -> tuple[dict[str, Any], list[int]] | None:
         for pod in real.dataset_pods(dataset_id):
-            if pod.get("status", {}).get("phase") != "Running":
+            if terminated(pod):
                 continue
             pids = real.node.container_pids(pod["metadata"]["uid"])
             if pids:
@@ -331,7 +334,7 @@ def _running_processor(real: Node, dataset_id: str) -> tuple[dict[str, Any], lis
 def test_processor_runs_as_10001_on_a_read_only_root_and_a_killed_pod_is_retried(
     real: Node,
 ) -> None:
-    data = big_csv(400_000)
+    data = big_csv(BIG_ROWS)
     with httpx.Client(base_url=real.api_url, timeout=60) as api:
         dataset_id = upload(api, data)
         pod, pids = _running_processor(real, dataset_id)
@@ -349,7 +352,7 @@ def test_processor_runs_as_10001_on_a_read_only_root_and_a_killed_pod_is_retried
     assert set(uid) == {"10001"} and set(gid) == {"10001"}, (uid, gid)
     assert "ro" in root[5].split(","), f"root mount options {root[5]}"
     assert status_body["status"] == "ready", status_body
-    assert status_body["rows_in"] == 400_000
+    assert status_body["rows_in"] == BIG_ROWS
     pods = real.dataset_pods(dataset_id)
     codes = [(terminated(p) or {}).get("exitCode") for p in pods]
     assert codes == [137, 0], codes
@@ -357,7 +360,7 @@ def test_processor_runs_as_10001_on_a_read_only_root_and_a_killed_pod_is_retried
 
 
 def test_api_pod_deleted_while_a_job_runs_the_new_pod_follows_it(real: Node) -> None:
-    data = big_csv(300_000)
+    data = big_csv(BIG_ROWS)
     with httpx.Client(base_url=real.api_url, timeout=60) as api:
         dataset_id = upload(api, data)
         _running_processor(real, dataset_id)
@@ -377,7 +380,7 @@ def test_api_pod_deleted_while_a_job_runs_the_new_pod_follows_it(real: Node) -> 
         wait_for("the new API pod to be ready", lambda: _api_ready(real), timeout=180)
         status = final(api, dataset_id, timeout=300)
     assert status["status"] == "ready", status
-    assert status["rows_in"] == 300_000
+    assert status["rows_in"] == BIG_ROWS
     assert len(real.dataset_pods(dataset_id)) == 1, "followed, not launched again"
     new = [
         p
