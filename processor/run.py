@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import socket
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -246,7 +248,9 @@ def run_dataset(
         if dataset.is_final:
             # A second pod of the same Job, or a resumed run: the work is already recorded.
             return EXIT_OK
-        catalog.mark_processing(dataset_id)
+        # A run started by hand owns its claim like a local runner would (host and pid),
+        # so a runner on this host never takes it over while it lives.
+        catalog.mark_processing(dataset_id, owner=f"local:{socket.gethostname()}:{os.getpid()}:run")
         raw_key, raw_options = dataset.raw_key, dataset.options
     else:
         # The runner records the manifest; a manifest from an earlier pod of the Job stands.

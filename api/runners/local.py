@@ -193,7 +193,9 @@ def orphaned(owner: str | None, heartbeat_at: datetime | None) -> bool:
     """Whether a processing claim's runner is gone: a local runner of this host whose
     process is dead (known at once), or any owner whose heartbeat went stale."""
     if owner is None:
-        return True  # claimed before claims existed
+        # Claimed before claims existed (no heartbeat), or by a caller that names no
+        # owner: its heartbeat alone decides.
+        owner = ""
     kind, _, rest = owner.partition(":")
     host, _, rest = rest.partition(":")
     pid = rest.partition(":")[0]

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import socket
+import subprocess
 import time
 from pathlib import Path
 
@@ -171,3 +172,24 @@ def test_a_second_api_on_the_same_data_never_runs_a_claimed_version_again(
         first.stop()
         if second is not None:
             second.stop()
+
+
+def test_which_claims_are_orphans() -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from api.runners.local import orphaned
+    from core.catalog import CLAIM_STALE_SECONDS
+
+    fresh = datetime.now(UTC)
+    stale = fresh - timedelta(seconds=CLAIM_STALE_SECONDS + 5)
+    host = socket.gethostname()
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    assert orphaned(None, None)  # from before claims: no heartbeat at all
+    assert not orphaned(None, fresh)  # no owner named: its heartbeat decides
+    assert orphaned(None, stale)
+    assert not orphaned(f"local:{host}:{os.getpid()}:x", stale)  # this very process
+    assert orphaned(f"local:{host}:{gone.pid}:x", fresh)  # dead on this host: at once
+    assert not orphaned("local:elsewhere:1:x", fresh)
+    assert orphaned("local:elsewhere:1:x", stale)
+    assert not orphaned("kubernetes:ns/job", fresh)
