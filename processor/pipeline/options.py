@@ -7,6 +7,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from core.upload_options import COLUMN_TYPES, DATE_ORDERS
+
 from .errors import BadInput
 
 KIB = 1024
@@ -35,27 +37,9 @@ DELIMITER_ALIASES = {"tab": "\t", "\\t": "\t", "comma": ",", "semicolon": ";", "
 # What happens when a new version's columns differ from the version served before it.
 SCHEMA_POLICIES = ("pin", "reject", "allow")
 _VERSION_ID = re.compile(r"^[0-9a-f]{32}$")
-# The report's column types (infer.Kind; not imported: this module loads no pyarrow).
-COLUMN_TYPES = frozenset({"int", "float", "decimal", "bool", "date", "timestamp", "string"})
-# Other names a user may give a type in ``types`` (``cep:text``).
-TYPE_ALIASES = {
-    "text": "string",
-    "str": "string",
-    "integer": "int",
-    "double": "float",
-    "number": "float",
-    "boolean": "bool",
-    "datetime": "timestamp",
-}
+# The type names users may give (``cep:text``) and the report's: one list, shared with
+# the API's validation (core/upload_options.py loads no pyarrow either).
 DECIMAL_MARKS = (",", ".")
-DATE_ORDERS = ("dmy", "mdy", "ymd")
-
-
-def column_type_name(name: str) -> str | None:
-    """The report's name of a type a user wrote (``text`` → ``string``); None if unknown."""
-    key = name.strip().lower()
-    key = TYPE_ALIASES.get(key, key)
-    return key if key in COLUMN_TYPES else None
 
 
 @dataclass(frozen=True)
