@@ -69,6 +69,19 @@ patches:
         path: /data/MINI_RUNNER__KUBERNETES__IMAGE
         value: "$PROCESSOR_IMAGE"
 YAML
+  # TLS on the ingress (README: TLS): TLS=secret (a certificate you provide in the
+  # Secret mini-tls) or TLS=cert-manager (issued by the cert-manager add-on).
+  case "${TLS:-}" in
+    "") ;;
+    secret) printf 'components:\n  - ../../k8s/components/tls\n' >>"$layer/kustomization.yaml" ;;
+    cert-manager)
+      printf 'components:\n  - ../../k8s/components/tls-cert-manager\n' >>"$layer/kustomization.yaml"
+      ;;
+    *)
+      echo "deploy: TLS must be 'secret' or 'cert-manager', not '$TLS'" >&2
+      return 1
+      ;;
+  esac
 }
 
 random_hex() { od -An -N24 -tx1 /dev/urandom | tr -d ' \n'; }

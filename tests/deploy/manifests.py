@@ -54,13 +54,15 @@ def render(path: Path = OVERLAY) -> str:
     ).stdout
 
 
-def render_deploy_layer(api_image: str, processor_image: str) -> str:
-    """What `make deploy` applies: the overlay plus the images make build tagged."""
+def render_deploy_layer(api_image: str, processor_image: str, tls: str = "") -> str:
+    """What `make deploy` applies: the overlay plus the images make build tagged (and
+    `make deploy TLS=...`'s component)."""
     env = {
         **os.environ,
         "KUBECTL": str(kubectl_path()),
         "API_IMAGE": api_image,
         "PROCESSOR_IMAGE": processor_image,
+        "TLS": tls,
     }
     return subprocess.run(
         ["bash", str(DEPLOY_SCRIPT), "render"],
