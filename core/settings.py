@@ -59,7 +59,8 @@ class KubernetesSettings(BaseModel):
     service_account: str = "mini-processor"
     # The processor gets the same settings as the API, through envFrom.
     config_map: str = "mini-config"
-    secret: str = "mini-secrets"
+    # Only the S3 keys: the processor reaches nothing else (k8s/base/config.yaml).
+    secret: str = "mini-processor-secrets"
     backoff_limit: int = Field(default=2, ge=0)
     active_deadline_seconds: int = Field(default=3600, ge=1)
     # Long enough for the API to see the Job finish and save its logs first.

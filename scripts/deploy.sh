@@ -93,24 +93,51 @@ create_secret() {  # name env-file
     k create -f -
 }
 
+secret_value() {  # secret key
+  k -n "$namespace" get secret "$1" -o "jsonpath={.data.$2}" | base64 -d
+}
+
+# The API's Secret holds everything; the processor Jobs get only the S3 keys, the
+# reconciler the S3 keys and the database URL (k8s/base/config.yaml).
+split_secrets() {  # from mini-secrets, as created or as an older deploy left it
+  local db access secret
+  db=$(secret_value mini-secrets MINI_DATABASE_URL)
+  access=$(secret_value mini-secrets MINI_STORAGE__ACCESS_KEY)
+  secret=$(secret_value mini-secrets MINI_STORAGE__SECRET_KEY)
+  (
+    umask 077
+    printf '%s\n' "MINI_STORAGE__ACCESS_KEY=$access" "MINI_STORAGE__SECRET_KEY=$secret" \
+      >"$tmp/processor.env"
+    printf '%s\n' "MINI_DATABASE_URL=$db" "MINI_STORAGE__ACCESS_KEY=$access" \
+      "MINI_STORAGE__SECRET_KEY=$secret" >"$tmp/reconciler.env"
+  )
+  create_secret mini-processor-secrets "$tmp/processor.env"
+  create_secret mini-reconciler-secrets "$tmp/reconciler.env"
+}
+
 ensure_secrets() {
   local found
-  found=$(k -n "$namespace" get secret mini-secrets mini-infra-secrets \
-    --ignore-not-found -o name | sort | tr '\n' ' ')
+  found=$(k -n "$namespace" get secret mini-secrets mini-infra-secrets mini-processor-secrets \
+    mini-reconciler-secrets --ignore-not-found -o name | sort | tr '\n' ' ')
+  tmp=$(umask 077 && mktemp -d)
   case "$found" in
-    "secret/mini-infra-secrets secret/mini-secrets ")
+    "secret/mini-infra-secrets secret/mini-processor-secrets secret/mini-reconciler-secrets secret/mini-secrets ")
       echo "deploy: Secrets exist, kept"
+      return
+      ;;
+    "secret/mini-infra-secrets secret/mini-secrets ")
+      echo "deploy: splitting the processor's and the reconciler's Secrets off mini-secrets"
+      split_secrets
       return
       ;;
     "") ;;
     *)
-      echo "deploy: only '$found' exists in $namespace; both Secrets share the" \
-        "database password, so create neither by hand: delete it and re-run" >&2
+      echo "deploy: only '$found' exists in $namespace; the Secrets share the" \
+        "database password and the S3 keys, so create none by hand: delete it and re-run" >&2
       return 1
       ;;
   esac
   local pg_password
-  tmp=$(umask 077 && mktemp -d)
   pg_password=$(random_hex)
   (
     umask 077
@@ -126,6 +153,7 @@ ensure_secrets() {
   )
   create_secret mini-infra-secrets "$tmp/infra.env"
   create_secret mini-secrets "$tmp/app.env"
+  split_secrets
 }
 
 wait_rollout() {

@@ -70,8 +70,21 @@ def test_make_deploy_creates_secrets_once_applies_everything_and_undeploy_remove
     app, app_version = secret_data(kube, "mini-secrets")
     infra, infra_version = secret_data(kube, "mini-infra-secrets")
 
+    processor, processor_version = secret_data(kube, "mini-processor-secrets")
+    reconciler, reconciler_version = secret_data(kube, "mini-reconciler-secrets")
+    # The processor Jobs get the S3 keys and nothing else; the reconciler those and the
+    # database URL; both the API's values.
+    s3_keys = {k: app[k] for k in ("MINI_STORAGE__ACCESS_KEY", "MINI_STORAGE__SECRET_KEY")}
+    assert processor == s3_keys
+    assert reconciler == {**s3_keys, "MINI_DATABASE_URL": app["MINI_DATABASE_URL"]}
+
     # Every key a workload reads exists, and nothing secret reached the output.
-    secrets = {"mini-secrets": app, "mini-infra-secrets": infra}
+    secrets = {
+        "mini-secrets": app,
+        "mini-infra-secrets": infra,
+        "mini-processor-secrets": processor,
+        "mini-reconciler-secrets": reconciler,
+    }
     for name, keys in secret_refs(rendered).items():
         assert keys - {"*"} <= set(secrets[name]), (name, keys)
     for value in (*app.values(), *infra.values()):
@@ -105,6 +118,18 @@ def test_make_deploy_creates_secrets_once_applies_everything_and_undeploy_remove
     assert "Secrets exist, kept" in second.stdout
     assert secret_data(kube, "mini-secrets") == (app, app_version)
     assert secret_data(kube, "mini-infra-secrets") == (infra, infra_version)
+    assert secret_data(kube, "mini-processor-secrets") == (processor, processor_version)
+    assert secret_data(kube, "mini-reconciler-secrets") == (reconciler, reconciler_version)
+
+    # A deployment made before the split gets the two smaller Secrets from mini-secrets.
+    for name in ("mini-processor-secrets", "mini-reconciler-secrets"):
+        kube.request("DELETE", f"/api/v1/namespaces/{NAMESPACE}/secrets/{name}")
+    upgraded = make(kube, "deploy")
+    assert "splitting the processor's and the reconciler's Secrets" in upgraded.stdout
+    assert secret_data(kube, "mini-processor-secrets")[0] == processor
+    assert secret_data(kube, "mini-reconciler-secrets")[0] == reconciler
+    for value in (*processor.values(), *reconciler.values()):
+        assert value not in upgraded.stdout + upgraded.stderr
 
     # Half a pair is refused rather than regenerated out of step with the database.
     kube.request("DELETE", f"/api/v1/namespaces/{NAMESPACE}/secrets/mini-infra-secrets")

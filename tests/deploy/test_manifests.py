@@ -291,7 +291,26 @@ def test_every_pod_may_resolve_names_and_nothing_else_on_port_53(
 
 def test_workloads_read_only_the_secrets_make_deploy_creates(rendered: list[Manifest]) -> None:
     refs = secret_refs(rendered)
-    assert set(refs) == {"mini-secrets", "mini-infra-secrets"}
+    assert set(refs) == {
+        "mini-secrets",
+        "mini-infra-secrets",
+        "mini-reconciler-secrets",
+    }
+    # Each workload its own: the API the whole application Secret, the reconciler
+    # its own, the processor Jobs (built by the API) only the S3 keys.
+    by_template = {
+        name: {
+            s["secretRef"]["name"]
+            for c in containers(t)
+            for s in c.get("envFrom", [])
+            if "secretRef" in s
+        }
+        for name, t in pod_templates(rendered)
+    }
+    assert by_template["Deployment/mini-api"] == {"mini-secrets"}
+    assert by_template["CronJob/mini-reconciler"] == {"mini-reconciler-secrets"}
+    config = find(rendered, "ConfigMap", "mini-config")["data"]
+    assert config["MINI_RUNNER__KUBERNETES__SECRET"] == "mini-processor-secrets"
     # Only the API and the processor (reconciler) get the application Secret whole.
     whole = {
         name

@@ -48,7 +48,7 @@ NAMESPACE = "mini-pipeline"
 API_SERVICE_ACCOUNT = "mini-api"
 PROCESSOR_SERVICE_ACCOUNT = "mini-processor"
 CONFIG_MAP = "mini-config"
-SECRET = "mini-secrets"
+SECRET = "mini-processor-secrets"
 IMAGE = "mini-pipeline-processor:test"
 
 
