@@ -12,9 +12,10 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from core.catalog import CatalogError, CatalogUnavailable
-from core.storage import StorageError, StorageUnavailable
+from core.storage import StorageError, StorageFull, StorageUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -150,7 +151,7 @@ def _domain_error(exc: Exception) -> ServiceError:
         return ServiceUnavailable(f"catalog database is unavailable: {exc}", headers=RETRY)
     if isinstance(exc, ClientDisconnect):
         return BadRequest("the client disconnected before the upload finished")
-    if disk_full(exc):
+    if isinstance(exc, StorageFull) or disk_full(exc):
         return InsufficientStorage(
             "the server's storage is full; retry later", headers={"Retry-After": "60"}
         )
@@ -170,10 +171,48 @@ async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
     return error_response(500, "internal_error", "internal server error")
 
 
+class CrashGuard:
+    """Renders an unexpected exception as the JSON 500 *inside* the other middleware.
+
+    Starlette sends a handler for ``Exception`` from its outermost layer, so that answer
+    bypassed the security headers and the request id. Installed innermost, this one
+    answers before them; an exception after the answer began can only end the stream.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except Exception as exc:
+            if started:
+                raise
+            response = await _unexpected(Request(scope), exc)
+            await response(scope, receive, send)
+
+
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ServiceError, _service_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     for exc_type in (StorageError, CatalogError, ClientDisconnect, OSError):
         app.add_exception_handler(exc_type, _domain)
+    # Kept for errors raised in middleware outside the guard (see install_crash_guard).
     app.add_exception_handler(Exception, _unexpected)
+
+
+def install_crash_guard(app: FastAPI) -> None:
+    """Call before any other middleware is added: it must be the innermost."""
+    app.add_middleware(CrashGuard)

@@ -14,7 +14,7 @@ from core.settings import Settings
 
 from .auth import install_api_keys
 from .container import build_container
-from .errors import install_error_handlers
+from .errors import install_crash_guard, install_error_handlers
 from .observability import ObservabilityMiddleware
 from .openapi import install_openapi
 from .routes import datasets, docs, health, login, ops, stats, ui, upload
@@ -66,6 +66,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         redoc_url=None,
     )
     install_error_handlers(app)
+    # Innermost: a crash's 500 still passes the key check's, headers' and id's layers.
+    install_crash_guard(app)
     install_api_keys(app, resolved)
     # Outside the key check: a 401 carries the headers too.
     install_security_headers(app, resolved)

@@ -1,3 +1,17 @@
-from .base import ObjectInfo, ObjectNotFound, ObjectStore, StorageError, StorageUnavailable
+from .base import (
+    ObjectInfo,
+    ObjectNotFound,
+    ObjectStore,
+    StorageError,
+    StorageFull,
+    StorageUnavailable,
+)
 
-__all__ = ["ObjectInfo", "ObjectNotFound", "ObjectStore", "StorageError", "StorageUnavailable"]
+__all__ = [
+    "ObjectInfo",
+    "ObjectNotFound",
+    "ObjectStore",
+    "StorageError",
+    "StorageFull",
+    "StorageUnavailable",
+]

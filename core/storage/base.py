@@ -16,6 +16,10 @@ class StorageUnavailable(StorageError):
     """The store cannot be reached or refused our credentials."""
 
 
+class StorageFull(StorageError):
+    """The store has no room for what we wrote (a full disk, or an S3 server's 507)."""
+
+
 class ObjectNotFound(StorageError):
     def __init__(self, bucket: str, key: str) -> None:
         super().__init__(f"{bucket}/{key} not found")

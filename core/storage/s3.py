@@ -12,7 +12,7 @@ import urllib3
 from minio import Minio
 from minio.error import InvalidResponseError, S3Error, ServerError
 
-from .base import ObjectInfo, ObjectNotFound, StorageError, StorageUnavailable
+from .base import ObjectInfo, ObjectNotFound, StorageError, StorageFull, StorageUnavailable
 
 _META_PREFIX = "x-amz-meta-"
 _NOT_FOUND = {"NoSuchKey", "NoSuchObject", "NoSuchBucket"}
@@ -23,6 +23,10 @@ _AUTH = {
     "InvalidToken",
     "ExpiredToken",
 }
+# MinIO answers 507 XMinioStorageFull below its free-space threshold; others may say
+# only the status (507 Insufficient Storage), with or without an XML body.
+_FULL = {"XMinioStorageFull", "StorageFull"}
+_INSUFFICIENT_STORAGE = 507
 T = TypeVar("T")
 
 
@@ -133,6 +137,14 @@ class _RangeReader(io.RawIOBase):
         return n
 
 
+def _status(exc: ServerError | InvalidResponseError) -> int | None:
+    if isinstance(exc, ServerError):
+        return exc.status_code
+    # minio keeps a non-XML error answer's HTTP status only in this attribute.
+    status = getattr(exc, "_code", None)
+    return status if isinstance(status, int) else None
+
+
 @contextmanager
 def _translate(what: str, bucket: str = "", key: str = "") -> Iterator[None]:
     try:
@@ -142,8 +154,12 @@ def _translate(what: str, bucket: str = "", key: str = "") -> Iterator[None]:
             raise ObjectNotFound(bucket, key) from exc
         if exc.code in _AUTH:
             raise StorageUnavailable(f"S3 refused {what}: {exc.code}") from exc
+        if exc.code in _FULL or exc.response.status == _INSUFFICIENT_STORAGE:
+            raise StorageFull(f"S3 is out of space during {what}: {exc.code}") from exc
         raise StorageError(f"S3 {what} failed: {exc.code}: {exc.message}") from exc
     except (ServerError, InvalidResponseError) as exc:
+        if _status(exc) == _INSUFFICIENT_STORAGE:
+            raise StorageFull(f"S3 is out of space during {what}: {exc}") from exc
         raise StorageUnavailable(f"S3 {what} failed: {exc}") from exc
     except (urllib3.exceptions.HTTPError, OSError) as exc:
         raise StorageUnavailable(f"S3 unreachable during {what}: {exc}") from exc
