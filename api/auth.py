@@ -19,6 +19,7 @@ from fastapi.responses import RedirectResponse
 from pydantic import SecretStr
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from core.catalog import CatalogError
 from core.settings import Settings
 
 from .errors import error_response
@@ -140,6 +141,20 @@ class ApiKeyMiddleware:
             await self.app(scope, receive, send)
             return
         problem = self.problem(scope)
+        sid = scope.get("state", {}).get(SCOPE_KEY)
+        if problem is None and isinstance(sid, str):
+            try:
+                if await self.sessions.revoked_elsewhere(sid):
+                    problem = ("the session has expired or was signed out; sign in again", "")
+            except CatalogError:
+                # Fail closed: a revocation we cannot check may be one.
+                await error_response(
+                    503,
+                    "service_unavailable",
+                    "the catalog database is unavailable; retry later",
+                    headers={"Retry-After": "5"},
+                )(scope, receive, send)
+                return
         if problem is None:
             await self.app(scope, receive, send)
             return

@@ -41,6 +41,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         container = build_container(resolved)
         container.start()
         app.state.container = container
+        if app.state.sessions is not None:
+            # Sign-outs go to the catalog, which every replica shares.
+            app.state.sessions.share_revocations(container.catalog)
         where = f"http://{_host(resolved.host)}:{resolved.port}"
         log.info(
             "mini-pipeline is ready: the UI at %s/ui/datasets, the API docs at %s/docs "

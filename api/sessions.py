@@ -4,7 +4,9 @@
 `v1.<session id>.<expiry>.<HMAC-SHA256>`. The signing key is derived from the
 configured API keys, so every replica that shares MINI_API_KEYS verifies the same
 sessions, and rotating the keys ends every session. `POST /logout` puts the session id
-on a revocation list (kept until the session would have expired anyway).
+on a revocation list (kept until the session would have expired anyway) in the catalog,
+which every replica shares: another replica refuses the session within
+REVOCATION_RECHECK_SECONDS (it asks the catalog at most that often per session).
 
 CSRF: the sign-in form carries a random token that must equal the `mini_csrf` cookie
 (double submit; the cookie is SameSite=Strict and HttpOnly); the sign-out form carries
@@ -20,13 +22,28 @@ import secrets
 import threading
 import time
 from collections.abc import Iterable
+from datetime import UTC, datetime
+from typing import Protocol
 
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 
 SESSION_COOKIE = "mini_session"
 CSRF_COOKIE = "mini_csrf"
 SCOPE_KEY = "mini_session"
 VERSION = "v1"
+# How stale another replica's view of a sign-out may be; one catalog read per session
+# per this many seconds, so a page with many requests costs one read.
+REVOCATION_RECHECK_SECONDS = 2.0
+# Sessions whose "not revoked" answer is remembered; beyond it the memory starts over.
+MAX_REMEMBERED_SESSIONS = 10_000
+
+
+class RevocationLog(Protocol):
+    """Where sign-outs are shared between replicas (the catalog)."""
+
+    def revoke_session(self, sid: str, expires_at: datetime) -> None: ...
+    def session_revoked(self, sid: str) -> bool: ...
 
 
 def _b64(data: bytes) -> str:
@@ -39,7 +56,12 @@ class Sessions:
         self._secret = hashlib.sha256(b"mini-pipeline session v1\0" + material).digest()
         self.lifetime = lifetime_seconds
         self._revoked: dict[str, float] = {}
+        self._checked: dict[str, float] = {}  # sid -> when the shared log said "not revoked"
+        self._log: RevocationLog | None = None
         self._lock = threading.Lock()
+
+    def share_revocations(self, log: RevocationLog) -> None:
+        self._log = log
 
     def _mac(self, purpose: str, value: str) -> str:
         return _b64(hmac.new(self._secret, f"{purpose}:{value}".encode(), "sha256").digest())
@@ -66,7 +88,27 @@ class Sessions:
                 return None
         return sid
 
-    def revoke(self, token: str) -> bool:
+    async def revoked_elsewhere(self, sid: str) -> bool:
+        """Whether another replica signed this session out (asks the shared log)."""
+        if self._log is None:
+            return False
+        moment = time.monotonic()
+        with self._lock:
+            checked = self._checked.get(sid)
+        if checked is not None and moment - checked < REVOCATION_RECHECK_SECONDS:
+            return False
+        revoked = await run_in_threadpool(self._log.session_revoked, sid)
+        with self._lock:
+            if len(self._checked) >= MAX_REMEMBERED_SESSIONS:
+                self._checked.clear()
+            if revoked:
+                self._checked.pop(sid, None)
+                self._revoked[sid] = time.time() + self.lifetime
+            else:
+                self._checked[sid] = moment
+        return revoked
+
+    async def revoke(self, token: str) -> bool:
         sid = self.verify(token)
         if sid is None:
             return False
@@ -76,6 +118,10 @@ class Sessions:
             for old in [s for s, until in self._revoked.items() if until <= now]:
                 del self._revoked[old]
             self._revoked[sid] = now + self.lifetime
+            self._checked.pop(sid, None)
+        if self._log is not None:
+            expires = datetime.fromtimestamp(int(token.split(".")[2]), UTC)
+            await run_in_threadpool(self._log.revoke_session, sid, expires)
         return True
 
     def csrf_for(self, sid: str) -> str:

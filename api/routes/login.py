@@ -130,6 +130,6 @@ async def logout(
                 return error_response(
                     403, "csrf_failed", "sign out from the site's own page (its form token)"
                 )
-            sessions.revoke(token)
+            await sessions.revoke(token)
     response.delete_cookie(SESSION_COOKIE, path="/")
     return response

@@ -24,6 +24,7 @@ from sqlalchemy import (
     UniqueConstraint,
     case,
     create_engine,
+    delete,
     event,
     func,
     select,
@@ -100,6 +101,15 @@ class DatasetNameRow(Base):
     name: Mapped[str] = mapped_column(String(255), primary_key=True)
     on_schema_change: Mapped[str] = mapped_column(String(16))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class RevokedSessionRow(Base):
+    """A signed-out browser session (api/sessions.py), until it would have expired."""
+
+    __tablename__ = "revoked_sessions"
+
+    sid: Mapped[str] = mapped_column(String(64), primary_key=True)
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
 
 
 def _aware(value: datetime | None) -> datetime | None:
@@ -499,6 +509,17 @@ class SqlCatalog:
                 .values(heartbeat_at=now())
             )
             return int(getattr(result, "rowcount", 0))
+
+    def revoke_session(self, sid: str, expires_at: datetime) -> None:
+        """Remember a signed-out session until it expires; forget the expired ones."""
+        with self._session() as session, session.begin():
+            session.execute(delete(RevokedSessionRow).where(RevokedSessionRow.expires_at <= now()))
+            if session.get(RevokedSessionRow, sid) is None:
+                session.add(RevokedSessionRow(sid=sid, expires_at=expires_at))
+
+    def session_revoked(self, sid: str) -> bool:
+        with self._session() as session:
+            return session.get(RevokedSessionRow, sid) is not None
 
     def next_in_line(self, name: str) -> list[Dataset]:
         """Queued versions of `name`, oldest first: what may start once one finishes."""

@@ -386,3 +386,29 @@ def test_login_never_redirects_off_site(keyed_api: ApiServer) -> None:
 def test_forged_cookie_is_refused(keyed_api: ApiServer) -> None:
     with httpx.Client(base_url=keyed_api.url, cookies={"mini_api_key": "forged"}) as c:
         assert_unauthorized(c.get("/datasets"))
+
+
+def test_logout_on_one_replica_is_refused_by_another(tmp_path: Path) -> None:
+    """Two replicas on one catalog (the same MINI_API_KEYS): a cookie signed out on the
+    first stops working on the second too, within REVOCATION_RECHECK_SECONDS."""
+    from api.sessions import REVOCATION_RECHECK_SECONDS
+
+    env = {"MINI_API_KEYS": KEYS[0]}
+    data = tmp_path / "shared"
+    with ApiServer(data, env) as first, ApiServer(data, env) as second:
+        with http(first) as c:
+            assert sign_in(c, KEYS[0]).status_code == 303
+            cookie = c.cookies["mini_session"]
+            token = logout_token(c)
+        with httpx.Client(base_url=second.url, cookies={"mini_session": cookie}) as other:
+            # Valid on the second replica, which has now seen it "not revoked".
+            assert other.get("/datasets").status_code == 200
+            with httpx.Client(base_url=first.url, cookies={"mini_session": cookie}) as c:
+                assert c.post("/logout", data={"csrf": token}).status_code == 303
+            deadline = time.monotonic() + REVOCATION_RECHECK_SECONDS + 5
+            while other.get("/datasets").status_code == 200:
+                assert time.monotonic() < deadline, "the second replica still accepts it"
+                time.sleep(0.2)
+            r = other.get("/datasets")
+            assert_unauthorized(r)
+            assert "signed out" in r.json()["error"]["message"]
