@@ -31,7 +31,10 @@ class RawQuery:
     def bind(self, schema: pa.Schema) -> Query:
         """Check names and types against the dataset's columns (422 on mismatch)."""
         columns = list(self.columns) if self.columns else list(schema.names)
-        unknown = [c for c in columns if c not in schema.names]
+        # A set: `schema.names` builds a new list on every access, which made this
+        # check quadratic (0.4 s of a one-row page of 2,000 columns).
+        known = set(schema.names)
+        unknown = [c for c in columns if c not in known]
         if unknown:
             raise Unprocessable(f"unknown column(s): {', '.join(unknown)}")
         return Query(

@@ -32,8 +32,10 @@ def _iso_column(column: Any, arrow_type: pa.DataType) -> Any | None:
 def json_safe(table: pa.Table) -> pa.Table:
     """Strict JSON has no NaN or Infinity (they become null) and no decimals (strings keep
     their exact digits)."""
+    columns = list(table.columns)
+    changed = False
     for i, f in enumerate(table.schema):
-        column = table.column(i)
+        column = columns[i]
         if pa.types.is_floating(f.type):
             column = pc.if_else(pc.is_finite(column), column, pa.scalar(None, f.type))
         elif pa.types.is_decimal(f.type):
@@ -43,8 +45,11 @@ def json_safe(table: pa.Table) -> pa.Table:
             if iso is None:
                 continue
             column = iso
-        table = table.set_column(i, pa.field(f.name, column.type), column)
-    return table
+        columns[i] = column
+        changed = True
+    # One new table at the end: set_column per column copied the whole schema each
+    # time, quadratic in the width (2,000 float columns).
+    return pa.table(columns, names=table.column_names) if changed else table
 
 
 def rows(table: pa.Table) -> list[dict[str, Any]]:

@@ -73,14 +73,23 @@ def _opened(
         ) from None
 
 
+# A 422 lists at most this many of the version's columns: a 2,000-column dataset's
+# error would otherwise be all of its names.
+COLUMNS_IN_ERRORS = 50
+
+
 def bind(raw: RawQuery, schema: pa.Schema, served: Served) -> Query:
     """The query against this version's columns; a 422 names the version it checked."""
     try:
         return raw.bind(schema)
     except Unprocessable as exc:
+        names = schema.names
+        listed = ", ".join(names[:COLUMNS_IN_ERRORS])
+        if len(names) > COLUMNS_IN_ERRORS:
+            listed += f" and {len(names) - COLUMNS_IN_ERRORS:,} more"
         raise Unprocessable(
             f"{exc.message} in version {served.version} of dataset {served.name!r} "
-            f"(its columns: {', '.join(schema.names)})"
+            f"(its columns: {listed})"
         ) from None
 
 

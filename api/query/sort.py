@@ -34,12 +34,13 @@ def parse_sort(text: str | None, schema: pa.Schema) -> list[SortKey]:
         return []
     keys: list[SortKey] = []
     seen: set[str] = set()
+    known = set(schema.names)  # `schema.names` is a new list on every access
     for part in (p.strip() for p in text.split(",")):
         if not part:
             raise Unprocessable(f"sort={text!r} has an empty column name")
         descending = part.startswith("-")
         name = part.lstrip("+-").strip()
-        if name not in schema.names:
+        if name not in known:
             raise Unprocessable(f"unknown column {name!r} in sort")
         if name in seen:
             raise Unprocessable(f"column {name!r} appears twice in sort")

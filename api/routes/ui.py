@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Annotated, Any
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 import anyio
 from fastapi import APIRouter, Query, Request
@@ -27,12 +28,27 @@ from core.settings import Settings
 from core.storage import ObjectNotFound, ObjectStore
 
 from ..answers import identity_headers
+from ..container import Container
 from ..deps import CatalogDep, ContainerDep, VersionQuery
 from ..errors import NotFound
+from ..query.source import open_source
+from ..serving import column_type
 from ..sessions import session_context
 from ..versions import Served, family, version_of
 
 LIST_PAGE_SIZE = 50
+# Columns a dataset page shows at once (rows table, filters, charts' list, the report's
+# column table): its HTML, the rows it fetches and the table the browser lays out stay
+# this wide whatever the file. MINI_MAX_COLUMNS allows 2,000; the page moves across them.
+COLUMN_WINDOW = 50
+# Entries of each kind a schema diff lists; the others are counted (all: the JSON).
+DIFF_ITEMS_SHOWN = 50
+# The report's raw JSON is printed in the page up to this size; past it, only a link.
+RAW_REPORT_BYTES = 64 * 1024
+# The rejects tab's fallback (the report's sample) is all the page script needs of it.
+REPORT_SAMPLE_ROWS = 20
+# Query parameters of the dataset page that the column controls replace or drop.
+WINDOW_PARAMS = ("col_offset", "column", "fragment")
 NAME_SUGGESTIONS = 20
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
 POLICY_HELP = {
@@ -181,13 +197,21 @@ def _environment() -> Environment:
         diff_summary=_diff_summary,
         nullable=_nullable,
         policy_help=_policy_help,
+        diff_hidden=_diff_hidden,
     )
     env.globals["seconds_between"] = _seconds_between
+    env.globals["diff_limit"] = DIFF_ITEMS_SHOWN
     return env
 
 
 def _pretty(value: Any) -> str:
     return json.dumps(value, indent=2, ensure_ascii=False, sort_keys=False)
+
+
+def _diff_hidden(diff: Any, limit: int) -> int:
+    """How many entries of a schema diff the page leaves out (it lists `limit` per kind)."""
+    kinds = ("added", "removed", "type_changed", "nullability")
+    return sum(max(0, len(_diff_items(diff, kind)) - limit) for kind in kinds)
 
 
 # Every page gets the sign-out form's CSRF token when opened with a session.
@@ -204,6 +228,172 @@ def _load_report(store: ObjectStore, settings: Settings, dataset: Dataset) -> di
             return report
     except ObjectNotFound:
         return None
+
+
+def _stored_columns(container: Container, dataset: Dataset) -> list[tuple[str, str]] | None:
+    """(name, type) of a ready version's columns, from its Parquet footer (cached by the
+    read side); None when the version has no data to read."""
+    if dataset.status is not Status.ready:
+        return None
+    store, bucket = container.store, container.settings.storage.processed_bucket
+    key = keys.data_key(dataset.id)
+    try:
+        with open_source(
+            container.query_caches,
+            dataset.id,
+            bucket,
+            key,
+            lambda: store.open_seekable(bucket, key),
+        ) as source:
+            return [(f.name, column_type(f.type)) for f in source.schema]
+    except ObjectNotFound:
+        return None
+
+
+def _report_columns(report: Mapping[str, Any] | None) -> list[tuple[str, str]]:
+    columns = report.get("columns") if report is not None else None
+    if not isinstance(columns, list):
+        return []
+    return [
+        (str(c.get("name")), str(c.get("type") or "string"))
+        for c in columns
+        if isinstance(c, Mapping) and c.get("name") is not None
+    ]
+
+
+@dataclass(frozen=True)
+class ColumnWindow:
+    """The columns the dataset page shows: COLUMN_WINDOW of them from `offset`, and the
+    links that move across the others. The links keep every other parameter of the page
+    (version, filters, sort, row paging)."""
+
+    shown: list[tuple[str, str]]
+    offset: int
+    total: int
+    # Types of the columns the URL filters or sorts on that are not shown: the page's
+    # script builds their filters by type.
+    others: dict[str, str] = field(default_factory=dict)
+    links: dict[str, str | None] = field(default_factory=dict)
+    kept: list[tuple[str, str]] = field(default_factory=list)  # for the "go to" form
+    not_found: str | None = None
+
+    @property
+    def size(self) -> int:
+        return COLUMN_WINDOW
+
+    @property
+    def paged(self) -> bool:
+        return self.total > COLUMN_WINDOW
+
+    @property
+    def first(self) -> int:
+        return self.offset + 1 if self.shown else 0
+
+    @property
+    def last(self) -> int:
+        return self.offset + len(self.shown)
+
+    def data(self) -> dict[str, Any]:
+        """What the page's script needs, as JSON."""
+        return {
+            "paged": self.paged,
+            "offset": self.offset,
+            "size": COLUMN_WINDOW,
+            "total": self.total,
+            "columns": [{"name": n, "type": t} for n, t in self.shown],
+            "types": self.others,
+        }
+
+
+def _find_column(names: list[str], wanted: str) -> int | None:
+    """The column `wanted` names: exactly, else ignoring case, else the first that
+    contains it."""
+    if wanted in names:
+        return names.index(wanted)
+    folded = wanted.casefold()
+    lowered = [n.casefold() for n in names]
+    if folded in lowered:
+        return lowered.index(folded)
+    return next((i for i, n in enumerate(lowered) if folded in n), None)
+
+
+def _named_in_query(params: list[tuple[str, str]]) -> set[str]:
+    """Columns the page's URL filters (`filter.col=`) or sorts (`sort=col,-col2`) on."""
+    named = {k.removeprefix("filter.") for k, _ in params if k.startswith("filter.")}
+    for key, value in params:
+        if key == "sort":
+            named.update(p.strip().lstrip("+-").strip() for p in value.split(","))
+    return named
+
+
+def _column_window(
+    request: Request,
+    columns: list[tuple[str, str]],
+    col_offset: int,
+    column: str | None,
+) -> ColumnWindow:
+    total = len(columns)
+    names = [n for n, _ in columns]
+    not_found = None
+    if column:
+        found = _find_column(names, column)
+        if found is None:
+            not_found = column
+        else:
+            col_offset = found // COLUMN_WINDOW * COLUMN_WINDOW
+    if total and col_offset >= total:
+        col_offset = (total - 1) // COLUMN_WINDOW * COLUMN_WINDOW
+    shown = columns[col_offset : col_offset + COLUMN_WINDOW]
+    params = [(k, v) for k, v in request.query_params.multi_items() if k not in WINDOW_PARAMS]
+    in_view = {n for n, _ in shown}
+    types = dict(columns)
+    others = {
+        n: types[n] for n in sorted(_named_in_query(params)) if n in types and n not in in_view
+    }
+
+    def link(offset: int | None) -> str | None:
+        if offset is None:
+            return None
+        query = urlencode([*params, *([("col_offset", str(offset))] if offset else [])])
+        return f"{request.url.path}?{query}" if query else request.url.path
+
+    last_start = (total - 1) // COLUMN_WINDOW * COLUMN_WINDOW if total else 0
+    at_start, at_end = col_offset == 0, col_offset + COLUMN_WINDOW >= total
+    links = {
+        "first": link(None if at_start else 0),
+        "prev": link(None if at_start else max(0, col_offset - COLUMN_WINDOW)),
+        "next": link(None if at_end else col_offset + COLUMN_WINDOW),
+        "last": link(None if at_end else last_start),
+    }
+    return ColumnWindow(shown, col_offset, total, others, links, params, not_found)
+
+
+def _bounded_report(report: Mapping[str, Any] | None, window: ColumnWindow) -> dict[str, Any]:
+    """What of the report the page renders: the shown columns' entries, its raw JSON if
+    small enough, and the sample of rejected rows the rejects tab falls back to."""
+    if report is None:
+        return {"columns": [], "raw": None, "size": 0, "script": {}}
+    raw = _pretty(report)
+    entries = report.get("columns")
+    wanted = {n for n, _ in window.shown}
+    columns = (
+        [c for c in entries if isinstance(c, Mapping) and c.get("name") in wanted]
+        if isinstance(entries, list)
+        else []
+    )
+    sample = report.get("malformed_rows")
+    script = {
+        "malformed_rows": sample[:REPORT_SAMPLE_ROWS] if isinstance(sample, list) else [],
+        "rows_rejected": report.get("rows_rejected"),
+        "rows_malformed": report.get("rows_malformed"),
+    }
+    size = len(raw.encode())
+    return {
+        "columns": columns,
+        "raw": raw if size <= RAW_REPORT_BYTES else None,
+        "size": size,
+        "script": script,
+    }
 
 
 def _running(items: list[Dataset]) -> int:
@@ -297,10 +487,14 @@ async def dataset_page(
     container: ContainerDep,
     version: VersionQuery = None,
     fragment: Annotated[str | None, Query(pattern="^(report|versions)$")] = None,
+    col_offset: Annotated[int, Query(ge=0, le=2**31 - 1)] = 0,
+    column: Annotated[str | None, Query(max_length=1000)] = None,
 ) -> Response:
     """One version of a dataset: the version switcher, summary, rows table, column charts,
     report, rejects and logs, all of that version.
 
+    The rows table and the report's column table show COLUMN_WINDOW columns from
+    `?col_offset=`; `?column=` moves to the window holding that column.
     `?fragment=report` is the rendered report alone, which the upload page shows;
     `?fragment=versions` the version switcher alone, which the page refreshes while a
     version runs.
@@ -325,6 +519,11 @@ async def dataset_page(
     )
     members = await anyio.to_thread.run_sync(lambda: family(container.catalog, dataset))
     context = {**_page_context(served, members), "report": report, "active": "datasets"}
+    if fragment != "versions":
+        stored = await anyio.to_thread.run_sync(lambda: _stored_columns(container, dataset))
+        columns = stored if stored is not None else _report_columns(report)
+        window = _column_window(request, columns, col_offset, column)
+        context.update(window=window, shown_report=_bounded_report(report, window))
     name = {"report": "_report.html", "versions": "_versions.html"}.get(fragment or "")
     return templates.TemplateResponse(
         request,

@@ -11,6 +11,11 @@
   const status = root.dataset.status;
   const { el, fmtNumber, request, errorMessage } = window.MP;
   const report = JSON.parse(document.getElementById("report-data").textContent || "{}");
+  /* The columns the page shows (routes/ui.py: ColumnWindow): with `paged`, only these are
+     asked for, so a 2,000-column dataset costs the browser what a 50-column one does. */
+  const windowData = document.getElementById("column-window");
+  const columnWindow = JSON.parse((windowData && windowData.textContent) || "{}");
+  const CELL_TEXT_MAX = 300;
   const CHART_ICON = "M2 14h12v1H2zM3 8h2v5H3zm4-5h2v10H7zm4 3h2v7h-2z";
   const FILTER_DELAY_MS = 400;
 
@@ -44,6 +49,9 @@
       next.focus();
     });
   });
+
+  // The report tab's column links come back to it.
+  if (window.location.hash === "#report") selectTab(document.getElementById("tab-report"), false);
 
   // In-page links that open a tab ("Details in the report").
   for (const link of document.querySelectorAll("[data-open-tab]")) {
@@ -104,7 +112,9 @@
             el("tr", {}, keys.map((k) => {
               const value = item[k];
               const text = value === null || value === undefined ? "" : typeof value === "object" ? JSON.stringify(value) : String(value);
-              return el("td", { title: text.length > 40 ? text : null, text });
+              // A rejected row of a wide file is kilobytes of raw text: the JSON has it whole.
+              const shown = text.length > CELL_TEXT_MAX ? `${text.slice(0, CELL_TEXT_MAX)}…` : text;
+              return el("td", { title: text.length > 40 && text.length <= CELL_TEXT_MAX * 4 ? text : null, text: shown });
             })),
           ),
         ),
@@ -244,6 +254,8 @@
     last: document.getElementById("page-last"),
   };
   const pageInfo = document.getElementById("page-info");
+  const hiddenQuery = document.getElementById("hidden-query");
+  const windowNames = new Set((columnWindow.columns || []).map((c) => c.name));
 
   const state = { offset: 0, limit: 50, sort: [], filters: {}, total: 0, columns: [] };
   let generation = 0;
@@ -271,7 +283,48 @@
     if (state.sort.length) params.set("sort", sortParam());
     for (const [column, text] of Object.entries(state.filters)) if (text.trim()) params.set(`filter.${column}`, text);
     const query = params.toString();
-    history.replaceState(null, "", query ? `?${query}` : window.location.pathname);
+    if (columnWindow.offset) params.set("col_offset", columnWindow.offset);
+    const withWindow = params.toString();
+    history.replaceState(null, "", withWindow ? `?${withWindow}${window.location.hash}` : window.location.pathname);
+    updateColumnLinks(query);
+  }
+
+  /* The column links, server-rendered with the page's first query, follow its filters,
+     sort and rows as they change. */
+  function updateColumnLinks(query) {
+    for (const link of document.querySelectorAll("a[data-cols]")) {
+      const target = new URL(link.href, window.location.href);
+      const params = new URLSearchParams(query);
+      const offset = target.searchParams.get("col_offset");
+      if (offset) params.set("col_offset", offset);
+      const text = params.toString();
+      link.href = `${window.location.pathname}${text ? `?${text}` : ""}${link.dataset.anchor || ""}`;
+    }
+  }
+
+  /* Filters and sort on columns outside the window still apply: say so. */
+  function describeHidden() {
+    if (!hiddenQuery || !columnWindow.paged) return;
+    const parts = [];
+    for (const [column, text] of Object.entries(state.filters)) {
+      if (text.trim() && !windowNames.has(column)) parts.push(`${column} filtered by “${text.trim()}”`);
+    }
+    for (const s of state.sort) if (!windowNames.has(s.column)) parts.push(`sorted by ${s.column}${s.desc ? " (descending)" : ""}`);
+    hiddenQuery.hidden = parts.length === 0;
+    hiddenQuery.textContent = parts.length ? `Also applied, on columns not shown here: ${parts.join("; ")}.` : "";
+  }
+
+  const findForm = document.getElementById("column-find");
+  if (findForm) {
+    findForm.addEventListener("submit", (event) => {
+      const wanted = document.getElementById("column-find-input").value.trim();
+      if (!wanted) return;
+      event.preventDefault();
+      const params = new URLSearchParams(window.location.search);
+      params.delete("col_offset");
+      params.set("column", wanted);
+      window.location.assign(`${window.location.pathname}?${params}`);
+    });
   }
 
   function sortParam() {
@@ -280,7 +333,8 @@
 
   function columnType(name) {
     const column = state.columns.find((c) => c.name === name);
-    return column ? column.type : "string";
+    if (column) return column.type;
+    return (columnWindow.types && columnWindow.types[name]) || "string";
   }
 
   /* `?col=value` is equality, unless the column is named like a paging or sort parameter. */
@@ -454,7 +508,9 @@
     writeUrl();
     updateDownloads();
     clearButton.disabled = !state.sort.length && !Object.values(state.filters).some((v) => v.trim());
+    describeHidden();
     const params = queryParams();
+    if (columnWindow.paged) params.set("columns", columnWindow.columns.map((c) => c.name).join(","));
     params.set("offset", state.offset);
     params.set("limit", state.limit);
     let answer;
