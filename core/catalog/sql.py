@@ -376,11 +376,6 @@ class SqlCatalog:
         latest = session.scalar(select(func.max(DatasetRow.version)).where(DatasetRow.name == name))
         return int(latest or 0) + 1
 
-    def next_version(self, name: str) -> int:
-        """The version number the next upload under `name` would get (1 for a new name)."""
-        with self._session() as session:
-            return self._next_version(session, name)
-
     def versions(self, name: str) -> list[Dataset]:
         """Every version of `name`, oldest first, whatever its status."""
         with self._session() as session:
@@ -389,32 +384,10 @@ class SqlCatalog:
             ).all()
             return [_to_dataset(r) for r in rows]
 
-    def latest_ready(self, name: str) -> Dataset | None:
-        """The newest ready version: failed or unfinished newer ones never hide it."""
-        with self._session() as session:
-            row = session.scalars(
-                select(DatasetRow)
-                .where(DatasetRow.name == name, DatasetRow.status == Status.ready.value)
-                .order_by(DatasetRow.version.desc())
-                .limit(1)
-            ).first()
-            return _to_dataset(row) if row else None
-
     def get(self, dataset_id: str) -> Dataset | None:
         with self._session() as session:
             row = session.get(DatasetRow, dataset_id)
             return _to_dataset(row) if row else None
-
-    def page(self, *, offset: int = 0, limit: int = 100) -> tuple[list[Dataset], int]:
-        with self._session() as session:
-            total = session.scalar(select(func.count()).select_from(DatasetRow)) or 0
-            rows = session.scalars(
-                select(DatasetRow)
-                .order_by(DatasetRow.created_at.desc(), DatasetRow.id.desc())
-                .offset(offset)
-                .limit(limit)
-            ).all()
-            return [_to_dataset(r) for r in rows], int(total)
 
     def with_status(self, statuses: Sequence[Status]) -> list[Dataset]:
         with self._session() as session:

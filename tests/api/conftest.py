@@ -6,7 +6,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from core.catalog import Catalog, SqlCatalog
+from core.catalog import Catalog, SqlCatalog, Status
 from tests.servers.api import ApiServer
 
 
@@ -25,6 +25,11 @@ def client(local_api: ApiServer) -> Iterator[httpx.Client]:
 
 def catalog_of(server: ApiServer) -> Catalog:
     return SqlCatalog.from_url(f"sqlite:///{server.data_dir.resolve() / 'catalog.sqlite3'}")
+
+
+def version_count(catalog: Catalog) -> int:
+    """Every version the catalog holds, whatever its status."""
+    return len(catalog.with_status(list(Status)))
 
 
 def local_objects(server: ApiServer, bucket: str = "raw") -> list[Path]:

@@ -13,7 +13,7 @@ import httpx
 import psutil
 import pytest
 
-from tests.api.conftest import catalog_of, local_objects
+from tests.api.conftest import catalog_of, local_objects, version_count
 from tests.servers.api import MULTIPART_TYPE, ApiServer, multipart_stream, wait_final
 
 KEYS = ["k1-" + "a" * 40, "k2-" + "b" * 40, "k3-" + "c" * 40]
@@ -52,7 +52,7 @@ def stored(server: ApiServer) -> tuple[list[Path], int]:
     """Raw objects and catalog rows: a rejected upload must add to neither."""
     catalog = catalog_of(server)
     try:
-        return local_objects(server), catalog.page()[1]
+        return local_objects(server), version_count(catalog)
     finally:
         catalog.engine.dispose()
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from core.catalog import Catalog, CatalogError, Status, new_dataset_id
+from core.catalog import Catalog, CatalogError, Family, Status, new_dataset_id
 from tests.catalog.threads import race
 
 
@@ -74,13 +74,15 @@ def test_only_one_concurrent_finisher_wins(catalog: Catalog) -> None:
     assert ds is not None and ds.is_final
 
 
-def test_list_newest_first_paginated(catalog: Catalog) -> None:
-    ids = [add(catalog) for _ in range(5)]
-    page, total = catalog.page(offset=0, limit=2)
+def test_families_newest_first_paginated(catalog: Catalog) -> None:
+    names = [f"set-{i}" for i in range(5)]
+    for name in names:
+        add(catalog, name)
+    page, total = catalog.families(offset=0, limit=2)
     assert total == 5
-    assert [d.id for d in page] == ids[::-1][:2]
-    page, _ = catalog.page(offset=4, limit=2)
-    assert [d.id for d in page] == [ids[0]]
+    assert [f.name for f in page] == names[::-1][:2]
+    page, _ = catalog.families(offset=4, limit=2)
+    assert [f.name for f in page] == [names[0]]
 
 
 def test_with_status_and_delete(catalog: Catalog) -> None:
@@ -120,12 +122,9 @@ def test_duplicate_id_is_an_error_not_a_retry(catalog: Catalog) -> None:
 
 
 def test_versions_count_per_name(catalog: Catalog) -> None:
-    assert catalog.next_version("sales") == 1
     first, second = add(catalog, "sales"), add(catalog, "sales")
     other = add(catalog, "costs")
     unnamed = [add(catalog), add(catalog)]
-    assert catalog.next_version("sales") == 3
-    assert catalog.next_version("costs") == 2
     assert [(d.id, d.name, d.version) for d in catalog.versions("sales")] == [
         (first, "sales", 1),
         (second, "sales", 2),
@@ -139,15 +138,20 @@ def test_versions_count_per_name(catalog: Catalog) -> None:
 
 
 def test_latest_ready_is_never_hidden_by_newer_failed_or_unfinished(catalog: Catalog) -> None:
-    assert catalog.latest_ready("sales") is None
+    def family(name: str) -> Family:
+        return {f.name: f for f in catalog.families()[0]}[name]
+
     v1, v2, v3, v4 = (add(catalog, "sales") for _ in range(4))
     add(catalog, "costs")
+    assert family("sales").latest_ready is None
     catalog.mark_ready(v1, rows_in=1, rows_out=1, rows_rejected=0)
     catalog.mark_ready(v2, rows_in=2, rows_out=2, rows_rejected=0)
     catalog.mark_failed(v3, "bad input")
     catalog.mark_processing(v4)
-    latest = catalog.latest_ready("sales")
-    assert latest is not None and (latest.id, latest.version) == (v2, 2)
+    sales = family("sales")
+    assert sales.latest_ready is not None
+    assert (sales.latest_ready.id, sales.latest_ready.version) == (v2, 2)
+    assert (sales.latest.id, sales.latest.status, sales.versions) == (v4, Status.processing, 4)
     assert [d.status for d in catalog.versions("sales")] == [
         Status.ready,
         Status.ready,
@@ -155,9 +159,10 @@ def test_latest_ready_is_never_hidden_by_newer_failed_or_unfinished(catalog: Cat
         Status.processing,
     ]
     catalog.mark_ready(v4, rows_in=4, rows_out=4, rows_rejected=0)
-    latest = catalog.latest_ready("sales")
-    assert latest is not None and (latest.id, latest.version) == (v4, 4)
-    assert catalog.latest_ready("costs") is None
+    sales = family("sales")
+    assert sales.latest_ready is not None
+    assert (sales.latest_ready.id, sales.latest_ready.version) == (v4, 4)
+    assert family("costs").latest_ready is None
 
 
 def test_concurrent_uploads_under_one_name_get_distinct_versions(catalog: Catalog) -> None:
@@ -165,4 +170,3 @@ def test_concurrent_uploads_under_one_name_get_distinct_versions(catalog: Catalo
     versions = catalog.versions("sales")
     assert sorted(d.id for d in versions) == sorted(ids)
     assert [d.version for d in versions] == list(range(1, 9))
-    assert catalog.next_version("sales") == 9
