@@ -11,6 +11,7 @@ from core.catalog import Catalog, SqlCatalog
 from core.outputs import add_result_listener
 from core.settings import RunnerBackend, Settings
 from core.storage import ObjectStore, StorageError, StorageUnavailable
+from core.storage.arrow import ArrowStore, arrow_store
 from core.storage.factory import ensure_buckets, make_store
 
 from .column_stats import StatsCache
@@ -18,6 +19,7 @@ from .limits import UploadGate
 from .metrics import Metrics, caches_of
 from .query.caches import QueryCaches
 from .runners.base import Runner
+from .sql.engine import SqlEngine
 from .versions import Resolver
 
 log = logging.getLogger(__name__)
@@ -34,6 +36,7 @@ class Container:
     stats_cache: StatsCache
     query_caches: QueryCaches
     upload_gate: UploadGate
+    sql: SqlEngine
     buckets_ready: bool = False
     _unlisten: Callable[[], None] | None = field(default=None, repr=False)
 
@@ -87,6 +90,7 @@ def build_container(settings: Settings) -> Container:
     catalog = SqlCatalog.from_url(settings.resolved_database_url())
     runner: Runner
     metrics = Metrics(runner=settings.runner.backend.value)
+    resolver = Resolver(catalog)
     if settings.runner.backend is RunnerBackend.local:
         from .runners.local import LocalRunner
 
@@ -101,8 +105,21 @@ def build_container(settings: Settings) -> Container:
         catalog=catalog,
         runner=runner,
         metrics=metrics,
-        resolver=Resolver(catalog),
+        resolver=resolver,
         stats_cache=StatsCache(),
         query_caches=QueryCaches(),
         upload_gate=UploadGate(settings.max_concurrent_uploads),
+        sql=SqlEngine(settings, resolver, _lazy_arrow_store(settings)),
     )
+
+
+def _lazy_arrow_store(settings: Settings) -> Callable[[], ArrowStore]:
+    """Made at the first query that needs it: most processes never run SQL."""
+    made: list[ArrowStore] = []
+
+    def get() -> ArrowStore:
+        if not made:
+            made.append(arrow_store(settings))
+        return made[0]
+
+    return get

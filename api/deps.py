@@ -13,6 +13,7 @@ from core.storage import ObjectStore
 
 from .container import Container
 from .runners.base import Runner
+from .sql.engine import SqlEngine
 from .versions import Served
 
 # Versions are numbered from 1; anything beyond a 32-bit int is no version (422, not 500).
@@ -51,6 +52,13 @@ SettingsDep = Annotated[Settings, Depends(get_settings)]
 StoreDep = Annotated[ObjectStore, Depends(get_store)]
 CatalogDep = Annotated[Catalog, Depends(get_catalog)]
 RunnerDep = Annotated[Runner, Depends(get_runner)]
+
+
+async def get_sql_engine(container: ContainerDep) -> SqlEngine:
+    return container.sql
+
+
+SqlEngineDep = Annotated[SqlEngine, Depends(get_sql_engine)]
 
 
 async def get_served(request: Request, dataset_id: str, version: VersionQuery = None) -> Served:

@@ -94,6 +94,25 @@ class ProcessorSettings(BaseModel):
     update_catalog: bool = True
 
 
+class SqlSettings(BaseModel):
+    """Read-only SQL (GET/POST /sql, README: SQL): what one query may use."""
+
+    # Past this the query is interrupted and answers 422.
+    timeout_seconds: float = Field(default=15.0, gt=0)
+    # DuckDB's own buffer limit per query; nothing spills to disk, so beyond it the
+    # query fails (422) instead of filling the disk.
+    memory_limit_bytes: int = Field(default=1 * GIB, ge=64 * MIB)
+    threads: int = Field(default_factory=lambda: min(os.cpu_count() or 1, 4), ge=1)
+    # Rows an answer holds when the request names no limit, and the most it may ask for.
+    default_rows: int = Field(default=1000, ge=1)
+    max_rows: int = Field(default=100_000, ge=1)
+    # Beyond this many queries at once: 503 + Retry-After (each holds memory and threads).
+    max_concurrent: int = Field(default=4, ge=1)
+    # Datasets one query may reference (each is opened as a view).
+    max_datasets: int = Field(default=32, ge=1)
+    max_query_chars: int = Field(default=100_000, ge=1)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="MINI_", env_nested_delimiter="__", extra="ignore")
 
@@ -111,6 +130,7 @@ class Settings(BaseSettings):
     storage: StorageSettings = StorageSettings()
     runner: RunnerSettings = RunnerSettings()
     processor: ProcessorSettings = ProcessorSettings()
+    sql: SqlSettings = SqlSettings()
     # `python -m processor reconcile` deletes datasets older than this; None keeps all.
     retention_days: int | None = Field(default=None, ge=1)
     # Comma-separated bearer keys; when set, the API requires one (see api/auth.py).

@@ -1,0 +1,1 @@
+"""Read-only SQL over the datasets, executed by DuckDB (README: SQL)."""

@@ -1,0 +1,115 @@
+"""A query from a request: run in a worker thread, interrupted at its deadline or when
+the client leaves, and its result as JSON or CSV."""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import decimal
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import anyio
+import orjson
+import pyarrow as pa
+import pyarrow.compute as pc
+from starlette.requests import Request
+
+from ..query.export import csv_chunks
+from ..query.render import rows
+from .engine import SqlEngine, SqlResult
+from .errors import SqlError
+
+WATCH_SECONDS = 0.1
+
+
+async def execute(request: Request, engine: SqlEngine, query: str, limit: int) -> SqlResult:
+    with engine.slot():
+        job = engine.job()
+
+        async def watch(scope: anyio.CancelScope) -> None:
+            while not scope.cancel_called:
+                if await request.is_disconnected():
+                    job.stop("gone")
+                    return
+                if time.monotonic() > job.deadline:
+                    job.stop("timeout")
+                    return
+                await anyio.sleep(WATCH_SECONDS)
+
+        failure: Exception | None = None
+        result: SqlResult | None = None
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(watch, tg.cancel_scope)
+            try:
+                result = await anyio.to_thread.run_sync(engine.run, query, limit, job)
+            except Exception as exc:
+                # Raised outside the task group, so it is not wrapped in an ExceptionGroup.
+                failure = exc
+            finally:
+                tg.cancel_scope.cancel()
+        if failure is not None:
+            raise failure
+        assert result is not None
+        return result
+
+
+def _default(value: Any) -> Any:
+    """Values orjson has no JSON for: text that keeps them exact."""
+    if isinstance(value, bytes):
+        return base64.b64encode(value).decode()
+    if isinstance(value, decimal.Decimal):
+        return str(value)
+    if isinstance(value, dt.timedelta | dt.date | dt.time):
+        return str(value)
+    return str(value)
+
+
+def _narrow_hugeints(table: pa.Table, types: list[str]) -> pa.Table:
+    """SUM and COUNT of integers are HUGEINT, which Arrow holds as a decimal (JSON text);
+    as JSON numbers when they fit in 64 bits, as they nearly always do."""
+    for i, kind in enumerate(types):
+        if kind in ("HUGEINT", "UHUGEINT"):
+            try:
+                column = pc.cast(table.column(i), pa.int64())
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+                continue
+            table = table.set_column(i, pa.field(table.field(i).name, pa.int64()), column)
+    return table
+
+
+def json_body(result: SqlResult, limit: int) -> bytes:
+    table = _narrow_hugeints(result.table, [t for _, t in result.columns])
+    # Positional names: a result may repeat a column name (SELECT 1 AS a, 2 AS a).
+    table = table.rename_columns([f"c{i}" for i in range(table.num_columns)])
+    values = [list(row.values()) for row in rows(table)]
+    body = {
+        "columns": [{"name": n, "type": t} for n, t in result.columns],
+        "rows": values,
+        "row_count": len(values),
+        "truncated": result.truncated,
+        "limit": limit,
+        "datasets": [
+            {
+                "table": v.table,
+                "name": v.served.name,
+                "version": v.served.version,
+                "id": v.served.id,
+            }
+            for v in result.views
+        ],
+        "elapsed_ms": round(result.elapsed_ms, 1),
+    }
+    return orjson.dumps(body, default=_default)
+
+
+def csv_body(result: SqlResult) -> Iterator[bytes]:
+    table = result.table
+    try:
+        return iter(list(csv_chunks([table], table.schema)))
+    except (pa.ArrowNotImplementedError, pa.ArrowInvalid) as exc:
+        raise SqlError(
+            f"this result cannot be written as CSV ({exc}); cast nested columns to text, "
+            "or download JSON"
+        ) from None
