@@ -113,6 +113,32 @@ class SqlSettings(BaseModel):
     max_query_chars: int = Field(default=100_000, ge=1)
 
 
+class WebhookSettings(BaseModel):
+    """Webhooks (README: Webhooks): URLs told when a version becomes ready or failed."""
+
+    # Told about every dataset, as a JSON list: MINI_WEBHOOKS__URLS='["https://..."]'.
+    urls: list[str] = Field(default_factory=list)
+    # Signs every body (HMAC-SHA256); unset, nothing is sent (URLs may still be set).
+    secret: SecretStr = SecretStr("")
+    # Private, loopback, link-local and other non-public addresses are refused unless
+    # this is true (a receiver on the same network, tests).
+    allow_private: bool = False
+    # Per network operation of one attempt (connect, send, each read).
+    timeout_seconds: float = Field(default=10.0, gt=0)
+    # Attempts before a delivery is `failed`; waits double from backoff_seconds, capped.
+    max_attempts: int = Field(default=8, ge=1)
+    backoff_seconds: float = Field(default=30.0, gt=0)
+    backoff_max_seconds: float = Field(default=3600.0, gt=0)
+    # Deliveries sent at once by one API process.
+    max_concurrent: int = Field(default=4, ge=1)
+    # How often the deliverer looks for due retries, and for final versions no listener
+    # heard (recorded by the reconciler, or while the API was down).
+    poll_seconds: float = Field(default=1.0, gt=0)
+    catch_up_seconds: float = Field(default=60.0, gt=0)
+    # The links in a body are made absolute with this (e.g. https://data.example.com).
+    public_url: str = ""
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="MINI_", env_nested_delimiter="__", extra="ignore")
 
@@ -131,6 +157,7 @@ class Settings(BaseSettings):
     runner: RunnerSettings = RunnerSettings()
     processor: ProcessorSettings = ProcessorSettings()
     sql: SqlSettings = SqlSettings()
+    webhooks: WebhookSettings = WebhookSettings()
     # `python -m processor reconcile` deletes datasets older than this; None keeps all.
     retention_days: int | None = Field(default=None, ge=1)
     # Comma-separated bearer keys; when set, the API requires one (see api/auth.py).

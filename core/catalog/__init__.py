@@ -1,15 +1,19 @@
 """The catalog port (`base.Catalog`) and its SQL adapter (`sql.SqlCatalog`)."""
 
 from .base import (
+    ALL_DATASETS,
     DEFAULT_POLICY,
     FINAL,
     Catalog,
     CatalogError,
     CatalogUnavailable,
     Dataset,
+    Delivery,
+    DeliveryState,
     Family,
     SchemaPolicy,
     Status,
+    WebhookTarget,
     new_dataset_id,
     now,
 )
@@ -24,6 +28,7 @@ from .sql import (
 )
 
 __all__ = [
+    "ALL_DATASETS",
     "CLAIM_STALE_SECONDS",
     "DEFAULT_POLICY",
     "FINAL",
@@ -35,10 +40,13 @@ __all__ = [
     "Dataset",
     "DatasetNameRow",
     "DatasetRow",
+    "Delivery",
+    "DeliveryState",
     "Family",
     "SchemaPolicy",
     "SqlCatalog",
     "Status",
+    "WebhookTarget",
     "make_engine",
     "new_dataset_id",
     "now",

@@ -84,6 +84,45 @@ class Dataset:
         return self.status in FINAL
 
 
+# The scope of the webhook URLs from settings (MINI_WEBHOOKS__URLS): every dataset's.
+# Dataset names cannot contain "*", so it never collides with one.
+ALL_DATASETS = "*"
+
+
+class DeliveryState(StrEnum):
+    pending = "pending"
+    delivered = "delivered"
+    failed = "failed"
+
+
+@dataclass(frozen=True)
+class WebhookTarget:
+    """A URL told about the versions of one dataset (or of all, ALL_DATASETS) that
+    finish from `since` on: configuring a URL never replays history."""
+
+    scope: str
+    url: str
+    since: datetime
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One webhook call: a final version told to one URL (at most one per pair)."""
+
+    id: int
+    dataset_id: str
+    name: str
+    url: str
+    event: str
+    state: DeliveryState
+    attempts: int
+    next_attempt_at: datetime | None
+    last_status: int | None
+    last_error: str | None
+    created_at: datetime
+    delivered_at: datetime | None
+
+
 def new_dataset_id() -> str:
     return uuid.uuid4().hex
 
@@ -142,3 +181,26 @@ class Catalog(Protocol):
         self, dataset_id: str, error: str, *, schema_diff: dict[str, Any] | None = None
     ) -> bool: ...
     def delete(self, dataset_id: str) -> bool: ...
+    # Webhooks (README: Webhooks): targets, and the outbox of deliveries.
+    def set_webhooks(self, scope: str, urls: Sequence[str]) -> list[WebhookTarget]: ...
+    def webhooks(self, scope: str) -> list[WebhookTarget]: ...
+    def enqueue_deliveries(self, dataset_id: str) -> int: ...
+    def enqueue_missed(self, limit: int) -> int: ...
+    def claim_deliveries(self, limit: int, lease_seconds: float) -> list[Delivery]: ...
+    def record_attempt(
+        self,
+        delivery_id: int,
+        *,
+        delivered: bool,
+        status: int | None,
+        error: str | None,
+        retry_at: datetime | None,
+    ) -> None: ...
+    def deliveries(
+        self,
+        *,
+        name: str | None = None,
+        dataset_id: str | None = None,
+        offset: int = 0,
+        limit: int = 100,
+    ) -> tuple[list[Delivery], int]: ...

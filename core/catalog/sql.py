@@ -18,6 +18,7 @@ from sqlalchemy import (
     BigInteger,
     DateTime,
     Engine,
+    Index,
     Integer,
     String,
     Text,
@@ -26,7 +27,9 @@ from sqlalchemy import (
     create_engine,
     delete,
     event,
+    exists,
     func,
+    or_,
     select,
     text,
     update,
@@ -42,13 +45,18 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sess
 
 from ..migrations.apply import upgrade_to_head
 from .base import (
+    ALL_DATASETS,
     DEFAULT_POLICY,
+    FINAL,
     CatalogError,
     CatalogUnavailable,
     Dataset,
+    Delivery,
+    DeliveryState,
     Family,
     SchemaPolicy,
     Status,
+    WebhookTarget,
     now,
 )
 
@@ -110,6 +118,63 @@ class RevokedSessionRow(Base):
 
     sid: Mapped[str] = mapped_column(String(64), primary_key=True)
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+
+
+class WebhookTargetRow(Base):
+    """A URL told when versions of a dataset (or of every one, ALL_DATASETS) finish (0006)."""
+
+    __tablename__ = "webhook_targets"
+
+    scope: Mapped[str] = mapped_column(String(255), primary_key=True)
+    url: Mapped[str] = mapped_column(String(2048), primary_key=True)
+    # Versions that finished before the URL was configured are never sent to it.
+    since: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class WebhookDeliveryRow(Base):
+    """The webhook outbox and its log: one row per final version and URL (0006)."""
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (
+        UniqueConstraint("dataset_id", "url", name="uq_webhook_deliveries_dataset_url"),
+        Index("ix_webhook_deliveries_due", "state", "next_attempt_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    dataset_id: Mapped[str] = mapped_column(String(32))
+    name: Mapped[str] = mapped_column(String(255), index=True)
+    url: Mapped[str] = mapped_column(String(2048))
+    event: Mapped[str] = mapped_column(String(16))
+    state: Mapped[str] = mapped_column(String(16))
+    attempts: Mapped[int] = mapped_column(Integer)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    last_status: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    delivered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+# Concurrent enqueuers (a replica's listener, another's catch-up) may insert the same
+# (version, URL) first: the unique constraint refuses ours and we look again.
+ENQUEUE_ATTEMPTS = 3
+DELIVERY_ERROR_CHARS = 2000
+
+
+def _to_delivery(row: WebhookDeliveryRow) -> Delivery:
+    return Delivery(
+        id=row.id,
+        dataset_id=row.dataset_id,
+        name=row.name,
+        url=row.url,
+        event=row.event,
+        state=DeliveryState(row.state),
+        attempts=row.attempts,
+        next_attempt_at=_aware(row.next_attempt_at),
+        last_status=row.last_status,
+        last_error=row.last_error,
+        created_at=_aware(row.created_at) or row.created_at,
+        delivered_at=_aware(row.delivered_at),
+    )
 
 
 def _aware(value: datetime | None) -> datetime | None:
@@ -568,4 +633,187 @@ class SqlCatalog:
                     named = session.get(DatasetNameRow, name)
                     if named is not None:
                         session.delete(named)
+                    # The dataset's webhook URLs go with its name.
+                    session.execute(delete(WebhookTargetRow).where(WebhookTargetRow.scope == name))
+            session.execute(
+                delete(WebhookDeliveryRow).where(WebhookDeliveryRow.dataset_id == dataset_id)
+            )
             return True
+
+    def set_webhooks(self, scope: str, urls: Sequence[str]) -> list[WebhookTarget]:
+        """Make `urls` the scope's webhook targets: a URL kept keeps its `since`, a new
+        one starts now, a URL left out is removed (its deliveries stay in the log)."""
+        wanted = list(dict.fromkeys(urls))
+        with self._session() as session, session.begin():
+            rows = session.scalars(
+                select(WebhookTargetRow).where(WebhookTargetRow.scope == scope)
+            ).all()
+            have = {r.url for r in rows}
+            for row in rows:
+                if row.url not in wanted:
+                    session.delete(row)
+            for url in wanted:
+                if url not in have:
+                    session.add(WebhookTargetRow(scope=scope, url=url, since=now()))
+        return self.webhooks(scope)
+
+    def webhooks(self, scope: str) -> list[WebhookTarget]:
+        with self._session() as session:
+            rows = session.scalars(
+                select(WebhookTargetRow)
+                .where(WebhookTargetRow.scope == scope)
+                .order_by(WebhookTargetRow.since, WebhookTargetRow.url)
+            ).all()
+            return [
+                WebhookTarget(scope=r.scope, url=r.url, since=_aware(r.since) or r.since)
+                for r in rows
+            ]
+
+    def enqueue_deliveries(self, dataset_id: str) -> int:
+        """One pending delivery per URL that should hear of this final version and has
+        not yet; returns how many were added."""
+        final = [s.value for s in FINAL]
+        query = (
+            select(DatasetRow.id, DatasetRow.name, DatasetRow.status, WebhookTargetRow.url)
+            .select_from(DatasetRow)
+            .join(WebhookTargetRow, self._targets_of_dataset())
+            .where(DatasetRow.id == dataset_id, DatasetRow.status.in_(final))
+        )
+        return self._enqueue(query)
+
+    def enqueue_missed(self, limit: int) -> int:
+        """Deliveries for final versions recorded where no listener heard them (the
+        reconciler, an API that was down), oldest first, at most `limit`."""
+        final = [s.value for s in FINAL]
+        query = (
+            select(DatasetRow.id, DatasetRow.name, DatasetRow.status, WebhookTargetRow.url)
+            .select_from(DatasetRow)
+            .join(WebhookTargetRow, self._targets_of_dataset())
+            .where(DatasetRow.status.in_(final))
+            .order_by(DatasetRow.finished_at)
+            .limit(limit)
+        )
+        return self._enqueue(query)
+
+    @staticmethod
+    def _targets_of_dataset() -> Any:
+        """Targets that should hear of a version: its name's and every dataset's, for
+        versions finished since they were configured, and not yet enqueued."""
+        sent = exists().where(
+            WebhookDeliveryRow.dataset_id == DatasetRow.id,
+            WebhookDeliveryRow.url == WebhookTargetRow.url,
+        )
+        return (
+            or_(WebhookTargetRow.scope == ALL_DATASETS, WebhookTargetRow.scope == DatasetRow.name)
+            & DatasetRow.finished_at.is_not(None)
+            & (DatasetRow.finished_at >= WebhookTargetRow.since)
+            & ~sent
+        )
+
+    def _enqueue(self, query: Any) -> int:
+        for _ in range(ENQUEUE_ATTEMPTS):
+            try:
+                with self._session() as session, session.begin():
+                    found = session.execute(query).all()
+                    # A URL both global and the dataset's own is told once.
+                    pairs = {(r[0], r[3]): r for r in found}
+                    at = now()
+                    for (version_id, url), (_, name, status, _) in pairs.items():
+                        session.add(
+                            WebhookDeliveryRow(
+                                dataset_id=version_id,
+                                name=name or version_id,
+                                url=url,
+                                event=status,
+                                state=DeliveryState.pending.value,
+                                attempts=0,
+                                next_attempt_at=at,
+                                created_at=at,
+                            )
+                        )
+                    return len(pairs)
+            except IntegrityError:
+                continue
+        return 0
+
+    def claim_deliveries(self, limit: int, lease_seconds: float) -> list[Delivery]:
+        """Due pending deliveries, each taken for `lease_seconds` (its next attempt moved
+        that far), so another replica sends it only if this one dies meanwhile."""
+        at = now()
+        lease = at + timedelta(seconds=lease_seconds)
+        claimed = []
+        with self._session() as session, session.begin():
+            due = session.scalars(
+                select(WebhookDeliveryRow)
+                .where(
+                    WebhookDeliveryRow.state == DeliveryState.pending.value,
+                    WebhookDeliveryRow.next_attempt_at <= at,
+                )
+                .order_by(WebhookDeliveryRow.next_attempt_at, WebhookDeliveryRow.id)
+                .limit(limit)
+            ).all()
+            for row in due:
+                taken = session.execute(
+                    update(WebhookDeliveryRow)
+                    .where(
+                        WebhookDeliveryRow.id == row.id,
+                        WebhookDeliveryRow.state == DeliveryState.pending.value,
+                        WebhookDeliveryRow.next_attempt_at <= at,
+                    )
+                    .values(next_attempt_at=lease)
+                    .execution_options(synchronize_session=False)
+                )
+                if getattr(taken, "rowcount", 0):
+                    claimed.append(_to_delivery(row))
+        return claimed
+
+    def record_attempt(
+        self,
+        delivery_id: int,
+        *,
+        delivered: bool,
+        status: int | None,
+        error: str | None,
+        retry_at: datetime | None,
+    ) -> None:
+        """One more attempt: delivered, to retry at `retry_at`, or (neither) failed."""
+        if delivered:
+            state, next_at, delivered_at = DeliveryState.delivered, None, now()
+        elif retry_at is not None:
+            state, next_at, delivered_at = DeliveryState.pending, retry_at, None
+        else:
+            state, next_at, delivered_at = DeliveryState.failed, None, None
+        with self._session() as session, session.begin():
+            session.execute(
+                update(WebhookDeliveryRow)
+                .where(WebhookDeliveryRow.id == delivery_id)
+                .values(
+                    attempts=WebhookDeliveryRow.attempts + 1,
+                    state=state.value,
+                    next_attempt_at=next_at,
+                    delivered_at=delivered_at,
+                    last_status=status,
+                    last_error=error[:DELIVERY_ERROR_CHARS] if error else None,
+                )
+            )
+
+    def deliveries(
+        self,
+        *,
+        name: str | None = None,
+        dataset_id: str | None = None,
+        offset: int = 0,
+        limit: int = 100,
+    ) -> tuple[list[Delivery], int]:
+        """The delivery log of a dataset (`name`) or of one version, newest first."""
+        query = select(WebhookDeliveryRow)
+        if name is not None:
+            query = query.where(WebhookDeliveryRow.name == name)
+        if dataset_id is not None:
+            query = query.where(WebhookDeliveryRow.dataset_id == dataset_id)
+        with self._session() as session:
+            total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+            rows = session.scalars(
+                query.order_by(WebhookDeliveryRow.id.desc()).offset(offset).limit(limit)
+            ).all()
+            return [_to_delivery(r) for r in rows], int(total)

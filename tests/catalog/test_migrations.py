@@ -49,7 +49,14 @@ def revisions(engine: sa.Engine) -> list[str]:
 def test_one_head_and_a_linear_history() -> None:
     script = ScriptDirectory.from_config(alembic_config())
     assert script.get_heads() == [HEAD]
-    assert [r.revision for r in script.walk_revisions()] == ["0005", "0004", "0003", "0002", "0001"]
+    assert [r.revision for r in script.walk_revisions()] == [
+        "0006",
+        "0005",
+        "0004",
+        "0003",
+        "0002",
+        "0001",
+    ]
 
 
 def test_migrations_match_the_model(catalog: Catalog) -> None:
@@ -227,6 +234,8 @@ def drop_everything(url: str) -> None:
             conn.execute(sa.text("DROP TABLE IF EXISTS datasets"))
             conn.execute(sa.text("DROP TABLE IF EXISTS dataset_names"))
             conn.execute(sa.text("DROP TABLE IF EXISTS revoked_sessions"))
+            conn.execute(sa.text("DROP TABLE IF EXISTS webhook_targets"))
+            conn.execute(sa.text("DROP TABLE IF EXISTS webhook_deliveries"))
     finally:
         engine.dispose()
 
