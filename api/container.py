@@ -82,6 +82,7 @@ class Container:
         self.resolver.forget()
         self.stats_cache.clear()
         self.query_caches.close()
+        self.sql.close()
         self.catalog.close()
 
 

@@ -1,18 +1,21 @@
-"""One read-only query, run by DuckDB on a connection of its own (README: SQL).
+"""Read-only queries, run by DuckDB over the datasets' Parquet (README: SQL).
 
-The order is what makes it safe:
+One DuckDB database per process, made at the first query and locked at once: file,
+network and extension access switched off (except DuckDB's reads of the local store's
+processed objects), no spilling to disk, the memory limit and thread count set, then
+`lock_configuration`, so nothing a query says can change them. Its caches (Parquet
+bytes, metadata) serve every later query.
+
+Each query then has a connection (cursor) of its own:
 
 1. The text is parsed, never run: DuckDB's own parser must find exactly one statement,
    of type SELECT (WITH, VALUES, FROM-first, DESCRIBE, SUMMARIZE parse as SELECT too),
    and its parse tree names the tables the query reads.
-2. Those names are resolved to dataset versions and only those become views: a local
-   store's Parquet file through DuckDB's own reader (the one file path allowed), an S3
+2. Those names are resolved to dataset versions and only those become (temporary, this
+   connection's) views: a local store's Parquet file through DuckDB's own reader, an S3
    object as a pyarrow dataset read through pyarrow's S3 filesystem (no extension).
-3. File, network and extension access is switched off, then the configuration is
-   locked: SET, PRAGMA, ATTACH, INSTALL, COPY or read_csv('/etc/passwd') in the query
-   can change or reach nothing.
-4. Only then does the query run, streamed: at most `limit` + 1 rows are ever taken,
-   and a watcher interrupts it at the deadline or when the client leaves.
+3. The query runs streamed: at most `limit` + 1 rows are ever taken, and a watcher
+   interrupts it at the deadline or when the client leaves.
 """
 
 from __future__ import annotations
@@ -138,8 +141,8 @@ def parse(con: duckdb.DuckDBPyConnection, query: str) -> set[str]:
         raise SqlForbidden(
             f"only a read-only SELECT (or WITH ... SELECT) may run; this is a {name} statement"
         )
-    row = con.execute("SELECT json_serialize_sql(?)", [query]).fetchone()
-    tree = json.loads(row[0]) if row else {}
+    found = con.execute("SELECT json_serialize_sql(?)", [query]).fetchall()
+    tree = json.loads(found[0][0]) if found else {}
     if tree.get("error"):
         raise SqlSyntaxError(str(tree.get("error_message") or "the query does not parse"))
     return {table for schema, table in _tables(tree) if schema in ("", "main")}
@@ -156,6 +159,8 @@ class SqlEngine:
         self.resolver = resolver
         self._arrow = arrow
         self._slots = threading.BoundedSemaphore(self.limits.max_concurrent)
+        self._db: duckdb.DuckDBPyConnection | None = None
+        self._db_lock = threading.Lock()
 
     def job(self) -> Job:
         timeout = self.limits.timeout_seconds
@@ -174,8 +179,14 @@ class SqlEngine:
         finally:
             self._slots.release()
 
-    def _connect(self) -> duckdb.DuckDBPyConnection:
-        return duckdb.connect(
+    def _database(self) -> duckdb.DuckDBPyConnection:
+        with self._db_lock:
+            if self._db is None:
+                self._db = self._locked_database()
+            return self._db
+
+    def _locked_database(self) -> duckdb.DuckDBPyConnection:
+        db = duckdb.connect(
             ":memory:",
             config={
                 "threads": self.limits.threads,
@@ -188,6 +199,21 @@ class SqlEngine:
                 "python_enable_replacements": False,
             },
         )
+        db.execute("SET TimeZone = 'UTC'")
+        store = self._arrow()
+        processed = store.local_file(self.settings.storage.processed_bucket, "")
+        if processed is not None:
+            # The folder of the datasets' outputs only: not the uploads, not the catalog.
+            db.execute(f"SET allowed_directories = [{quote_literal(str(processed) + '/')}]")
+        db.execute("SET enable_external_access = false")
+        db.execute("SET lock_configuration = true")
+        return db
+
+    def close(self) -> None:
+        with self._db_lock:
+            if self._db is not None:
+                self._db.close()
+                self._db = None
 
     def resolve(self, tables: set[str]) -> list[View]:
         """The dataset versions the query's table names mean; unknown names are left to
@@ -219,26 +245,14 @@ class SqlEngine:
 
     def _open_views(self, con: duckdb.DuckDBPyConnection, views: list[View]) -> None:
         bucket = self.settings.storage.processed_bucket
-        store = self._arrow() if views else None
-        local: list[tuple[View, str]] = []
+        store = self._arrow()
         for view in views:
-            assert store is not None
             key = keys.data_key(view.served.id)
             path = store.local_file(bucket, key)
             if path is not None:
-                local.append((view, str(path)))
-        if local:
-            allowed = ", ".join(quote_literal(path) for _, path in local)
-            con.execute(f"SET allowed_paths = [{allowed}]")
-        con.execute("SET enable_external_access = false")
-        for view in views:
-            assert store is not None
-            key = keys.data_key(view.served.id)
-            path = store.local_file(bucket, key)
-            if path is not None:
-                # DuckDB's own Parquet reader: the fastest, and the file is the one allowed.
+                # DuckDB's own Parquet reader: the fastest, and its caches are shared.
                 con.execute(
-                    f"CREATE VIEW {quote_identifier(view.table)} AS "
+                    f"CREATE TEMP VIEW {quote_identifier(view.table)} AS "
                     f"SELECT * FROM read_parquet({quote_literal(str(path))})"
                 )
             else:
@@ -251,12 +265,10 @@ class SqlEngine:
     def run(self, query: str, limit: int, job: Job) -> SqlResult:
         """The query's first `limit` rows (and whether there were more), in this thread."""
         started = time.perf_counter()
-        con = self._connect()
+        con = self._database().cursor()
         try:
-            con.execute("SET TimeZone = 'UTC'")
             views = self.resolve(parse(con, query))
             self._open_views(con, views)
-            con.execute("SET lock_configuration = true")
             job.attach(con)
             job.check()
             table, columns, truncated = self._fetch(con, query, limit, job)

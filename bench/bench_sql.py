@@ -1,0 +1,156 @@
+"""SQL benchmark: GET /sql over HTTP against DuckDB on the same Parquet files directly.
+
+`make bench ARGS=bench_sql` (or `python -m bench bench_sql`). Options (with `=`):
+
+  --rows=N       size of the serving dataset (default 6000000; bench/serving_data.py)
+  --samples=N    timed requests per figure, after 2 warm-up ones (default 10)
+
+The serving benchmark's dataset is registered as the ready dataset `bench`, and a small
+dimension table as `countries`, in a fresh embedded-default data dir; the API runs as
+`make run` starts it. DuckDB runs the same SQL in this process on the same files, with
+as many threads as the API's queries get (MINI_SQL__THREADS), so the ratio is what the
+API adds: parsing and checking, resolving the views, the locked connection, HTTP, JSON.
+Goal (issue 16): within 1.2x.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import duckdb
+import httpx
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from bench.bench_serving import Api, Figure, timed
+from bench.serving_data import ROWS, ensure_dataset
+from core import keys
+from core.catalog import SqlCatalog, new_dataset_id
+from core.settings import Settings
+from core.storage.factory import ensure_buckets, make_store
+
+TARGET_RATIO = 1.2
+COUNTRIES = pa.table(
+    {
+        "code": ["US", "DE", "FR", "GB", "JP", "BR", "IN", "CN", "ES", "IT", "NL", "SE"],
+        "region": [
+            "Americas",
+            "Europe",
+            "Europe",
+            "Europe",
+            "Asia",
+            "Americas",
+            "Asia",
+            "Asia",
+            "Europe",
+            "Europe",
+            "Europe",
+            "Europe",
+        ],
+    }
+)
+# The figures the goal is about (issue 16); the filtered aggregate shows the fixed cost.
+GOAL = ("aggregate (6M rows, group by country)", "join of two datasets (6M x 12 rows)")
+QUERIES = {
+    "aggregate (6M rows, group by country)": (
+        "SELECT country, count(*) AS n, sum(amount) AS total, avg(quantity) AS q "
+        "FROM {bench} GROUP BY country ORDER BY country"
+    ),
+    "filtered aggregate (a month of days)": (
+        "SELECT category, sum(amount) AS total FROM {bench} "
+        "WHERE day BETWEEN DATE '2023-12-01' AND DATE '2023-12-31' GROUP BY category "
+        "ORDER BY category"
+    ),
+    "join of two datasets (6M x 12 rows)": (
+        "SELECT c.region, count(*) AS n, sum(b.amount) AS total FROM {bench} b "
+        "JOIN {countries} c ON b.country = c.code WHERE b.paid GROUP BY c.region ORDER BY 1"
+    ),
+}
+
+
+def register(data_dir: Path, parquet: Path, name: str, rows: int) -> Path:
+    """`parquet` as the ready dataset `name`; returns the object's file."""
+    settings = Settings(data_dir=data_dir)
+    store = make_store(settings)
+    ensure_buckets(store, settings)
+    catalog = SqlCatalog.from_url(settings.resolved_database_url())
+    catalog.create_schema()
+    dataset_id = new_dataset_id()
+    target = settings.resolved_storage_root() / settings.storage.processed_bucket
+    target = target / keys.data_key(dataset_id)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.link(parquet, target)  # read-only use: a hard link spares a 1 GB copy
+    except OSError:
+        shutil.copyfile(parquet, target)
+    catalog.add(
+        dataset_id=dataset_id,
+        filename=parquet.name,
+        raw_key=keys.raw_key(dataset_id),
+        sha256="0" * 64,
+        size_bytes=parquet.stat().st_size,
+        name=name,
+    )
+    catalog.mark_processing(dataset_id)
+    catalog.mark_ready(dataset_id, rows_in=rows, rows_out=rows, rows_rejected=0)
+    catalog.engine.dispose()
+    return target
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="bench_sql")
+    parser.add_argument("--rows", type=int, default=ROWS)
+    parser.add_argument("--samples", type=int, default=10)
+    args = parser.parse_args(argv)
+    parquet = ensure_dataset(args.rows)
+    threads = Settings().sql.threads
+    with tempfile.TemporaryDirectory(prefix="bench-sql-") as tmp:
+        data_dir = Path(tmp)
+        countries = data_dir / "countries.parquet"
+        pq.write_table(COUNTRIES, countries)
+        register(data_dir, parquet, "bench", args.rows)
+        register(data_dir, countries, "countries", COUNTRIES.num_rows)
+        con = duckdb.connect()
+        con.execute(f"SET threads = {threads}")
+        direct = {
+            "bench": f"read_parquet('{parquet}')",
+            "countries": f"read_parquet('{countries}')",
+        }
+        api = Api(data_dir)
+        figures = []
+        worst = 0.0
+        try:
+            with httpx.Client(base_url=api.url, timeout=600) as c:
+                for label, sql in QUERIES.items():
+                    api_sql = sql.format(bench="bench", countries="countries")
+
+                    def ask(q: str = api_sql) -> object:
+                        r = c.get("/sql", params={"q": q})
+                        if r.status_code != 200:
+                            raise RuntimeError(f"{r.status_code} {r.text[:300]}")
+                        return r.content
+
+                    duck_sql = sql.format(**direct)
+                    expected = con.sql(duck_sql).fetchall()
+                    got = httpx.get(f"{api.url}/sql", params={"q": api_sql}).json()["rows"]
+                    if len(got) != len(expected):
+                        raise RuntimeError(f"{label}: {len(got)} rows, DuckDB {len(expected)}")
+                    api_ms = timed(ask, args.samples)
+                    duck_ms = timed(lambda q=duck_sql: con.sql(q).fetchall(), args.samples)
+                    figure = Figure(label, api_ms, duck_ms)
+                    figures.append(figure)
+                    ratio = Figure.pct(api_ms, 0.5) / Figure.pct(duck_ms, 0.5)
+                    if label in GOAL:
+                        worst = max(worst, ratio)
+                    print(figure.line(), flush=True)
+        finally:
+            api.stop()
+    print(
+        f"\n{args.rows:,} rows, {threads} DuckDB thread(s) each side, {args.samples} samples; "
+        f"worst p50 ratio of the aggregate and the join {worst:.2f} (goal <= {TARGET_RATIO})"
+    )
+    return 0 if worst <= TARGET_RATIO else 1
