@@ -13,8 +13,9 @@ import re
 from collections import Counter
 from collections.abc import Callable, Sequence
 
+from .lines import LINE_BREAK, LineTransform
+
 SEPARATOR = "\x1f"  # ASCII unit separator: never in real text
-_LINE = re.compile(r"(\r\n|\r|\n)")
 _GAP = re.compile(r" {2,}")
 _MIN_LINES = 3
 _MAX_LINES = 500
@@ -36,9 +37,9 @@ def find_columns(text: str) -> list[tuple[int, int]] | None:
     no layout (right-aligned numbers one space apart), by any run of spaces, and the
     layout must then have as many columns as those lines have cells.
     """
-    lines = [ln.rstrip() for ln in _LINE.split(text)[::2] if ln.strip() and not is_rule_line(ln)][
-        :_MAX_LINES
-    ]
+    lines = [
+        ln.rstrip() for ln in LINE_BREAK.split(text)[::2] if ln.strip() and not is_rule_line(ln)
+    ][:_MAX_LINES]
     if len(lines) < _MIN_LINES or any("\t" in ln for ln in lines):
         return None
     return (
@@ -124,24 +125,12 @@ def _fits(line: str, spans: Sequence[tuple[int, int]]) -> bool:
     return True
 
 
-class AlignedLines:
-    """Incremental transform of decoded text: whole lines out, the rest held back."""
+class AlignedLines(LineTransform):
+    """Fixed-width lines cut at the detected column spans."""
 
     def __init__(self, spans: Sequence[tuple[int, int]]) -> None:
+        super().__init__()
         self._spans = list(spans)
-        self._held = ""
 
-    def __call__(self, text: str, final: bool) -> str:
-        text = self._held + text
-        if not final:
-            # A CR at the very end may be the first half of a CRLF.
-            cut = max(text.rfind("\n"), text.rfind("\r") if not text.endswith("\r") else -1)
-            if cut < 0:
-                self._held = text
-                return ""
-            text, self._held = text[: cut + 1], text[cut + 1 :]
-        else:
-            self._held = ""
-        parts = _LINE.split(text)
-        parts[::2] = [split_line(p, self._spans) for p in parts[::2]]
-        return "".join(parts)
+    def line(self, line: str) -> str:
+        return split_line(line, self._spans)

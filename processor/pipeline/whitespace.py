@@ -13,8 +13,8 @@ from __future__ import annotations
 import re
 
 from .aligned import SEPARATOR, is_rule_line
+from .lines import LINE_BREAK, LineTransform
 
-_LINE = re.compile(r"(\r\n|\r|\n)")
 _FIELD = re.compile(r'"(?:[^"]|"")*"(?=[ \t]|$)|[^ \t]+')
 
 
@@ -24,52 +24,20 @@ def split_fields(line: str) -> str:
     return SEPARATOR.join(_FIELD.findall(line.strip(" \t")))
 
 
-class WhitespaceFields:
-    """Incremental transform of decoded text: whole lines out, the rest held back."""
+class WhitespaceFields(LineTransform):
+    """Whitespace-separated lines as SEPARATOR-joined fields."""
 
-    def __init__(self) -> None:
-        self._held = ""
-
-    def __call__(self, text: str, final: bool) -> str:
-        text = self._held + text
-        if not final:
-            cut = max(text.rfind("\n"), text.rfind("\r") if not text.endswith("\r") else -1)
-            if cut < 0:
-                self._held = text
-                return ""
-            text, self._held = text[: cut + 1], text[cut + 1 :]
-        else:
-            self._held = ""
-        parts = _LINE.split(text)
-        parts[::2] = [split_fields(p) for p in parts[::2]]
-        return "".join(parts)
+    def line(self, line: str) -> str:
+        return split_fields(line)
 
 
-def _blank_rules(line: str) -> str:
-    return "" if is_rule_line(line) else line
+class RuleLines(LineTransform):
+    """For delimited files drawn with rule lines (``|----|----|``, ``=====``): those
+    lines become blank, so they are dropped as empty rows."""
 
-
-class RuleLines:
-    """Incremental transform for delimited files drawn with rule lines (``|----|----|``,
-    ``=====``): those lines become blank, so they are dropped as empty rows."""
-
-    def __init__(self) -> None:
-        self._held = ""
-
-    def __call__(self, text: str, final: bool) -> str:
-        text = self._held + text
-        if not final:
-            cut = max(text.rfind("\n"), text.rfind("\r") if not text.endswith("\r") else -1)
-            if cut < 0:
-                self._held = text
-                return ""
-            text, self._held = text[: cut + 1], text[cut + 1 :]
-        else:
-            self._held = ""
-        parts = _LINE.split(text)
-        parts[::2] = [_blank_rules(p) for p in parts[::2]]
-        return "".join(parts)
+    def line(self, line: str) -> str:
+        return "" if is_rule_line(line) else line
 
 
 def has_rule_lines(text: str) -> bool:
-    return any(is_rule_line(line) for line in _LINE.split(text)[::2] if line.strip())
+    return any(is_rule_line(line) for line in LINE_BREAK.split(text)[::2] if line.strip())
