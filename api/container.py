@@ -21,6 +21,8 @@ from .query.caches import QueryCaches
 from .runners.base import Runner
 from .sql.engine import SqlEngine
 from .versions import Resolver
+from .webhooks.addresses import AddressPolicy
+from .webhooks.deliverer import Deliverer
 
 log = logging.getLogger(__name__)
 
@@ -37,8 +39,10 @@ class Container:
     query_caches: QueryCaches
     upload_gate: UploadGate
     sql: SqlEngine
+    webhooks: Deliverer
     buckets_ready: bool = False
     _unlisten: Callable[[], None] | None = field(default=None, repr=False)
+    _unlisten_webhooks: Callable[[], None] | None = field(default=None, repr=False)
 
     def ensure_buckets(self) -> None:
         if not self.buckets_ready:
@@ -58,6 +62,9 @@ class Container:
         except StorageUnavailable as exc:
             # Start anyway: /readyz reports it, and uploads answer 503 until it is back.
             log.warning("object store unavailable at start: %s", exc)
+        # Before the runner: a resumed version that finishes at once is told too.
+        self._unlisten_webhooks = add_result_listener(self.webhooks.listener)
+        self.webhooks.start()
         self.runner.start()
 
     def sweep_incomplete(self) -> None:
@@ -79,6 +86,10 @@ class Container:
         self.runner.stop()
         if self._unlisten is not None:
             self._unlisten()
+        if self._unlisten_webhooks is not None:
+            self._unlisten_webhooks()
+        self.webhooks.stop()
+        self.webhooks.policy.close()
         self.resolver.forget()
         self.stats_cache.clear()
         self.query_caches.close()
@@ -111,6 +122,11 @@ def build_container(settings: Settings) -> Container:
         query_caches=QueryCaches(),
         upload_gate=UploadGate(settings.max_concurrent_uploads),
         sql=SqlEngine(settings, resolver, _lazy_arrow_store(settings)),
+        webhooks=Deliverer(
+            settings.webhooks,
+            catalog,
+            AddressPolicy(allow_private=settings.webhooks.allow_private),
+        ),
     )
 
 

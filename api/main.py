@@ -17,7 +17,7 @@ from .container import build_container
 from .errors import install_crash_guard, install_error_handlers
 from .observability import ObservabilityMiddleware
 from .openapi import install_openapi
-from .routes import datasets, docs, health, login, ops, sql, stats, ui, upload
+from .routes import datasets, docs, health, login, ops, sql, stats, ui, upload, webhooks
 from .security import install_security_headers
 
 log = logging.getLogger("api")
@@ -85,6 +85,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(docs.router)
     app.include_router(ops.router)
     app.include_router(sql.router)
+    app.include_router(webhooks.router)
     app.mount("/static", StaticFiles(packages=[("api", "static")]), name="static")
     # Every status, content type and header the API answers, and the upload's body.
     install_openapi(app)

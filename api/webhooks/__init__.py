@@ -1,0 +1,1 @@
+"""Webhooks (README: Webhooks): signed POSTs when a version becomes ready or failed."""
