@@ -4,6 +4,11 @@ A watch can expire (410 Gone) or silently miss nothing but still end; either way
 the next step is a fresh list, which also hands every Job to `on_list` so the
 runner can reconcile the catalog against what really exists. A list also happens
 every `poll_seconds`, the safety net behind the event stream.
+
+Lists come in pages of LIST_PAGE Jobs, parsed as plain JSON: Jobs stay listed until
+their TTL (an hour by default, thousands at a steady upload rate), and `skip` lets the
+runner pass over the ones it has already recorded without building a model object
+for each (a third of a millisecond apiece) on every list.
 """
 
 from __future__ import annotations
@@ -26,9 +31,13 @@ HTTP_GONE = 410
 FIRST_BACKOFF_SECONDS = 0.5
 # Client-side read timeout on top of the server's watch timeout.
 READ_SLACK_SECONDS = 15
+# Bounds the memory of one list response; pages share one consistent snapshot.
+LIST_PAGE = 500
 
 JobHandler = Callable[[str, V1Job], None]
 ListHandler = Callable[[list[V1Job]], None]
+# Given a listed Job as JSON: True when the runner has nothing left to do with it.
+SkipFilter = Callable[[dict[str, Any]], bool]
 
 
 def _lines(resp: Any) -> Iterator[bytes]:
@@ -55,6 +64,8 @@ class JobWatcher:
         on_list: ListHandler,
         poll_seconds: float,
         resource_version: str | None = None,
+        skip: SkipFilter | None = None,
+        page_size: int = LIST_PAGE,
     ) -> None:
         self._batch = batch
         self._namespace = namespace
@@ -63,6 +74,8 @@ class JobWatcher:
         self._on_list = on_list
         self._poll = poll_seconds
         self._start_rv = resource_version
+        self._skip = skip
+        self._page_size = page_size
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._resp: Any = None
@@ -128,17 +141,46 @@ class JobWatcher:
         self._stop.wait(backoff)
 
     def _list(self) -> str:
-        listing = self._batch.list_namespaced_job(self._namespace, label_selector=self._selector)
+        jobs: list[V1Job] = []
+        rv: str | None = None
+        token: str | None = None
+        while True:
+            page = self._page(token)
+            meta = page.get("metadata") or {}
+            rv = meta.get("resourceVersion") or rv
+            for raw in page.get("items") or []:
+                if self._skip is not None and self._skip(raw):
+                    continue
+                job = V1Job.from_dict(raw)
+                if job is not None:
+                    jobs.append(job)
+            token = meta.get("continue")
+            if not token:
+                break
         self.lists += 1
-        rv = listing.metadata.resource_version if listing.metadata else None
         if not rv:
             raise RuntimeError("job list carried no resourceVersion")
         self.resource_version = rv
         try:
-            self._on_list(list(listing.items))
+            self._on_list(jobs)
         except Exception:
             log.exception("reconciling after a job list failed")
         return rv
+
+    def _page(self, token: str | None) -> dict[str, Any]:
+        resp: Any = self._batch.list_namespaced_job(
+            self._namespace,
+            label_selector=self._selector,
+            limit=self._page_size,
+            _continue=token,
+            _preload_content=False,
+            _request_timeout=READ_SLACK_SECONDS * 4,
+        )
+        try:
+            page: dict[str, Any] = json.loads(resp.data)
+        finally:
+            resp.release_conn()
+        return page
 
     def _watch(self, rv: str, seconds: float) -> str:
         timeout = max(1, math.ceil(seconds))

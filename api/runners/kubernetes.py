@@ -14,6 +14,11 @@
   replica): beyond it a dataset stays `queued`, and each Job that ends launches
   the oldest waiting ones. Two replicas launching at the same instant can pass
   it by one each; the namespace's ResourceQuota is the hard limit.
+* Jobs stay listed until their TTL, thousands at a steady upload rate: a Job whose
+  dataset is known to be final is remembered (by uid) and passed over without a
+  catalog read, in events and in every list; the waiting datasets are read only as
+  many as there are free slots. The cost per file stays constant as the backlog and
+  the finished Jobs grow (bench/bench_k8s_scale.py).
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
+from typing import Any
 
 from kubernetes import config
 from kubernetes.client import ApiClient, BatchV1Api, Configuration, CoreV1Api, V1Job, V1Pod
@@ -111,6 +117,9 @@ class KubernetesRunner:
         self._lock = threading.Lock()
         self._pending: set[str] = set()
         self._settling: set[str] = set()
+        # Uids of Jobs whose dataset is final: nothing left to do with them.
+        self._settled: set[str] = set()
+        self._listed: set[str] = set()
         self._launcher: threading.Thread | None = None
         self.watcher: JobWatcher | None = None
         self._grace = timedelta(seconds=max(MIN_LAUNCH_GRACE_SECONDS, 2 * self._k.poll_seconds))
@@ -135,6 +144,7 @@ class KubernetesRunner:
             on_job=self._on_job,
             on_list=self._reconcile,
             poll_seconds=self._k.poll_seconds,
+            skip=self._skip_listed,
         )
         self.watcher.start()
 
@@ -215,8 +225,9 @@ class KubernetesRunner:
     def _launch_waiting(self) -> None:
         """Submit the oldest queued datasets, as many as there are free slots."""
         free = self._free_slots()
-        queued = self._catalog.with_status([Status.queued])
-        for dataset in queued if free is None else queued[:free]:
+        if free == 0:
+            return
+        for dataset in self._catalog.with_status([Status.queued], limit=free):
             self.submit(dataset.id)
 
     def _create_failed(self, dataset: Dataset, exc: ApiException) -> None:
@@ -271,9 +282,33 @@ class KubernetesRunner:
                 with self._lock:
                     self._settling.discard(dataset_id)
 
+    def _skip_listed(self, raw: dict[str, Any]) -> bool:
+        uid = str((raw.get("metadata") or {}).get("uid") or "")
+        with self._lock:
+            self._listed.add(uid)
+            return uid in self._settled
+
+    def _settled_job(self, job: V1Job, event: str) -> bool:
+        """Is this Job's dataset already known final? A deleted Job is forgotten."""
+        uid = job.metadata.uid if job.metadata else None
+        if not uid:
+            return False
+        with self._lock:
+            if event == "DELETED":
+                settled = uid in self._settled
+                self._settled.discard(uid)
+                return settled
+            return uid in self._settled
+
+    def _settle(self, job: V1Job) -> None:
+        uid = job.metadata.uid if job.metadata else None
+        if uid:
+            with self._lock:
+                self._settled.add(uid)
+
     def _on_job(self, event: str, job: V1Job) -> None:
         dataset_id = dataset_of(job)
-        if dataset_id is None:
+        if dataset_id is None or self._settled_job(job, event):
             return
         ended = outcome(job)
         if ended is None:
@@ -285,6 +320,7 @@ class KubernetesRunner:
                 return
             dataset = self._catalog.get(dataset_id)
             if dataset is None or dataset.is_final:
+                self._settle(job)
                 return
             pods = self._pods(job)
             lines, last = self._pod_logs(pods)
@@ -300,7 +336,9 @@ class KubernetesRunner:
                 last_line=last,
                 waiting=waiting_reason(pods),
             )
-            if apply_result(self._catalog, dataset_id, result):
+            applied = apply_result(self._catalog, dataset_id, result)
+            self._settle(job)
+            if applied:
                 log.info("dataset %s is %s (Job %s)", dataset_id, result["status"], ended.reason)
                 if self._metrics:
                     failed = failed_attempts(job, pods)
@@ -375,6 +413,10 @@ class KubernetesRunner:
     # -- reconciling ----------------------------------------------------------------
 
     def _reconcile(self, jobs: list[V1Job]) -> None:
+        with self._lock:
+            # Only Jobs that still exist stay remembered.
+            self._settled &= self._listed
+            self._listed = set()
         with_job: set[str] = set()
         for job in jobs:
             dataset_id = dataset_of(job)

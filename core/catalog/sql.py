@@ -454,14 +454,17 @@ class SqlCatalog:
             row = session.get(DatasetRow, dataset_id)
             return _to_dataset(row) if row else None
 
-    def with_status(self, statuses: Sequence[Status]) -> list[Dataset]:
+    def with_status(self, statuses: Sequence[Status], *, limit: int | None = None) -> list[Dataset]:
+        """Oldest first; with `limit`, only that many (a backlog can be thousands)."""
+        query = (
+            select(DatasetRow)
+            .where(DatasetRow.status.in_([s.value for s in statuses]))
+            .order_by(DatasetRow.created_at)
+        )
+        if limit is not None:
+            query = query.limit(limit)
         with self._session() as session:
-            rows = session.scalars(
-                select(DatasetRow)
-                .where(DatasetRow.status.in_([s.value for s in statuses]))
-                .order_by(DatasetRow.created_at)
-            ).all()
-            return [_to_dataset(r) for r in rows]
+            return [_to_dataset(r) for r in session.scalars(query).all()]
 
     def _transition(self, dataset_id: str, allowed: Sequence[Status], **values: Any) -> bool:
         stmt = (

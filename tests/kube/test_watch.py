@@ -6,6 +6,7 @@ import json
 import threading
 import time
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 from kubernetes import client
@@ -140,3 +141,37 @@ def test_lists_again_every_poll_and_stops_promptly(
         w.stop()
         assert time.monotonic() - began < 3
         assert not w.alive
+
+
+def test_lists_page_by_page_and_skips_what_the_runner_has_settled(
+    cluster: Cluster, make_job: Callable[[], str]
+) -> None:
+    names = [make_job() for _ in range(5)]
+    settled = set(names[:2])
+    asked: list[str] = []
+
+    def skip(raw: dict[str, Any]) -> bool:
+        name = str(raw["metadata"]["name"])
+        asked.append(name)
+        return name in settled
+
+    seen = Seen()
+    w = JobWatcher(
+        client.BatchV1Api(cluster.admin),
+        NAMESPACE,
+        SELECTOR,
+        on_job=seen.on_job,
+        on_list=seen.on_list,
+        poll_seconds=60,
+        skip=skip,
+        page_size=2,
+    )
+    w.start()
+    try:
+        wait_for("the first list", lambda: w.lists >= 1, 30)
+    finally:
+        w.stop()
+    # Every page was read (5 Jobs, 2 a page), and the settled Jobs never reached the runner.
+    assert set(names) <= set(asked)
+    assert set(names[2:]) <= seen.lists[0]
+    assert not settled & seen.lists[0]

@@ -1,0 +1,118 @@
+"""What the Kubernetes runner costs per file may not grow with the Jobs still listed
+(they stay until their TTL: thousands at a steady rate) nor with the queued backlog.
+The figures at scale: bench/bench_k8s_scale.py."""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from kubernetes import client
+
+from api.runners.k8s_job import job_name, labels
+from api.runners.kubernetes import KubernetesRunner
+from core import keys
+from core.catalog import SqlCatalog, Status, new_dataset_id
+from core.settings import KubernetesSettings, RunnerSettings, Settings
+from core.storage.factory import make_store
+
+
+class CountingCatalog:
+    """The real catalog, counting the calls the runner makes and the rows it reads."""
+
+    def __init__(self, inner: SqlCatalog) -> None:
+        self.inner = inner
+        self.calls: Counter[str] = Counter()
+        self.rows_read = 0
+
+    def __getattr__(self, name: str) -> Any:
+        method = getattr(self.inner, name)
+
+        def counted(*args: Any, **kwargs: Any) -> Any:
+            self.calls[name] += 1
+            found = method(*args, **kwargs)
+            if isinstance(found, list):
+                self.rows_read += len(found)
+            return found
+
+        return counted
+
+
+def _runner(tmp_path: Path, max_active_jobs: int = 0) -> tuple[KubernetesRunner, CountingCatalog]:
+    settings = Settings(
+        data_dir=tmp_path,
+        runner=RunnerSettings(kubernetes=KubernetesSettings(max_active_jobs=max_active_jobs)),
+    )
+    inner = SqlCatalog.from_url(f"sqlite:///{tmp_path / 'catalog.sqlite3'}")
+    inner.create_schema()
+    catalog = CountingCatalog(inner)
+    runner = KubernetesRunner(settings, catalog, make_store(settings))  # type: ignore[arg-type]
+    return runner, catalog
+
+
+def _add(catalog: CountingCatalog, status: Status = Status.queued) -> str:
+    dataset_id = new_dataset_id()
+    catalog.inner.add(
+        dataset_id=dataset_id,
+        filename="a.csv",
+        raw_key=keys.raw_key(dataset_id),
+        sha256="0" * 64,
+        size_bytes=1,
+        name=f"n-{dataset_id}",
+    )
+    if status is Status.ready:
+        catalog.inner.mark_processing(dataset_id)
+        catalog.inner.mark_ready(dataset_id, rows_in=1, rows_out=1, rows_rejected=0)
+    return dataset_id
+
+
+def _finished_job(dataset_id: str) -> client.V1Job:
+    return client.V1Job(
+        metadata=client.V1ObjectMeta(
+            name=job_name(dataset_id), labels=labels(dataset_id), uid=f"uid-{dataset_id}"
+        ),
+        status=client.V1JobStatus(
+            succeeded=1,
+            conditions=[
+                client.V1JobCondition(type="Complete", status="True", reason="CompletionsReached")
+            ],
+        ),
+    )
+
+
+def test_finished_jobs_of_final_datasets_are_read_from_the_catalog_once(tmp_path: Path) -> None:
+    runner, catalog = _runner(tmp_path)
+    jobs = [_finished_job(_add(catalog, Status.ready)) for _ in range(20)]
+    raw = [client.ApiClient().sanitize_for_serialization(j) for j in jobs]
+    for _ in range(3):
+        # What a list does: the watcher asks about each Job, then hands over the rest.
+        handed = [j for j, r in zip(jobs, raw, strict=True) if not runner._skip_listed(r)]
+        runner._reconcile(handed)
+        for job in jobs:
+            runner._on_job("MODIFIED", job)
+    assert catalog.calls["get"] == len(jobs)
+    # A deleted Job is forgotten; one recreated under the same name (new uid) is read.
+    runner._on_job("DELETED", jobs[0])
+    assert not runner._skip_listed(raw[0])
+
+
+def test_only_settled_jobs_still_listed_are_remembered(tmp_path: Path) -> None:
+    runner, catalog = _runner(tmp_path)
+    kept, gone = (_finished_job(_add(catalog, Status.ready)) for _ in range(2))
+    runner._reconcile([kept, gone])
+    assert runner._settled == {kept.metadata.uid, gone.metadata.uid}
+    # The next list has only `kept` (the TTL deleted `gone`, its event missed).
+    assert runner._skip_listed(client.ApiClient().sanitize_for_serialization(kept))
+    runner._reconcile([])
+    assert runner._settled == {kept.metadata.uid}
+
+
+def test_a_finished_job_reads_only_as_many_queued_datasets_as_slots_are_free(
+    tmp_path: Path,
+) -> None:
+    runner, catalog = _runner(tmp_path, max_active_jobs=3)
+    backlog = [_add(catalog) for _ in range(60)]
+    runner._launch_waiting()
+    assert catalog.rows_read <= 3
+    assert sorted(runner._pending) == sorted(backlog[:3])
