@@ -373,7 +373,8 @@ def _bounded_report(report: Mapping[str, Any] | None, window: ColumnWindow) -> d
     small enough, and the sample of rejected rows the rejects tab falls back to."""
     if report is None:
         return {"columns": [], "raw": None, "size": 0, "script": {}}
-    raw = _pretty(report)
+    # Sized compact first: printing a 2,000-column report indented took 90 ms.
+    size = len(json.dumps(report, ensure_ascii=False).encode())
     entries = report.get("columns")
     wanted = {n for n, _ in window.shown}
     columns = (
@@ -387,10 +388,9 @@ def _bounded_report(report: Mapping[str, Any] | None, window: ColumnWindow) -> d
         "rows_rejected": report.get("rows_rejected"),
         "rows_malformed": report.get("rows_malformed"),
     }
-    size = len(raw.encode())
     return {
         "columns": columns,
-        "raw": raw if size <= RAW_REPORT_BYTES else None,
+        "raw": _pretty(report) if size <= RAW_REPORT_BYTES else None,
         "size": size,
         "script": script,
     }
