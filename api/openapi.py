@@ -86,6 +86,50 @@ DEADLINE = _error(
 PER_DATASET = {"404": NOT_FOUND, "422": INVALID, **UNAVAILABLE}
 DATA = {"202": PENDING, "409": FAILED, "503": DEADLINE}
 
+SQL_RESULT = {
+    "type": "object",
+    "required": ["columns", "rows", "row_count", "truncated", "limit", "datasets"],
+    "properties": {
+        "columns": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {"name": {"type": "string"}, "type": {"type": "string"}},
+            },
+        },
+        "rows": {"type": "array", "items": {"type": "array"}},
+        "row_count": {"type": "integer"},
+        "truncated": {"type": "boolean"},
+        "limit": {"type": "integer"},
+        "datasets": {"type": "array", "items": {"type": "object"}},
+        "elapsed_ms": {"type": "number"},
+    },
+}
+SQL_ANSWERS = {
+    "200": {
+        "description": "the result's first `limit` rows",
+        "headers": {
+            "X-Result-Truncated": _header("true when the result had more rows than `limit`"),
+            "Content-Disposition": _header("with download=true: attachment; filename=..."),
+        },
+        "content": {
+            "application/json": {"schema": SQL_RESULT},
+            "text/csv": {"schema": {"type": "string"}},
+        },
+    },
+    "400": _error("a syntax error, or DuckDB refused the query (an unknown table or column...)"),
+    "403": _error("not one SELECT statement, or it reached for files, network or settings"),
+    "404": _error('"name@N" names a version that does not exist'),
+    "422": _error(
+        "an invalid parameter, or the query ran past MINI_SQL__TIMEOUT_SECONDS or "
+        "MINI_SQL__MEMORY_LIMIT_BYTES and was stopped"
+    ),
+    "503": _error(
+        "MINI_SQL__MAX_CONCURRENT queries are running, or the catalog is unreachable",
+        RETRY_AFTER,
+    ),
+}
+
 RESPONSES: dict[tuple[str, str], dict[str, Any]] = {
     ("post", "/upload"): {
         "202": _json("stored and queued for processing", {**LOCATION, **IDENTITY}),
@@ -164,6 +208,8 @@ RESPONSES: dict[tuple[str, str], dict[str, Any]] = {
         "409": _error("a targeted version is queued or processing", RETRY_AFTER),
         **PER_DATASET,
     },
+    ("get", "/sql"): SQL_ANSWERS,
+    ("post", "/sql"): SQL_ANSWERS,
     ("get", "/readyz"): {
         "503": _error(
             "storage or catalog unreachable, or free space under MINI_MIN_FREE_BYTES",

@@ -46,6 +46,8 @@ from .errors import SqlBusy, SqlError, SqlForbidden, SqlSyntaxError, SqlTimeout,
 VERSIONED = re.compile(r"^(?P<name>.+)@(?P<version>[1-9][0-9]{0,9})$")
 # Rows DuckDB hands over at a time: small enough that a limit of 1000 stops early.
 BATCH_ROWS = 2048
+# Longer than any dataset name or version id (uploads allow 255 characters).
+MAX_NAME_CHARS = 255
 RETRY_AFTER = {"Retry-After": "2"}
 
 
@@ -138,9 +140,7 @@ def parse(con: duckdb.DuckDBPyConnection, query: str) -> set[str]:
     kind = statements[0].type
     if kind != duckdb.StatementType.SELECT:
         name = str(kind).rsplit(".", 1)[-1]
-        raise SqlForbidden(
-            f"only a read-only SELECT (or WITH ... SELECT) may run; this is a {name} statement"
-        )
+        raise SqlForbidden(f"only a read-only SELECT (or WITH ... SELECT) may run, not {name}")
     found = con.execute("SELECT json_serialize_sql(?)", [query]).fetchall()
     tree = json.loads(found[0][0]) if found else {}
     if tree.get("error"):
@@ -227,6 +227,8 @@ class SqlEngine:
         for table in sorted(tables):
             match = VERSIONED.match(table)
             ref, version = (match["name"], int(match["version"])) if match else (table, None)
+            if len(ref) > MAX_NAME_CHARS or not ref.isprintable():
+                continue  # no dataset has such a name; DuckDB reports the unknown table
             try:
                 served = self.resolver.resolve(ref, version)
             except NotFound:
