@@ -47,6 +47,9 @@ DIFF_ITEMS_SHOWN = 50
 RAW_REPORT_BYTES = 64 * 1024
 # The rejects tab's fallback (the report's sample) is all the page script needs of it.
 REPORT_SAMPLE_ROWS = 20
+# The page asks for its columns by name (`?columns=`): a window of long names (survey
+# questions as headers) is cut shorter so the URL stays far below MINI_MAX_URL_BYTES.
+PROJECTION_BYTES = 6 * 1024
 # Query parameters of the dataset page that the column controls replace or drop.
 WINDOW_PARAMS = ("col_offset", "column", "fragment")
 NAME_SUGGESTIONS = 20
@@ -263,8 +266,8 @@ def _report_columns(report: Mapping[str, Any] | None) -> list[tuple[str, str]]:
 
 @dataclass(frozen=True)
 class ColumnWindow:
-    """The columns the dataset page shows: COLUMN_WINDOW of them from `offset`, and the
-    links that move across the others. The links keep every other parameter of the page
+    """The columns the dataset page shows: up to COLUMN_WINDOW of them from `offset`, and
+    the links that move across the others. The links keep every other parameter of the page
     (version, filters, sort, row paging)."""
 
     shown: list[tuple[str, str]]
@@ -326,6 +329,33 @@ def _named_in_query(params: list[tuple[str, str]]) -> set[str]:
     return named
 
 
+def _encoded_size(name: str) -> int:
+    return len(quote(name, safe="")) + 3  # and its comma, sent as %2C
+
+
+def _window_end(names: list[str], start: int) -> int:
+    """Where the window that starts at `start` ends: COLUMN_WINDOW columns, fewer when
+    their names would make `?columns=` longer than PROJECTION_BYTES (at least one)."""
+    end, used = start, 0
+    while end < len(names) and end - start < COLUMN_WINDOW:
+        used += _encoded_size(names[end])
+        if used > PROJECTION_BYTES and end > start:
+            break
+        end += 1
+    return end
+
+
+def _window_start(names: list[str], stop: int) -> int:
+    """Where the window that ends just before `stop` starts (the same bounds)."""
+    start, used = stop, 0
+    while start > 0 and stop - start < COLUMN_WINDOW:
+        used += _encoded_size(names[start - 1])
+        if used > PROJECTION_BYTES and start < stop:
+            break
+        start -= 1
+    return start
+
+
 def _column_window(
     request: Request,
     columns: list[tuple[str, str]],
@@ -341,9 +371,12 @@ def _column_window(
             not_found = column
         else:
             col_offset = found // COLUMN_WINDOW * COLUMN_WINDOW
-    if total and col_offset >= total:
-        col_offset = (total - 1) // COLUMN_WINDOW * COLUMN_WINDOW
-    shown = columns[col_offset : col_offset + COLUMN_WINDOW]
+            if _window_end(names, col_offset) <= found:
+                col_offset = found
+    last_start = _window_start(names, total)
+    col_offset = min(col_offset, last_start)
+    end = _window_end(names, col_offset)
+    shown = columns[col_offset:end]
     params = [(k, v) for k, v in request.query_params.multi_items() if k not in WINDOW_PARAMS]
     in_view = {n for n, _ in shown}
     types = dict(columns)
@@ -357,12 +390,11 @@ def _column_window(
         query = urlencode([*params, *([("col_offset", str(offset))] if offset else [])])
         return f"{request.url.path}?{query}" if query else request.url.path
 
-    last_start = (total - 1) // COLUMN_WINDOW * COLUMN_WINDOW if total else 0
-    at_start, at_end = col_offset == 0, col_offset + COLUMN_WINDOW >= total
+    at_start, at_end = col_offset == 0, end >= total
     links = {
         "first": link(None if at_start else 0),
-        "prev": link(None if at_start else max(0, col_offset - COLUMN_WINDOW)),
-        "next": link(None if at_end else col_offset + COLUMN_WINDOW),
+        "prev": link(None if at_start else _window_start(names, col_offset)),
+        "next": link(None if at_end else end),
         "last": link(None if at_end else last_start),
     }
     return ColumnWindow(shown, col_offset, total, others, links, params, not_found)
