@@ -16,6 +16,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from starlette.requests import Request
 
+from core.settings import SqlSettings
+
+from ..errors import Unprocessable
 from ..query.export import csv_chunks
 from ..query.render import rows
 from .engine import SqlEngine, SqlResult
@@ -79,12 +82,26 @@ def _narrow_hugeints(table: pa.Table, types: list[str]) -> pa.Table:
     return table
 
 
-def json_body(result: SqlResult, limit: int) -> bytes:
+def check_request(limits: SqlSettings, query: str, limit: int | None) -> int:
+    """The row limit the request gets; 422 for a query or limit past the settings."""
+    if len(query) > limits.max_query_chars:
+        raise Unprocessable(
+            f"the query is longer than {limits.max_query_chars} characters "
+            "(MINI_SQL__MAX_QUERY_CHARS)"
+        )
+    wanted = limit or limits.default_rows
+    if wanted > limits.max_rows:
+        raise Unprocessable(f"limit: at most {limits.max_rows} rows (MINI_SQL__MAX_ROWS)")
+    return wanted
+
+
+def body(result: SqlResult, limit: int) -> dict[str, Any]:
+    """The answer's JSON: rows as arrays, in the order of `columns`."""
     table = _narrow_hugeints(result.table, [t for _, t in result.columns])
     # Positional names: a result may repeat a column name (SELECT 1 AS a, 2 AS a).
     table = table.rename_columns([f"c{i}" for i in range(table.num_columns)])
     values = [list(row.values()) for row in rows(table)]
-    body = {
+    return {
         "columns": [{"name": n, "type": t} for n, t in result.columns],
         "rows": values,
         "row_count": len(values),
@@ -101,7 +118,21 @@ def json_body(result: SqlResult, limit: int) -> bytes:
         ],
         "elapsed_ms": round(result.elapsed_ms, 1),
     }
-    return orjson.dumps(body, default=_default)
+
+
+def json_body(result: SqlResult, limit: int) -> bytes:
+    return orjson.dumps(body(result, limit), default=_default)
+
+
+def cell_text(value: Any) -> str | None:
+    """A JSON value as the page's table shows it."""
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return str(value)
+    return orjson.dumps(value, default=_default).decode()
 
 
 def csv_body(result: SqlResult) -> Iterator[bytes]:
