@@ -137,6 +137,9 @@ class WebhookSettings(BaseModel):
     catch_up_seconds: float = Field(default=60.0, gt=0)
     # The links in a body are made absolute with this (e.g. https://data.example.com).
     public_url: str = ""
+    # Receivers whose certificates a private CA signed: its PEM file, trusted besides
+    # the usual public CAs.
+    ca_file: Path | None = None
 
 
 class Settings(BaseSettings):

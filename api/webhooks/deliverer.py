@@ -18,12 +18,14 @@ import hmac
 import json
 import logging
 import random
+import ssl
 import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import timedelta
 from typing import Any
 
+import certifi
 import httpx
 
 from core import __version__
@@ -110,7 +112,11 @@ class Deliverer:
             if self.settings.urls:
                 log.warning("MINI_WEBHOOKS__URLS is set but no MINI_WEBHOOKS__SECRET: not sent")
             return
+        verify = ssl.create_default_context(cafile=certifi.where())
+        if self.settings.ca_file is not None:
+            verify.load_verify_locations(cafile=self.settings.ca_file)
         self._client = httpx.Client(
+            verify=verify,
             timeout=httpx.Timeout(self.settings.timeout_seconds),
             follow_redirects=False,
             # A proxy from the environment would connect to a name we did not check.

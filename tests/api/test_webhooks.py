@@ -10,6 +10,8 @@ import hmac
 import ipaddress
 import itertools
 import json
+import ssl
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -22,8 +24,9 @@ import httpx
 import pytest
 
 from api.webhooks.addresses import AddressPolicy, RefusedURL, forbidden
-from api.webhooks.deliverer import backoff, sign
-from core.catalog import new_dataset_id
+from api.webhooks.deliverer import Deliverer, backoff, sign
+from core.catalog import Catalog, SqlCatalog, new_dataset_id
+from core.settings import WebhookSettings
 from tests.api.conftest import catalog_of
 from tests.servers.api import ApiServer, wait_final
 
@@ -65,8 +68,11 @@ class Receiver:
 
     answers: list[int] = field(default_factory=list)
     hang: bool = False
+    # (certificate, key): answer HTTPS, noting the server names clients ask for (SNI).
+    tls: tuple[Path, Path] | None = None
     calls: list[Call] = field(default_factory=list)
     released: threading.Event = field(default_factory=threading.Event)
+    server_names: list[str | None] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         receiver = self
@@ -90,12 +96,21 @@ class Receiver:
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
+        if self.tls is not None:
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(*self.tls)
+            context.sni_callback = lambda _s, name, _c: self.server_names.append(name)
+            self.server.socket = context.wrap_socket(self.server.socket, server_side=True)
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
 
     @property
+    def port(self) -> int:
+        return int(self.server.server_address[1])
+
+    @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+        return f"http://127.0.0.1:{self.port}/hook"
 
     def wait_calls(self, count: int, timeout: float = 60) -> list[Call]:
         deadline = time.monotonic() + timeout
@@ -282,17 +297,7 @@ def test_versions_recorded_behind_the_api_are_caught_up(
     hook(client, "behind", receiver.url)
     catalog = catalog_of(hooked_api)
     try:
-        ds_id = new_dataset_id()
-        catalog.add(
-            dataset_id=ds_id,
-            filename="r.csv",
-            raw_key=f"{ds_id}/source.csv",
-            sha256="0" * 64,
-            size_bytes=1,
-            name="behind",
-        )
-        assert catalog.mark_processing(ds_id, owner="reconciler:test")
-        assert catalog.mark_ready(ds_id, rows_in=5, rows_out=4, rows_rejected=1)
+        ds_id = finish_version(catalog, "behind")
     finally:
         catalog.close()
     [call] = receiver.wait_calls(1, timeout=20)
@@ -310,6 +315,90 @@ def test_a_dataset_hooked_after_its_versions_finished_hears_nothing_of_them(
     time.sleep(1.5)  # three catch-up rounds
     assert receiver.calls == []
     assert deliveries(client, "history") == []
+
+
+def finish_version(catalog: Catalog, name: str) -> str:
+    """A version made final straight in the catalog, as the reconciler records one."""
+    ds_id = new_dataset_id()
+    catalog.add(
+        dataset_id=ds_id,
+        filename="r.csv",
+        raw_key=f"{ds_id}/source.csv",
+        sha256="0" * 64,
+        size_bytes=1,
+        name=name,
+    )
+    assert catalog.mark_processing(ds_id, owner="reconciler:test")
+    assert catalog.mark_ready(ds_id, rows_in=5, rows_out=4, rows_rejected=1)
+    return ds_id
+
+
+class NamesOnLoopback(AddressPolicy):
+    """*.test names resolve to 127.0.0.1, as a name of a receiver would to its address."""
+
+    def resolve(self, host: str, port: int) -> list[ipaddress.IPv4Address | ipaddress.IPv6Address]:
+        if host.endswith(".test"):
+            return [ipaddress.ip_address("127.0.0.1")]
+        return super().resolve(host, port)
+
+
+@pytest.fixture(scope="module")
+def tls_cert(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    folder = tmp_path_factory.mktemp("tls")
+    cert, key = folder / "cert.pem", folder / "key.pem"
+    request = ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1"]
+    subject = ["-subj", "/CN=hooks.test", "-addext", "subjectAltName=DNS:hooks.test"]
+    subprocess.run(
+        ["openssl", *request, "-keyout", str(key), "-out", str(cert), *subject],
+        check=True,
+        capture_output=True,
+    )
+    return cert, key
+
+
+def test_https_goes_to_the_checked_address_under_the_name(
+    tmp_path: Path, tls_cert: tuple[Path, Path]
+) -> None:
+    """The connection goes to the address the policy checked, yet TLS asks for the
+    name (SNI), verifies the certificate against it, and Host carries it."""
+    receiver = Receiver(tls=tls_cert)
+    catalog = SqlCatalog.from_url(f"sqlite:///{tmp_path / 'catalog.sqlite3'}")
+    catalog.create_schema()
+    good, wrong = (f"https://{n}.test:{receiver.port}/hook" for n in ("hooks", "other"))
+    settings = WebhookSettings.model_validate(
+        {
+            "secret": SECRET,
+            "allow_private": True,
+            "ca_file": tls_cert[0],
+            "max_attempts": 1,
+            "poll_seconds": 0.1,
+            "timeout_seconds": 5,
+        }
+    )
+    deliverer = Deliverer(settings, catalog, NamesOnLoopback(allow_private=True))
+    try:
+        catalog.set_webhooks("secure", [good, wrong])
+        ds_id = finish_version(catalog, "secure")
+        deliverer.start()
+        deliverer.listener(ds_id, {})
+        deadline = time.monotonic() + 30
+        while any(d.state.value == "pending" for d in catalog.deliveries(name="secure")[0]):
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+    finally:
+        deliverer.stop()
+        deliverer.policy.close()
+        receiver.close()
+        catalog.close()
+    by_url = {d.url: d for d in catalog.deliveries(name="secure")[0]}
+    assert by_url[good].state.value == "delivered", by_url[good]
+    # A certificate for hooks.test does not pass for other.test, at the same address.
+    assert by_url[wrong].state.value == "failed"
+    assert "certificate" in (by_url[wrong].last_error or "").lower(), by_url[wrong]
+    assert sorted(n or "" for n in receiver.server_names) == ["hooks.test", "other.test"]
+    [call] = receiver.calls
+    assert call.headers["host"] == f"hooks.test:{receiver.port}"
+    assert verify(SECRET.encode(), call.headers, call.body)
 
 
 # --- the address policy ------------------------------------------------------------
