@@ -4,7 +4,7 @@ uploads, kill -9 cycles, faults on the real servers and a schema-driven fuzzer.
 `make bench ARGS=bench_reliability`. Options (with `=`):
 
   --slow=N         slow uploads held open at once (default 200)
-  --slow-seconds=N how long they trickle, 4 bytes a second each (default 20)
+  --slow-seconds=N how long they trickle at most, 4 bytes a second each (default 40)
   --reads=N        reads timed while they are connected (default 200)
   --uploads=N      concurrent large uploads (default 50)
   --upload-mb=N    size of each (default 10)
@@ -36,6 +36,7 @@ sys.path.insert(0, str(ROOT))
 from tests.servers.api import ApiServer  # noqa: E402
 
 READ_P99_TARGET_MS = 500.0
+MAX_RETRIES = 60
 
 
 def _percentile(values: list[float], q: float) -> float:
@@ -48,7 +49,21 @@ def slow_clients(slow: int, seconds: float, reads: int) -> dict[str, object]:
     with tempfile.TemporaryDirectory(prefix="bench-rel-") as tmp, ApiServer(Path(tmp)) as server:
         socks: list[socket.socket] = []
         answers: dict[str, int] = {}
-        stop = threading.Event()
+
+        answered_at: dict[int, float] = {}
+
+        def answer_of(s: socket.socket) -> str | None:
+            """The status the server already sent on this connection, if any."""
+            s.setblocking(False)
+            try:
+                data = s.recv(64)
+                return data.split(b" ")[1].decode() if data else "closed by the server"
+            except BlockingIOError:
+                return None
+            except (OSError, IndexError):
+                return "closed by the server"
+            finally:
+                s.setblocking(True)
 
         def trickle() -> None:
             head = (
@@ -62,15 +77,23 @@ def slow_clients(slow: int, seconds: float, reads: int) -> dict[str, object]:
                     socks.append(s)
                 except OSError:
                     answers["refused to connect"] = answers.get("refused to connect", 0) + 1
-            deadline = time.monotonic() + seconds
-            while not stop.is_set() and time.monotonic() < deadline:
-                for s in list(socks):
-                    try:
-                        s.sendall(b"a,b\n")
-                    except OSError:
-                        socks.remove(s)
-                        answers["closed by the server"] = answers.get("closed by the server", 0) + 1
+            began = time.monotonic()
+            deadline = began + seconds
+            live = dict(enumerate(socks))
+            while time.monotonic() < deadline and live:
+                for i, s in list(live.items()):
+                    status = answer_of(s)
+                    if status is None:
+                        try:
+                            s.sendall(b"a,b\n")
+                            continue
+                        except OSError:
+                            status = "closed by the server"
+                    answers[status] = answers.get(status, 0) + 1
+                    answered_at[i] = time.monotonic() - began
+                    del live[i]
                 time.sleep(1.0)
+            answers["still held at the end"] = len(live)
 
         feeder = threading.Thread(target=trickle, daemon=True)
         feeder.start()
@@ -87,16 +110,11 @@ def slow_clients(slow: int, seconds: float, reads: int) -> dict[str, object]:
                     ok = False
                 latencies.append((time.perf_counter() - start) * 1000)
                 failures += 0 if ok else 1
-        stop.set()
+        # The trickle goes on until every slow upload is answered (or `seconds` pass).
         feeder.join(seconds + 10)
         for s in socks:
-            try:
-                s.settimeout(2)
-                status = s.recv(64).split(b" ")[1].decode() if s else "?"
-            except (OSError, IndexError):
-                status = "no answer"
-            answers[status] = answers.get(status, 0) + 1
             s.close()
+        cut = sorted(t for i, t in answered_at.items())
     return {
         "slow uploads": slow,
         "reads": reads,
@@ -104,6 +122,9 @@ def slow_clients(slow: int, seconds: float, reads: int) -> dict[str, object]:
         "read p50 ms": round(statistics.median(latencies), 1),
         "read p99 ms": round(_percentile(latencies, 0.99), 1),
         "slow uploads answered": answers,
+        "answered within s (median, max)": (
+            (round(statistics.median(cut), 1), round(cut[-1], 1)) if cut else None
+        ),
     }
 
 
@@ -112,15 +133,23 @@ def burst(uploads: int, size_mb: int) -> dict[str, object]:
     line = "12345,some label text here,9876.54321,2024-01-01\n"
     rows = size_mb * 1024 * 1024 // len(line)
     with tempfile.TemporaryDirectory(prefix="bench-rel-") as tmp, ApiServer(Path(tmp)) as server:
+        retries = [0]
 
         def one(i: int) -> tuple[str | None, int]:
-            body = "id,label,amount,day\n" + line * (rows + i)
+            body = ("id,label,amount,day\n" + line * (rows + i)).encode()
             with httpx.Client(base_url=server.url, timeout=600) as client:
-                r = client.post(
-                    f"/upload?name=burst-{i}",
-                    content=body.encode(),
-                    headers={"Content-Type": "text/csv"},
-                )
+                # A well-behaved client: a 503 (MINI_MAX_CONCURRENT_UPLOADS reached)
+                # is retried after its Retry-After, a bounded number of times.
+                for _ in range(MAX_RETRIES):
+                    r = client.post(
+                        f"/upload?name=burst-{i}",
+                        content=body,
+                        headers={"Content-Type": "text/csv"},
+                    )
+                    if r.status_code != 503:
+                        break
+                    retries[0] += 1
+                    time.sleep(float(r.headers.get("retry-after", "1")))
                 return (r.json()["id"] if r.status_code == 202 else None), rows + i
 
         started = time.monotonic()
@@ -145,7 +174,8 @@ def burst(uploads: int, size_mb: int) -> dict[str, object]:
             "uploads": uploads,
             "size MB": size_mb,
             "acknowledged": len(acked),
-            "refused (503, retry later)": refused,
+            "503 answers retried": retries[0],
+            "refused in the end": refused,
             "ready with exact rows": ready,
             "lost or wrong": lost,
             "seconds": round(time.monotonic() - started, 1),
@@ -157,7 +187,8 @@ def pytest_counts(*paths: str) -> dict[str, object]:
     if not existing:
         return {"tests": "none found"}
     done = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *existing],
+        # -s: the tests print their own figures (schemathesis its generated cases).
+        [sys.executable, "-m", "pytest", "-q", "-s", "-p", "no:cacheprovider", *existing],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -165,13 +196,14 @@ def pytest_counts(*paths: str) -> dict[str, object]:
     )
     tail = done.stdout.strip().splitlines()[-1] if done.stdout.strip() else done.stderr[-200:]
     counts = {k: int(v) for v, k in re.findall(r"(\d+) (passed|failed|error)", tail)}
-    return {"files": existing, **counts, "summary": tail}
+    figures = re.findall(r"^.*schemathesis \(seed.*$", done.stdout, re.MULTILINE)
+    return {"files": existing, **counts, "summary": tail, **({"cases": figures} if figures else {})}
 
 
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="bench_reliability")
     parser.add_argument("--slow", type=int, default=200)
-    parser.add_argument("--slow-seconds", type=float, default=20.0)
+    parser.add_argument("--slow-seconds", type=float, default=40.0)
     parser.add_argument("--reads", type=int, default=200)
     parser.add_argument("--uploads", type=int, default=50)
     parser.add_argument("--upload-mb", type=int, default=10)
