@@ -208,6 +208,10 @@ class Deliverer:
             log.warning("webhook delivery %d: catalog unavailable: %s", delivery.id, exc)
             return
         delivered = error is None
+        if not delivered and self._stopping.is_set():
+            # Cut by our own shutdown, not the receiver's doing: not counted; the lease
+            # runs out and this or another replica sends it again.
+            return
         attempts = delivery.attempts + 1
         retry_at = None
         if not delivered and attempts < self.settings.max_attempts and dataset is not None:
