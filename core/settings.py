@@ -85,6 +85,9 @@ class KubernetesSettings(BaseModel):
 class RunnerSettings(BaseModel):
     backend: RunnerBackend = RunnerBackend.local
     max_parallel: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1)
+    # Local runner: fork each run from a warm processor (processor/zygote.py) instead of
+    # starting Python; false starts `python -m processor run` every time.
+    fork_server: bool = True
     kubernetes: KubernetesSettings = KubernetesSettings()
 
 

@@ -24,6 +24,7 @@ from core.outputs import EXIT_BAD_INPUT, EXIT_OK, apply_result, read_result
 from core.settings import Settings, to_env
 from core.storage import ObjectStore, StorageError
 
+from .forkserver import ForkedChild, ForkServer
 from .logs import save_log_file
 
 log = logging.getLogger(__name__)
@@ -38,7 +39,7 @@ class LocalRunner:
         self._pool: ThreadPoolExecutor | None = None
         self._lock = threading.Lock()
         self._inflight: set[str] = set()
-        self._procs: dict[str, subprocess.Popen[bytes]] = {}
+        self._procs: dict[str, subprocess.Popen[bytes] | ForkedChild] = {}
         # The processor only writes its manifest; _settle records it after saving the
         # logs, so a final dataset always has them (as with the Kubernetes runner).
         self._env = {**os.environ, **to_env(settings), "MINI_PROCESSOR__UPDATE_CATALOG": "false"}
@@ -47,9 +48,14 @@ class LocalRunner:
         self.owner = f"local:{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._stopping = threading.Event()
         self._beat: threading.Thread | None = None
+        # Forks each run from a warm processor; runs fall back to a subprocess without it.
+        self._forks: ForkServer | None = None
 
     def start(self) -> None:
         self.log_dir.mkdir(parents=True, exist_ok=True)
+        if self._settings.runner.fork_server and sys.platform.startswith("linux"):
+            self._forks = ForkServer(self._env, functools.partial(die_with_parent, os.getpid()))
+            self._forks.start()
         self._pool = ThreadPoolExecutor(
             max_workers=self._settings.runner.max_parallel, thread_name_prefix="mini-runner"
         )
@@ -107,6 +113,8 @@ class LocalRunner:
                 proc.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 proc.kill()
+        if self._forks is not None:
+            self._forks.stop()
         self._pool = None
 
     def log_path(self, dataset_id: str) -> Path:
@@ -147,16 +155,23 @@ class LocalRunner:
             log.info("starting the processor for dataset %s", dataset_id)
         log_path = self.log_path(dataset_id)
         with log_path.open("wb") as log_file:
-            proc = subprocess.Popen(
-                cmd,
-                env=self._env,
-                stdout=log_file,
-                stderr=subprocess.STDOUT,
-                preexec_fn=functools.partial(die_with_parent, os.getpid()),
-            )
-            with self._lock:
-                self._procs[dataset_id] = proc
-            code = proc.wait()
+            code = self._forked(dataset_id, cmd, log_file.fileno())
+            if code is None:
+                if self._pool is None:
+                    return None  # stopping: the next start resumes it
+                # No fork server, or it died with the run: the same run, started anew.
+                log_file.seek(0)
+                log_file.truncate()
+                proc = subprocess.Popen(
+                    cmd,
+                    env=self._env,
+                    stdout=log_file,
+                    stderr=subprocess.STDOUT,
+                    preexec_fn=functools.partial(die_with_parent, os.getpid()),
+                )
+                with self._lock:
+                    self._procs[dataset_id] = proc
+                code = proc.wait()
         if code < 0 and self._pool is None:
             # We terminated it while shutting down; the next start resumes it.
             return None
@@ -164,6 +179,19 @@ class LocalRunner:
         save_log_file(self._store, self._settings.storage.processed_bucket, dataset_id, log_path)
         self._settle(dataset_id, code, log_path)
         return dataset.name
+
+    def _forked(self, dataset_id: str, cmd: list[str], log_fd: int) -> int | None:
+        """Exit code of the run in a child of the fork server; None if it could not
+        run there or the server died during the run."""
+        if self._forks is None:
+            return None
+
+        def started(child: ForkedChild) -> None:
+            with self._lock:
+                self._procs[dataset_id] = child
+
+        # cmd is `python -m processor ARGS`: the server runs ARGS.
+        return self._forks.run(cmd[3:], log_fd, started)
 
     def _settle(self, dataset_id: str, code: int, log_path: Path) -> None:
         dataset = self._catalog.get(dataset_id)

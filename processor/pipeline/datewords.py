@@ -12,6 +12,7 @@ from now: with 2026, 00-36 are 2000-2036 and 37-99 are 1937-1999.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -54,10 +55,25 @@ _MONTH_WORDS: dict[int, tuple[str, ...]] = {
 }
 _WORDS = [word for words in _MONTH_WORDS.values() for word in words]
 _NUMBERS = [f"{month:02d}" for month, words in _MONTH_WORDS.items() for _ in words]
-_WORD_SET = pa.array(_WORDS)
-_NUMBER_OF = pa.array(_NUMBERS)
 
-_MONTH = r"(?P<m>\pL{3,10})\.?"
+
+@functools.cache
+def _word_set() -> pa.Array:
+    # Built at first use, not at import: the processor's start stays free of pa.array,
+    # which imports pandas unless processor.__main__.without_pandas ran first.
+    return pa.array(_WORDS)
+
+
+@functools.cache
+def _number_of() -> pa.Array:
+    return pa.array(_NUMBERS)
+
+
+# Month words are Latin-1 letters only; RE2 builds \pL (every Unicode letter) anew at
+# each call, ~7 ms a pattern, which was most of a tiny file's processing. A word with
+# other letters was never a month name either: the lookup below rejects it.
+_LETTER = "[A-Za-z\u00c0-\u00d6\u00d8-\u00f6\u00f8-\u00ff]"
+_MONTH = rf"(?P<m>{_LETTER}{{3,10}})\.?"
 _YEAR = r"(?P<y>[0-9]{4}|[0-9]{2})"
 _NAMED = (
     # 05-Mar-2024, 5 Mar 2024, 5 de março de 2024, 1. März 2024, 1er mars 2024
@@ -73,7 +89,7 @@ YMD_SLASH_TIME = (
     r"(?P<h>[0-9]{1,2}):(?P<t>[0-9]{2}(?::[0-9]{2}(?:\.[0-9]{1,6})?)?)$"
 )
 # The loose shape of a named date, for counterexamples.
-NAMED_SHAPE = r"^[0-9]{0,2}\.? ?(?:de )?\pL{3,10}\.?,?[ /-]"
+NAMED_SHAPE = rf"^[0-9]{{0,2}}\.? ?(?:de )?{_LETTER}{{3,10}}\.?,?[ /-]"
 
 
 def pivot_year() -> int:
@@ -126,10 +142,10 @@ def named_dates(values: pa.Array) -> pa.Array | None:
     assert day is not None and month is not None and year is not None
     if not pc.all(pc.equal(pc.is_valid(month), valid)).as_py():
         return None
-    index = pc.index_in(pc.utf8_lower(month), value_set=_WORD_SET)
+    index = pc.index_in(pc.utf8_lower(month), value_set=_word_set())
     if index.null_count != values.null_count:
         return None
-    number = pc.take(_NUMBER_OF, index)
+    number = pc.take(_number_of(), index)
     return _cast(_iso(year, number, day), pa.date32())
 
 

@@ -25,7 +25,7 @@ from collections.abc import Iterable, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 import numpy.typing as npt
@@ -62,7 +62,13 @@ class HashSpill:
         self.folder = folder
         folder.mkdir(parents=True, exist_ok=True)
         self.rows = 0
-        self._files = [open(self.path(p), "wb") for p in range(PARTITIONS)]  # noqa: SIM115
+        # Each opened at its first row: opening all of them was most of a tiny file's
+        # processing time, and a small file touches few.
+        self._files: dict[int, BinaryIO] = {}
+
+    def partitions(self) -> list[int]:
+        """The partitions that have rows (a file each)."""
+        return sorted(self._files)
 
     def path(self, partition: int) -> Path:
         return self.folder / f"hashes-{partition:02d}.bin"
@@ -83,10 +89,13 @@ class HashSpill:
         for p in range(PARTITIONS):
             lo, hi = int(bounds[p]), int(bounds[p + 1])
             if hi > lo:
-                self._files[p].write(grouped[lo:hi].tobytes())
+                fh = self._files.get(p)
+                if fh is None:
+                    fh = self._files[p] = open(self.path(p), "wb")  # noqa: SIM115
+                fh.write(grouped[lo:hi].tobytes())
 
     def close(self) -> None:
-        for fh in self._files:
+        for fh in self._files.values():
             fh.close()
 
 
@@ -117,7 +126,7 @@ def plan(spill: HashSpill, pool: Executor | None = None) -> Plan:
     """
     spill.close()
     result = Plan(spill.folder)
-    paths = [spill.path(p) for p in range(PARTITIONS)]
+    paths = [spill.path(p) for p in spill.partitions()]
     found = pool.map(_candidates_of, paths) if pool is not None else map(_candidates_of, paths)
     for records in found:
         if records is None:

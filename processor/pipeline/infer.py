@@ -10,6 +10,7 @@ counterexamples for the report.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -131,7 +132,14 @@ def day_month_re(sep: str, with_time: bool = False) -> str:
 # so that a column of 0s and 1s stays int.
 TRUE_TOKENS = ("true", "yes", "sim", "s", "y", "t", "1")
 FALSE_TOKENS = ("false", "no", "não", "nao", "n", "f", "0")
-_BOOL_SET = pa.array(TRUE_TOKENS + FALSE_TOKENS)
+
+
+@functools.cache
+def _bool_set() -> pa.Array:
+    # At first use, not at import (see datewords._word_set).
+    return pa.array(TRUE_TOKENS + FALSE_TOKENS)
+
+
 YES_WORDS = [token.encode() for token in TRUE_TOKENS]
 NO_WORDS = [token.encode() for token in FALSE_TOKENS]
 
@@ -449,7 +457,7 @@ def fits_shape(values: pa.Array, shapes: tuple[str, ...]) -> np.ndarray:
     fits: np.ndarray | None = None
     for shape in shapes:
         if shape == "bool":
-            mask = pc.is_in(pc.utf8_lower(values), value_set=_BOOL_SET)
+            mask = pc.is_in(pc.utf8_lower(values), value_set=_bool_set())
         else:
             mask = pc.match_substring_regex(values, shape)
         got = np.asarray(mask.fill_null(True).to_numpy(zero_copy_only=False), dtype=bool)

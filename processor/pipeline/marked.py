@@ -12,6 +12,7 @@ it: amounts in two currencies are not one number column.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 
 import pyarrow as pa
@@ -68,7 +69,14 @@ CURRENCY_SYMBOLS = (
 )
 _CURRENCY = "|".join([*(s.replace("$", r"\$") for s in CURRENCY_SYMBOLS), *CURRENCY_CODES])
 _MINUS = "-\u2212\u2013"
-_OTHER_MINUS = pa.array(["\u2212", "\u2013"])
+
+
+@functools.cache
+def _other_minus() -> pa.Array:
+    # At first use, not at import (see datewords._word_set).
+    return pa.array(["\u2212", "\u2013"])
+
+
 PATTERN = (
     rf"^(?P<open>[{_MINUS}(]?) ?(?P<c1>(?:{_CURRENCY})?) ?(?P<minus>[{_MINUS}]?) ?"
     rf"(?P<num>[0-9][0-9.,]*|[.,][0-9]+) ?(?P<c2>(?:{_CURRENCY})?)(?P<close>[)-]?)$"
@@ -141,7 +149,7 @@ def normalise(values: pa.Array, marks: Marks | None = None) -> pa.Array | None:
             return None
         marks.parentheses += int(pc.sum(paren).as_py() or 0)
         marks.trailing_minus += int(pc.sum(pc.equal(close, "-")).as_py() or 0)
-        unicode_minus = pc.or_(pc.is_in(opened, _OTHER_MINUS), pc.is_in(minus, _OTHER_MINUS))
+        unicode_minus = pc.or_(pc.is_in(opened, _other_minus()), pc.is_in(minus, _other_minus()))
         marks.other_minus += int(pc.sum(unicode_minus).as_py() or 0)
     elif len(found) > 1:
         return None

@@ -425,7 +425,7 @@ def test_bool_words_are_the_lowercased_token_sets() -> None:
         values = pa.array([text])
         lowered = pc.utf8_lower(values)
         member = len(text.encode()) <= 5 and infer._all(
-            pc.is_in(lowered, value_set=infer._BOOL_SET)
+            pc.is_in(lowered, value_set=infer._bool_set())
         )
         every, words = _native.bool_words(
             column_buffers(values), infer.YES_WORDS, infer.NO_WORDS, None
