@@ -7,6 +7,7 @@ from pathlib import Path
 import httpx
 from playwright.sync_api import Page, expect
 
+from api.routes.ui import COLUMN_WINDOW
 from tests.servers.api import ApiServer
 
 from .conftest import AIREDALE, MESSY, shot
@@ -58,6 +59,8 @@ def check_detection(page: Page, report: dict[str, object]) -> None:
     expect(facts.locator("[data-fact=header]")).to_contain_text(expected_header)
     columns = report["columns"]
     assert isinstance(columns, list)
+    # A wide file's types are shown a window at a time, like on the dataset page.
+    columns = columns[:COLUMN_WINDOW]
     rows = facts.locator("#report-columns tbody tr")
     expect(rows).to_have_count(len(columns))
     shown = [
