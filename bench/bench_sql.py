@@ -3,7 +3,8 @@
 `make bench ARGS=bench_sql` (or `python -m bench bench_sql`). Options (with `=`):
 
   --rows=N       size of the serving dataset (default 6000000; bench/serving_data.py)
-  --samples=N    timed requests per figure, after 2 warm-up ones (default 10)
+  --samples=N    timed requests per figure, after 2 warm-up ones (default 10); the API
+                 and DuckDB take turns, so the machine's other load falls on both
 
 The serving benchmark's dataset is registered as the ready dataset `bench`, and a small
 dimension table as `countries`, in a fresh embedded-default data dir; the API runs as
@@ -19,6 +20,8 @@ import argparse
 import os
 import shutil
 import tempfile
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import duckdb
@@ -26,7 +29,7 @@ import httpx
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from bench.bench_serving import Api, Figure, timed
+from bench.bench_serving import Api, Figure
 from bench.serving_data import ROWS, ensure_dataset
 from core import keys
 from core.catalog import SqlCatalog, new_dataset_id
@@ -70,6 +73,22 @@ QUERIES = {
         "JOIN {countries} c ON b.country = c.code WHERE b.paid GROUP BY c.region ORDER BY 1"
     ),
 }
+
+
+def alternating(
+    first: Callable[[], object], second: Callable[[], object], samples: int
+) -> tuple[list[float], list[float]]:
+    """Timings of both, taken in turns: load from other work on the machine falls on
+    both sides alike instead of on whichever ran during it."""
+    for fn in (first, second, first, second):
+        fn()
+    out: tuple[list[float], list[float]] = ([], [])
+    for _ in range(samples):
+        for fn, times in ((first, out[0]), (second, out[1])):
+            start = time.perf_counter()
+            fn()
+            times.append((time.perf_counter() - start) * 1000)
+    return out
 
 
 def register(data_dir: Path, parquet: Path, name: str, rows: int) -> Path:
@@ -139,8 +158,9 @@ def main(argv: list[str]) -> int:
                     got = httpx.get(f"{api.url}/sql", params={"q": api_sql}).json()["rows"]
                     if len(got) != len(expected):
                         raise RuntimeError(f"{label}: {len(got)} rows, DuckDB {len(expected)}")
-                    api_ms = timed(ask, args.samples)
-                    duck_ms = timed(lambda q=duck_sql: con.sql(q).fetchall(), args.samples)
+                    api_ms, duck_ms = alternating(
+                        ask, lambda q=duck_sql: con.sql(q).fetchall(), args.samples
+                    )
                     figure = Figure(label, api_ms, duck_ms)
                     figures.append(figure)
                     ratio = Figure.pct(api_ms, 0.5) / Figure.pct(duck_ms, 0.5)

@@ -200,6 +200,9 @@ class SqlEngine:
             },
         )
         db.execute("SET TimeZone = 'UTC'")
+        # A version's object never changes (a new version is a new object): its footer is
+        # parsed once, not at every query.
+        db.execute("SET parquet_metadata_cache = true")
         store = self._arrow()
         processed = store.local_file(self.settings.storage.processed_bucket, "")
         if processed is not None:
