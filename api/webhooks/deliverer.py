@@ -101,6 +101,10 @@ class Deliverer:
         self._client: httpx.Client | None = None
         self._in_flight: set[Future[None]] = set()
         self._targets_synced = False
+        # When the soonest retry this process scheduled is due (monotonic), so a short
+        # backoff is not stretched to the next poll.
+        self._soonest_retry = float("inf")
+        self._soonest_lock = threading.Lock()
 
     @property
     def enabled(self) -> bool:
@@ -179,8 +183,15 @@ class Deliverer:
                 log.warning("webhooks: catalog unavailable: %s", exc)
             except Exception:
                 log.exception("webhook deliverer round failed")
-            self._wake.wait(self.settings.poll_seconds)
+            self._wake.wait(self._pause())
             self._wake.clear()
+
+    def _pause(self) -> float:
+        with self._soonest_lock:
+            until_retry = self._soonest_retry - time.monotonic()
+            if until_retry <= 0:
+                self._soonest_retry = float("inf")
+        return max(0.0, min(self.settings.poll_seconds, until_retry))
 
     def _send_due(self) -> None:
         assert self._pool is not None
@@ -218,7 +229,10 @@ class Deliverer:
             wait = backoff(
                 attempts, self.settings.backoff_seconds, self.settings.backoff_max_seconds
             )
-            retry_at = now() + timedelta(seconds=wait * (1 + BACKOFF_JITTER * random.random()))
+            wait *= 1 + BACKOFF_JITTER * random.random()
+            retry_at = now() + timedelta(seconds=wait)
+            with self._soonest_lock:
+                self._soonest_retry = min(self._soonest_retry, time.monotonic() + wait)
         self.catalog.record_attempt(
             delivery.id, delivered=delivered, status=status, error=error, retry_at=retry_at
         )
