@@ -31,7 +31,6 @@ from typing import Any
 
 import duckdb
 import pyarrow as pa
-import pyarrow.dataset as pads
 
 from core import keys
 from core.catalog import Status
@@ -261,6 +260,10 @@ class SqlEngine:
                     f"SELECT * FROM read_parquet({quote_literal(str(path))})"
                 )
             else:
+                # Imported here: pyarrow.dataset imports pandas when it is installed, and
+                # only S3 needs it (api never imports pandas; tests/test_boundaries.py).
+                import pyarrow.dataset as pads
+
                 # pyarrow reads S3; DuckDB pushes projections and filters into the scan.
                 dataset = pads.dataset(
                     store.path(bucket, key), format="parquet", filesystem=store.filesystem
