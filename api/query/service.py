@@ -24,7 +24,7 @@ from ..answers import identity, identity_headers, not_ready
 from ..container import Container
 from ..errors import NotFound, Unprocessable
 from ..limits import bounded
-from ..serving import column_type
+from ..serving import column_type, page_limit
 from ..versions import Resolver, Served
 from . import cursor as cursors
 from .caches import QueryCaches
@@ -150,7 +150,8 @@ async def page_response(
         with _opened(store, settings, container.query_caches, served) as source:
             query = bind(raw_query(items), source.schema, served)
             _check_cursor(cursor, query)
-            table, total = page(source, query, target.position, limit)
+            rows_per_page = page_limit(limit, len(query.columns))
+            table, total = page(source, query, target.position, rows_per_page)
         end = target.position + table.num_rows
         body = {
             **identity(served),
@@ -158,7 +159,7 @@ async def page_response(
             "columns": [{"name": f.name, "type": column_type(f.type)} for f in table.schema],
             "total_rows": total,
             "offset": target.position,
-            "limit": limit,
+            "limit": rows_per_page,
             "rows": json_rows(table),
             "next": _next_link(request.url.path, items, served, query, end)
             if end < total

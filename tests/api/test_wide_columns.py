@@ -17,11 +17,13 @@ import pyarrow.parquet as pq
 import pytest
 
 from api.query.service import COLUMNS_IN_ERRORS
+from api.serving import MAX_LIMIT, MAX_PAGE_VALUES
 from core import keys
 from tests.servers.api import ApiServer, wait_final
 
 WIDTH = 2000
-ROWS = 40
+# More rows than a page of every column holds (MAX_PAGE_VALUES // WIDTH = 250).
+ROWS = 260
 WINDOW = [f"c{i}" for i in range(1000, 1050)]
 
 
@@ -93,6 +95,24 @@ def test_columns_projects_the_rows_with_filters_and_sort_on_other_columns(
     rows = list(csv.reader(io.StringIO(download.text)))
     assert rows[0] == ["c7", "c1999"]
     assert len(rows) == 1 + 3
+
+
+def test_a_page_holds_a_bounded_number_of_values(
+    wide: tuple[httpx.Client, str, pa.Table],
+) -> None:
+    """MAX_LIMIT rows of 2,000 columns would be 20 million values: the page holds fewer
+    rows, says how many in `limit`, and `next` goes on from there."""
+    c, _, table = wide
+    body = c.get("/datasets/wide", params={"limit": MAX_LIMIT}).json()
+    per_page = MAX_PAGE_VALUES // WIDTH
+    assert body["limit"] == per_page < ROWS
+    assert body["rows"] == table.slice(0, per_page).to_pylist()
+    rest = c.get(body["next"]).json()
+    assert rest["rows"] == table.slice(per_page).to_pylist()
+    assert rest["next"] is None
+    narrow = c.get("/datasets/wide", params={"limit": MAX_LIMIT, "columns": ",".join(WINDOW)})
+    assert narrow.json()["limit"] == MAX_LIMIT
+    assert narrow.json()["rows"] == table.select(WINDOW).to_pylist()
 
 
 def test_an_unknown_column_is_a_bounded_422(wide: tuple[httpx.Client, str, pa.Table]) -> None:
