@@ -53,8 +53,8 @@ WARM_MODULES = (
 
 
 def _die_with(parent: int) -> None:
-    """SIGKILL when the parent dies: the API for the server, the server for a child,
-    so that killing the API (even with SIGKILL) ends every processor."""
+    """SIGKILL when the server dies, as the server dies with the API (the runner sets
+    that up), so that killing the API, even with SIGKILL, ends every processor."""
     try:
         libc = ctypes.CDLL(None, use_errno=True)
         libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
@@ -233,6 +233,13 @@ def main(argv: list[str]) -> int:
         print("usage: python -m processor.zygote FD", file=sys.stderr)
         return 2
     control = socket.socket(fileno=int(argv[0]))
+    try:
+        # Children are followed by pidfd (Linux 5.3): a kernel without it gets the
+        # subprocess path, not a child forked and then lost track of.
+        os.close(os.pidfd_open(os.getpid()))
+    except (AttributeError, OSError) as exc:
+        print(f"processor fork server: no pidfd ({exc}); not starting", file=sys.stderr)
+        return 3
     warm_up()
     # Objects made so far are never freed: keeping the collector off them keeps their
     # pages shared with the children instead of copied at the children's first collection.

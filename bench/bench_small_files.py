@@ -1,0 +1,196 @@
+"""Many small files, fast (issue 14 §4): upload-to-ready latency of a tiny file on the
+embedded default, a burst of tiny files, and a cold `python -m processor run`.
+
+`make bench ARGS=bench_small_files`. Options (with `=`):
+
+  --samples=N   tiny uploads timed one after the other (default 20)
+  --burst=N     tiny files uploaded at once (default 100)
+  --cold=N      cold `python -m processor run` timed (default 10)
+  --no-compare  leave out the same latency with MINI_RUNNER__FORK_SERVER=false
+
+Every figure comes from real processes on loopback: the API as `python -m api`, the
+processor as the command a Kubernetes pod runs (against the local store here, so the
+figure is the processor's own start and work, without S3 or the pod's start).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from core import keys  # noqa: E402
+from tests.servers.api import ApiServer  # noqa: E402
+
+TINY = b"id,name,amount,day\n1,a,1.5,2024-01-01\n2,b,2.5,2024-01-02\n3,c,3.5,2024-01-03\n"
+LATENCY_GOAL_S = 0.150
+BURST_GOAL_S = 5.0
+COLD_GOAL_S = 0.5
+POLL_S = 0.005
+
+
+def _wait_ready(client: httpx.Client, dataset_id: str, timeout: float = 120.0) -> str:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        status: str = client.get(f"/datasets/{dataset_id}/status").json()["status"]
+        if status in ("ready", "failed"):
+            return status
+        time.sleep(POLL_S)
+    return "timeout"
+
+
+def _upload(client: httpx.Client, name: str) -> str:
+    r = client.post(f"/upload?name={name}", content=TINY, headers={"Content-Type": "text/csv"})
+    r.raise_for_status()
+    dataset_id: str = r.json()["id"]
+    return dataset_id
+
+
+def _warm(client: httpx.Client) -> None:
+    """Until a first upload is ready: the fork server has warmed up by then."""
+    time.sleep(2.0)
+    _wait_ready(client, _upload(client, "warm"))
+
+
+def latency(samples: int, env: dict[str, str] | None = None) -> list[float]:
+    """Seconds from sending a tiny upload to seeing it ready, one upload at a time."""
+    with (
+        tempfile.TemporaryDirectory(prefix="bench-small-") as tmp,
+        ApiServer(Path(tmp), env=env) as server,
+        httpx.Client(base_url=server.url, timeout=60) as client,
+    ):
+        _warm(client)
+        out = []
+        for i in range(samples):
+            started = time.perf_counter()
+            status = _wait_ready(client, _upload(client, f"tiny{i}"))
+            out.append(time.perf_counter() - started)
+            if status != "ready":
+                raise RuntimeError(f"tiny upload ended {status}")
+        return out
+
+
+def burst(files: int) -> tuple[float, int]:
+    """Seconds from the first of `files` concurrent tiny uploads to all ready; ready count."""
+    with (
+        tempfile.TemporaryDirectory(prefix="bench-small-") as tmp,
+        ApiServer(Path(tmp)) as server,
+        httpx.Client(base_url=server.url, timeout=60) as client,
+    ):
+        _warm(client)
+
+        def one(i: int) -> str:
+            with httpx.Client(base_url=server.url, timeout=120) as c:
+                return _upload(c, f"burst{i}")
+
+        def finished(status: str) -> int:
+            query: dict[str, str | int] = {"prefix": "burst", "status": status, "limit": 1}
+            total: int = client.get("/datasets", params=query).json()["total"]
+            return total
+
+        started = time.perf_counter()
+        with ThreadPoolExecutor(max_workers=16) as pool:
+            list(pool.map(one, range(files)))
+        # One cheap request per poll: polling each file would load the API it measures.
+        deadline = time.monotonic() + 600
+        ready = 0
+        while time.monotonic() < deadline:
+            ready = finished("ready")
+            if ready + finished("failed") >= files:
+                break
+            time.sleep(0.02)
+        return time.perf_counter() - started, ready
+
+
+def cold(runs: int) -> list[float]:
+    """Seconds of `python -m processor run --dataset-id ID` on a tiny upload, start to exit."""
+    with tempfile.TemporaryDirectory(prefix="bench-cold-") as tmp:
+        objects = Path(tmp) / "objects"
+        (objects / "processed").mkdir(parents=True)
+        env = {k: v for k, v in os.environ.items() if not k.startswith("MINI_")}
+        env |= {"MINI_DATA_DIR": tmp, "MINI_PROCESSOR__UPDATE_CATALOG": "false"}
+        out = []
+        for _ in range(runs):
+            dataset_id = uuid.uuid4().hex
+            raw = objects / "raw" / keys.raw_key(dataset_id)
+            raw.parent.mkdir(parents=True)
+            raw.write_bytes(TINY)
+            cmd = [sys.executable, "-m", "processor", "run", "--dataset-id", dataset_id]
+            started = time.perf_counter()
+            done = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, timeout=120)
+            out.append(time.perf_counter() - started)
+            if done.returncode != 0:
+                raise RuntimeError(f"processor exited {done.returncode}: {done.stderr[-500:]!r}")
+        return out
+
+
+def _ms(seconds: float) -> str:
+    return f"{seconds * 1000:.0f} ms"
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="bench_small_files")
+    parser.add_argument("--samples", type=int, default=20)
+    parser.add_argument("--burst", type=int, default=100)
+    parser.add_argument("--cold", type=int, default=10)
+    parser.add_argument("--no-compare", action="store_true")
+    args = parser.parse_args(argv)
+    print(f"cores: {os.cpu_count()}, load average before: {os.getloadavg()}")
+    rows: list[tuple[str, str, str]] = []
+
+    lat = latency(args.samples)
+    median = statistics.median(lat)
+    rows.append(
+        (
+            f"tiny upload -> ready, median of {len(lat)} (fork server)",
+            f"{_ms(median)} (min {_ms(min(lat))}, max {_ms(max(lat))})",
+            f"{median / LATENCY_GOAL_S:.2f}x the 150 ms goal",
+        )
+    )
+    if not args.no_compare:
+        plain = latency(max(3, args.samples // 4), {"MINI_RUNNER__FORK_SERVER": "false"})
+        rows.append(
+            (
+                f"tiny upload -> ready, median of {len(plain)} (subprocess per file)",
+                _ms(statistics.median(plain)),
+                f"{statistics.median(plain) / median:.1f}x the fork server",
+            )
+        )
+    seconds, ready = burst(args.burst)
+    rows.append(
+        (
+            f"{args.burst} tiny files at once -> all ready",
+            f"{seconds:.2f} s ({ready} ready)",
+            f"{seconds / BURST_GOAL_S:.2f}x the 5 s goal",
+        )
+    )
+    runs = cold(args.cold)
+    median = statistics.median(runs)
+    rows.append(
+        (
+            f"cold `python -m processor run`, tiny file, median of {len(runs)}",
+            f"{_ms(median)} (min {_ms(min(runs))})",
+            f"{median / COLD_GOAL_S:.2f}x the 0.5 s goal",
+        )
+    )
+    width = max(len(r[0]) for r in rows)
+    for name, value, ratio in rows:
+        print(f"{name:<{width}}  {value:<28}  {ratio}")
+    print(f"load average after: {os.getloadavg()}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
