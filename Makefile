@@ -8,7 +8,7 @@ RUN_STAMP := $(VENV)/.installed-run
 STAMP := $(VENV)/.installed
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: help venv dev run test lint typecheck unit servers browser images node bench clean
+.PHONY: help venv dev run test lint typecheck unit servers browser images node standins bench clean
 
 help:
 	@echo "make run    - serve the embedded default at http://127.0.0.1:8000 (MINI_PORT, MINI_DATA_DIR)"
@@ -69,7 +69,13 @@ images:
 node: servers
 	@bash scripts/build-node.sh
 
-test: venv dev servers browser images node lint typecheck
+# Test-only stand-ins for the MinIO, mc and PostgreSQL images no registry here
+# serves (SeaweedFS; Debian's PostgreSQL), so the real node runs the whole overlay
+# through scripts/deploy.sh (tests/deploy/standins/README.md). Cached like `images`.
+standins: servers
+	@bash scripts/build-standins.sh
+
+test: venv dev servers browser images node standins lint typecheck
 	$(VENV)/bin/pytest -q
 
 bench: dev  ## make bench ARGS="bench_processor" runs one

@@ -11,6 +11,9 @@
 #   PROCESSOR_IMAGE  full reference of the processor image, with its tag
 #   WAIT=0           do not wait for the rollout
 #   ROLLOUT_TIMEOUT  per workload (default 300s)
+#   OVERLAY          the kustomization the layer builds on (default k8s/overlays/microk8s;
+#                    the real-node test passes a test-only overlay on top of it)
+#   LAYER_DIR        where the layer is written (default build/deploy)
 #
 # No secret value is committed or printed: they are generated here, written to a
 # private temp dir for kubectl and removed. An existing Secret is never replaced
@@ -21,8 +24,8 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 read -r -a kubectl <<<"${KUBECTL:-kubectl}"
 # Fixed by k8s/base/kustomization.yaml.
 namespace=mini-pipeline
-overlay=k8s/overlays/microk8s
-layer="$root/build/deploy"
+overlay=${OVERLAY:-$root/k8s/overlays/microk8s}
+layer=${LAYER_DIR:-$root/build/deploy}
 timeout=${ROLLOUT_TIMEOUT:-300s}
 tmp=""
 trap 'if [[ -n $tmp ]]; then rm -rf "$tmp"; fi' EXIT
@@ -47,12 +50,15 @@ write_layer() {
   read -r api_name api_tag <<<"$api"
   read -r proc_name proc_tag <<<"$proc"
   mkdir -p "$layer"
+  local base components
+  base=$(realpath --relative-to="$layer" "$overlay")
+  components=$(realpath --relative-to="$layer" "$root/k8s/components")
   cat >"$layer/kustomization.yaml" <<YAML
 # Written by scripts/deploy.sh; not committed (build/ is git-ignored).
 apiVersion: kustomize.config.k8s.io/v1beta1
 kind: Kustomization
 resources:
-  - ../../$overlay
+  - $base
 images:
   - name: mini-pipeline-api
     newName: $api_name
@@ -73,9 +79,9 @@ YAML
   # Secret mini-tls) or TLS=cert-manager (issued by the cert-manager add-on).
   case "${TLS:-}" in
     "") ;;
-    secret) printf 'components:\n  - ../../k8s/components/tls\n' >>"$layer/kustomization.yaml" ;;
+    secret) printf 'components:\n  - %s/tls\n' "$components" >>"$layer/kustomization.yaml" ;;
     cert-manager)
-      printf 'components:\n  - ../../k8s/components/tls-cert-manager\n' >>"$layer/kustomization.yaml"
+      printf 'components:\n  - %s/tls-cert-manager\n' "$components" >>"$layer/kustomization.yaml"
       ;;
     *)
       echo "deploy: TLS must be 'secret' or 'cert-manager', not '$TLS'" >&2

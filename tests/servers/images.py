@@ -21,6 +21,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[2]
 BUILD_SCRIPT = ROOT / "scripts" / "build-images.sh"
 ENV_FILE = ROOT / ".bin" / "images.env"
+STANDINS_SCRIPT = ROOT / "scripts" / "build-standins.sh"
+STANDINS_ENV = ROOT / ".bin" / "standins.env"
 
 
 @dataclass(frozen=True)
@@ -44,6 +46,17 @@ def built_images() -> dict[str, BuiltImage]:
     return {
         kind: BuiltImage(env[f"{kind.upper()}_IMAGE"], Path(env[f"{kind.upper()}_ARCHIVE"]))
         for kind in ("api", "processor")
+    }
+
+
+def standin_images() -> dict[str, BuiltImage]:
+    """{"s3": ..., "postgres": ...}: the test-only stand-ins for the MinIO, mc and
+    PostgreSQL images (tests/deploy/standins), built when not cached yet."""
+    subprocess.run(["bash", str(STANDINS_SCRIPT)], check=True)
+    env = dict(line.split("=", 1) for line in STANDINS_ENV.read_text().splitlines() if "=" in line)
+    return {
+        kind: BuiltImage(env[f"{kind.upper()}_IMAGE"], Path(env[f"{kind.upper()}_ARCHIVE"]))
+        for kind in ("s3", "postgres")
     }
 
 

@@ -261,13 +261,20 @@ class _Mutate(http.server.BaseHTTPRequestHandler):
 
 class HostNetworkWebhook:
     """Test-only mutating webhook: every pod created in `namespace` runs on the host
-    network, with `hostAliases` mapping the deployment's service names to 127.0.0.1.
+    network, with `hostAliases` mapping the deployment's service names to 127.0.0.1
+    (`aliases`) or to other loopback addresses (`host_aliases`).
 
     Stands in for what a pod network and Services give a real cluster; the
     namespace must not enforce Pod Security `baseline` or `restricted`.
     """
 
-    def __init__(self, kube: KubeControlPlane, namespace: str, aliases: list[str]) -> None:
+    def __init__(
+        self,
+        kube: KubeControlPlane,
+        namespace: str,
+        aliases: list[str],
+        host_aliases: dict[str, list[str]] | None = None,
+    ) -> None:
         self.kube = kube
         self.namespace = namespace
         self.workdir = Path(tempfile.mkdtemp(prefix="webhook-"))
@@ -276,12 +283,15 @@ class HostNetworkWebhook:
             {"op": "add", "path": "/spec/hostNetwork", "value": True},
             {"op": "add", "path": "/spec/dnsPolicy", "value": "ClusterFirstWithHostNet"},
         ]
-        if aliases:
+        # A loopback address of its own per service (host_aliases: address -> names)
+        # lets each keep its real port on the one host network.
+        entries = {**({"127.0.0.1": aliases} if aliases else {}), **(host_aliases or {})}
+        if entries:
             patch.append(
                 {
                     "op": "add",
                     "path": "/spec/hostAliases",
-                    "value": [{"ip": "127.0.0.1", "hostnames": aliases}],
+                    "value": [{"ip": ip, "hostnames": names} for ip, names in entries.items()],
                 }
             )
         self.handler = type("Handler", (_Mutate,), {"patch": patch})
