@@ -69,6 +69,14 @@ def cleaning_options(
     skip_rows: Annotated[
         int | None, Query(ge=0, le=1_000_000, description="lines to skip above the header")
     ] = None,
+    sheet: Annotated[
+        str | None,
+        Query(
+            max_length=upload_options.MAX_SHEET_NAME,
+            description="a workbook's sheet (xlsx, xls, ods), by name or position from 1; "
+            "default the first",
+        ),
+    ] = None,
 ) -> dict[str, Any]:
     """The cleaning options of an upload or a reprocess (only what was given), 422 for a
     value that is not valid (an unknown type names it)."""
@@ -81,6 +89,7 @@ def cleaning_options(
             date_order=date_order,
             types=types,
             skip_rows=skip_rows,
+            sheet=sheet,
         )
     except ValueError as exc:
         raise Unprocessable(str(exc)) from None

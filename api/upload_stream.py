@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, parse_options_header
 
-from core.sniff import decode_head, not_csv_message, text_format
+from core.sniff import READABLE_TEXT, container_format, decode_head, not_csv_message, text_format
 
 from .errors import BadRequest, PayloadTooLarge, Unprocessable, UnsupportedMediaType
 
@@ -29,13 +29,11 @@ MAX_FILENAME = 255
 # accepted and cut to MAX_FILENAME; beyond this the body is refused with a 400.
 MAX_PART_HEADER = 16 * 1024
 
-# Magic numbers of formats people mistake for CSV: zip (xlsx, ods, docx), gzip,
-# legacy Office (OLE2), PDF, bzip2, xz, zstd, 7z, parquet.
+# Magic numbers of binary formats the processor cannot read: an empty zip, PDF, bzip2,
+# xz, zstd, 7z, parquet. gzip, zip and OLE2 (xls) are read (core.sniff.container_format;
+# what they hold is checked by the processor, which fails the version when it cannot).
 BINARY_MAGIC = (
-    b"PK\x03\x04",
     b"PK\x05\x06",
-    b"\x1f\x8b",
-    b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1",
     b"%PDF-",
     b"BZh",
     b"\xfd7zXZ\x00",
@@ -47,10 +45,16 @@ UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
 
 
 def sniff_binary(head: bytes) -> str | None:
-    """Why `head` (the first KiB of a file) is not text, or None when it may be CSV."""
+    """Why `head` (the first KiB of a file) cannot be read, or None when it may be CSV,
+    a compressed file or a workbook."""
+    if container_format(head) is not None:
+        return None
     for magic in BINARY_MAGIC:
         if head.startswith(magic):
-            return "file looks like a compressed or binary document, not CSV text"
+            return (
+                "file looks like a compressed or binary document, not CSV text; the "
+                "inputs read are CSV, JSON, NDJSON, xlsx, xls, ods, and gzip or zip of one file"
+            )
     # UTF-16 text is full of NUL bytes, but announces itself with a BOM.
     if b"\x00" in head and not head.startswith(UTF16_BOMS):
         return "file contains NUL bytes: binary data, not CSV text"
@@ -104,9 +108,12 @@ class _Digest:
         reason = sniff_binary(bytes(self.head))
         if reason:
             raise UnsupportedMediaType(reason)
+        if container_format(bytes(self.head)) is not None:
+            return
         kind = text_format(decode_head(bytes(self.head)))
-        if kind:
-            # JSON, NDJSON, XML, HTML: text, but never a table the processor can read.
+        if kind and kind not in READABLE_TEXT:
+            # XML, HTML: text, but never a table the processor can read. (JSON arrays
+            # and NDJSON are read; a lone JSON object fails in the processor.)
             raise UnsupportedMediaType(not_csv_message(kind))
 
     def release(self) -> Iterator[bytes]:

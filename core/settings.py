@@ -95,6 +95,8 @@ class ProcessorSettings(BaseModel):
     # False in Kubernetes Jobs: they reach only object storage, so the API records
     # the result manifest in the catalog instead.
     update_catalog: bool = True
+    # gzip and zip uploads: decompressing more than this fails the file (zip bombs).
+    max_decompressed_bytes: int = Field(default=20 * GIB, ge=1)
 
 
 class SqlSettings(BaseModel):

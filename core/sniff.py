@@ -1,5 +1,6 @@
-"""Text formats people upload by mistake instead of CSV: JSON (an array, an object),
-NDJSON (one JSON value per line), XML and HTML, told from the start of the file.
+"""What an upload is, told from its first bytes: CSV, one of the other inputs the
+processor reads (processor/inputs/: gzip, zip, xlsx, ods, xls, JSON, NDJSON), or a
+format it cannot read (XML, HTML, PDF, Parquet, 7z, images...).
 
 Shared by the API (415 at upload, from the first KiB) and the processor (the file
 fails with the same words), so neither ever ends ``ready`` with a CSV reading of them.
@@ -12,6 +13,18 @@ from __future__ import annotations
 import codecs
 import json
 import re
+
+GZIP_MAGIC = b"\x1f\x8b"
+# A local file header: zip archives, and the xlsx and ods workbooks built on them.
+ZIP_MAGIC = b"PK\x03\x04"
+# OLE2 compound documents: legacy .xls workbooks (and .doc, which the processor refuses).
+OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+READABLE_MAGIC = ((GZIP_MAGIC, "gzip"), (ZIP_MAGIC, "zip"), (OLE_MAGIC, "ole"))
+# Read as text, the labels of text_format that the processor turns into rows.
+JSON_ARRAY = "a JSON array"
+JSON_OBJECT = "a JSON object"
+NDJSON = "NDJSON (one JSON value per line)"
+READABLE_TEXT = frozenset({JSON_ARRAY, JSON_OBJECT, NDJSON})
 
 _TAG = re.compile(r"<([A-Za-z][\w:.-]*)(?:\s[^<>]*)?/?>")
 _DOCTYPE = re.compile(r"<!doctype\s+([A-Za-z]+)", re.IGNORECASE)
@@ -45,17 +58,17 @@ def _complete_json(text: str) -> object | None:
 def _json_kind(text: str) -> str | None:
     lines = [line.strip() for line in text.splitlines() if line.strip()]
     if len(lines) >= 2 and all(_complete_json(line) is not None for line in lines[:2]):
-        return "NDJSON (one JSON value per line)"
+        return NDJSON
     whole = _complete_json(text)
     if isinstance(whole, list):
-        return "a JSON array"
+        return JSON_ARRAY
     if isinstance(whole, dict):
-        return "a JSON object"
+        return JSON_OBJECT
     # Cut off by the sample: only its start can tell.
     if _JSON_ARRAY_START.match(text):
-        return "a JSON array"
+        return JSON_ARRAY
     if _JSON_OBJECT_START.match(text):
-        return "a JSON object"
+        return JSON_OBJECT
     return None
 
 
@@ -82,6 +95,15 @@ def text_format(text: str) -> str | None:
         return _markup_kind(start)
     if start[0] in "[{":
         return _json_kind(start)
+    return None
+
+
+def container_format(head: bytes) -> str | None:
+    """ "gzip", "zip" or "ole" when the bytes start like an input the processor opens
+    (a compressed CSV or JSON, a workbook); None otherwise."""
+    for magic, name in READABLE_MAGIC:
+        if head.startswith(magic):
+            return name
     return None
 
 

@@ -10,6 +10,8 @@ line), parsed into the values stored with a version. Shared by the API (which an
 - ``date_order=dmy|mdy|ymd``: how dates written with numbers are read.
 - ``types=cep:text,betrag:decimal``: column types, by output name or header.
 - ``skip_rows=N``: lines to skip above the header (or above the first data line).
+- ``sheet=Data`` (or ``sheet=2``): the sheet of a workbook (xlsx, xls, ods) to read, by
+  name or by position from 1; without it, the first.
 """
 
 from __future__ import annotations
@@ -35,8 +37,11 @@ CLEANING_KEYS = (
     "date_order",
     "types",
     "skip_rows",
+    "sheet",
 )
 MAX_TOKENS = 100
+# Excel allows 31 characters, LibreOffice more; past this it cannot be a sheet's name.
+MAX_SHEET_NAME = 255
 MAX_TOKEN_LENGTH = 100
 
 
@@ -77,6 +82,15 @@ def parse_types(text: str) -> dict[str, str]:
     return out
 
 
+def parse_sheet(text: str) -> str:
+    name = text.strip()
+    if not name:
+        raise ValueError("sheet is empty; give a sheet's name or its position from 1")
+    if len(name) > MAX_SHEET_NAME or not name.isprintable():
+        raise ValueError(f"sheet must be a sheet's name (at most {MAX_SHEET_NAME} characters)")
+    return name
+
+
 def parse_decimal(text: str) -> str:
     mark = DECIMAL_MARKS.get(text.strip().lower())
     if mark is None:
@@ -100,6 +114,7 @@ def cleaning_options(
     date_order: str | None = None,
     types: str | None = None,
     skip_rows: int | None = None,
+    sheet: str | None = None,
 ) -> dict[str, object]:
     """Only what was given (on reprocess, what is left out keeps the source's value).
     ValueError with a message for a person when a value is not valid."""
@@ -120,4 +135,6 @@ def cleaning_options(
         if skip_rows < 0:
             raise ValueError(f"skip_rows must be 0 or more, got {skip_rows}")
         options["skip_rows"] = skip_rows
+    if sheet is not None:
+        options["sheet"] = parse_sheet(sheet)
     return options

@@ -59,6 +59,7 @@ def options_from(
         "dedupe",
         "decimal",
         "date_order",
+        "sheet",
     }
     chosen: dict[str, Any] = {k: v for k, v in raw.items() if k in allowed and v is not None}
     if "header_row" in chosen:
@@ -79,6 +80,7 @@ def options_from(
         chosen["max_reject_ratio"] = settings.max_reject_ratio
         chosen["max_field_bytes"] = settings.max_field_bytes
         chosen["max_columns"] = settings.max_columns
+        chosen["max_decompressed_bytes"] = settings.processor.max_decompressed_bytes
         if settings.null_tokens is not None:
             chosen["null_tokens"] = tuple(settings.null_tokens)
     tokens = raw.get("null_tokens")

@@ -29,7 +29,20 @@ router = APIRouter(tags=["upload"])
 
 # Multipart framing around the file: boundaries and part headers.
 MULTIPART_OVERHEAD = 64 * 1024
-RAW_BODY_TYPES = {"text/csv", "text/plain", "application/csv", "application/octet-stream"}
+# The body's type only picks this path: what the file is, is told from its content.
+RAW_BODY_TYPES = {
+    "text/csv",
+    "text/plain",
+    "application/csv",
+    "application/octet-stream",
+    "application/json",
+    "application/x-ndjson",
+    "application/gzip",
+    "application/zip",
+    "application/vnd.ms-excel",
+    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    "application/vnd.oasis.opendocument.spreadsheet",
+}
 
 
 @router.get("/upload", response_class=HTMLResponse)

@@ -141,6 +141,11 @@ class ProcessOptions:
     # Lines skipped above the header as the user said it (``skip_rows``), for the report:
     # ``header_row`` already holds its effect.
     skip_rows: int | None = None
+    # A workbook's sheet, by name or position from 1 (processor/inputs/); None: the first.
+    sheet: str | None = None
+    # gzip and zip: more decompressed bytes than this fail the file (zip bombs;
+    # MINI_PROCESSOR__MAX_DECOMPRESSED_BYTES).
+    max_decompressed_bytes: int = 20 * 1024 * MIB
 
     def __post_init__(self) -> None:
         if self.encoding is not None:
@@ -162,6 +167,8 @@ class ProcessOptions:
             isinstance(t, str) for t in self.null_tokens
         ):
             raise BadInput("null_tokens must be a tuple of strings")
+        if self.max_decompressed_bytes < 1:
+            raise BadInput("max_decompressed_bytes must be positive")
         if self.max_field_bytes < 1:
             raise BadInput("max_field_bytes must be positive")
         if self.block_size < 4 * KIB or self.sample_bytes < 4 * KIB:

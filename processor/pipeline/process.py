@@ -26,6 +26,7 @@ import numpy as np
 import pyarrow as pa
 
 from core.sniff import not_csv_message, text_format
+from processor import inputs
 
 from . import dedup, schema_change
 from .choices import decide, forced_columns, forced_target
@@ -84,6 +85,9 @@ def process_csv(
     ``out_dir/rejects.csv`` when rows were rejected, then ``out_dir/report.json``, and
     return the report.
 
+    The upload may also be gzip, a zip of one file, a workbook, a JSON array or NDJSON
+    (processor/inputs/): it is read as the CSV it is turned into.
+
     Raises BadInput for files that cannot be processed; anything else is a bug.
     """
     timings = Timings()
@@ -91,11 +95,20 @@ def process_csv(
     out_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="mini-proc-", dir=options.temp_dir) as tmp:
         work = Path(tmp)
+        source = inputs.prepare(open_input, work, options)
+        open_input, options = source.open, source.options
         encoding, dialect = detect(open_input, options)
         timings.mark("detect")
         scan = with_growing_blocks(
-            options, lambda block: scan_pass(open_input, encoding, dialect, options, block, work)
+            options,
+            lambda block: scan_pass(
+                open_input, encoding, dialect, options, block, work, source.linemap
+            ),
         )
+        if source.rejects is not None:
+            # Records the input's own reading refused (an NDJSON line that is not JSON).
+            scan.input_rejects = source.rejects.count
+            scan.rejects.merge(source.rejects)
         timings.mark("scan")
         try:
             check_rejects(scan, options)
@@ -138,6 +151,7 @@ def process_csv(
             changes = drift.as_dict(pinned_rejects(contract))
         else:
             changes = schema_change_dict(None, options.on_schema_change, None, rejected={})
+        report["input"] = {**report["input"], **source.report()}
         report["options"] = options_used(options)
         report["multiline"] = scan.multiline.as_dict()
         report["schema_change"] = changes
@@ -264,11 +278,13 @@ class Scan:
     watches: dict[int, Watch] = field(default_factory=dict)
     lines: Path | None = None
     multiline: Multiline = field(default_factory=Multiline)
+    # Records of a JSON input refused before they were rows (processor/inputs/).
+    input_rejects: int = 0
 
     @property
     def rows_in(self) -> int:
         """Records read below the header: valid, rejected and blank alike."""
-        return self.state.rows + self.log.count + self.log.blank
+        return self.state.rows + self.log.count + self.log.blank + self.input_rejects
 
 
 def rows_before_data(dialect: Dialect) -> int:
@@ -322,6 +338,7 @@ def scan_pass(
     options: ProcessOptions,
     block_size: int,
     work: Path,
+    linemap: inputs.LineMap | None = None,
 ) -> Scan:
     ncols = len(dialect.header)
     schema = pa.schema([(name, pa.string()) for name in internal_names(ncols)])
@@ -345,6 +362,12 @@ def scan_pass(
     delimiter = None if dialect.aligned else dialect.delimiter
 
     def produce() -> Any:
+        if linemap is not None:
+            # A CSV written from a workbook or JSON: its rows report the source's lines.
+            return ((raw, linemap.wrap(lines)) for raw, lines in parse_csv())
+        return parse_csv()
+
+    def parse_csv() -> Any:
         return parse(
             open_input,
             encoding,
@@ -365,7 +388,8 @@ def scan_pass(
                 for i, values in enumerate(columns):
                     check_field_size(values, options.max_field_bytes, names[i], lines)
                 suspects: list[Suspect] = []
-                if lines.breaks:
+                # A generated CSV is quoted soundly: no quote there can be left open.
+                if lines.breaks and linemap is None:
                     spans, suspects, lines.row_breaks = scan_batch(
                         columns, delimiter, dialect.quote, multiline
                     )

@@ -130,10 +130,9 @@ def test_unicode_names_filter_sort_and_project_percent_encoded(
 
 # --- input that is not CSV ------------------------------------------------------------------
 
+# JSON arrays, NDJSON (and objects, which the processor refuses) are taken in:
+# tests/api/test_inputs.py.
 NOT_CSV = {
-    "a JSON array": b'[{"a":1,"b":"x"},{"a":2,"b":"y"}]',
-    "a JSON object": b'{\n  "rows": [\n    {"a": 1, "b": "x"}\n  ]\n}\n',
-    "NDJSON": b'{"a":1,"b":"x"}\n{"a":2,"b":"y"}\n',
     "XML": b'<?xml version="1.0" encoding="UTF-8"?>\n<rows><row a="1"/></rows>\n',
     "HTML": b"<!DOCTYPE html>\n<html><head><title>t</title></head><body></body></html>\n",
 }

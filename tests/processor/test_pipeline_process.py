@@ -393,6 +393,7 @@ def test_report_contents(run_csv: Run) -> None:
     assert report["input"] == {
         "bytes": len(data),
         "sha256": hashlib.sha256(data.encode()).hexdigest(),
+        "format": "csv",
     }
     assert report["source"]["delimiter"] == ","
     assert report["source"]["header"] == {"present": True, "detected": True, "line": 1}

@@ -113,10 +113,9 @@ def test_multi_line_values_are_kept_and_counted(run_csv: Run) -> None:
 
 # --- input that is not CSV -----------------------------------------------------------------
 
+# JSON arrays of objects and NDJSON are read (tests/processor/test_inputs.py).
 NOT_CSV = {
-    "a JSON array": '[{"a":1,"b":"x"},{"a":2,"b":"y"}]',
     "a JSON object": '{\n  "rows": [\n    {"a": 1, "b": "x"}\n  ]\n}\n',
-    "NDJSON (one JSON value per line)": '{"a":1,"b":"x"}\n{"a":2,"b":"y"}\n',
     "XML": '<?xml version="1.0"?>\n<rows><row a="1" b="x"/></rows>\n',
     "HTML": "<!DOCTYPE html>\n<html><body><table><tr><td>1</td></tr></table></body></html>\n",
 }
