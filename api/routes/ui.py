@@ -45,6 +45,9 @@ COLUMN_WINDOW = 50
 DIFF_ITEMS_SHOWN = 50
 # The report's raw JSON is printed in the page up to this size; past it, only a link.
 RAW_REPORT_BYTES = 64 * 1024
+# A report bigger than this is not read for a page, only linked: its size follows the
+# width and the length of the values it quotes (extremes, top values), which the file sets.
+REPORT_PAGE_BYTES = 16 * 1024 * 1024
 # The rejects tab's fallback (the report's sample) is all the page script needs of it.
 REPORT_SAMPLE_ROWS = 20
 # The page asks for its columns by name (`?columns=`): a window of long names (survey
@@ -222,15 +225,22 @@ templates = Jinja2Templates(env=_environment(), context_processors=[session_cont
 router = APIRouter(include_in_schema=False)
 
 
-def _load_report(store: ObjectStore, settings: Settings, dataset: Dataset) -> dict[str, Any] | None:
+def _load_report(
+    store: ObjectStore, settings: Settings, dataset: Dataset
+) -> tuple[dict[str, Any] | None, int | None]:
+    """The version's report, or None and its size when it is too big to read for a page."""
     if not dataset.is_final:
-        return None
+        return None, None
+    bucket, key = settings.storage.processed_bucket, keys.report_key(dataset.id)
     try:
-        with store.open(settings.storage.processed_bucket, keys.report_key(dataset.id)) as fh:
+        size = store.stat(bucket, key).size
+        if size > REPORT_PAGE_BYTES:
+            return None, size
+        with store.open(bucket, key) as fh:
             report: dict[str, Any] = json.loads(fh.read())
-            return report
+            return report, None
     except ObjectNotFound:
-        return None
+        return None, None
 
 
 def _stored_columns(container: Container, dataset: Dataset) -> list[tuple[str, str]] | None:
@@ -544,13 +554,18 @@ async def dataset_page(
         )
     store, settings = container.store, container.settings
     dataset = served.dataset
-    report = (
+    report, too_big = (
         await anyio.to_thread.run_sync(lambda: _load_report(store, settings, dataset))
         if fragment != "versions"
-        else None
+        else (None, None)
     )
     members = await anyio.to_thread.run_sync(lambda: family(container.catalog, dataset))
-    context = {**_page_context(served, members), "report": report, "active": "datasets"}
+    context = {
+        **_page_context(served, members),
+        "report": report,
+        "report_too_big": too_big,
+        "active": "datasets",
+    }
     if fragment != "versions":
         stored = await anyio.to_thread.run_sync(lambda: _stored_columns(container, dataset))
         columns = stored if stored is not None else _report_columns(report)

@@ -7,6 +7,7 @@ Expected names and values come from the stored Parquet file read with pyarrow.
 
 from __future__ import annotations
 
+import json
 import uuid
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,8 @@ import pyarrow.compute as pc
 import pytest
 from playwright.sync_api import Browser, Page, Response, expect
 
-from api.routes.ui import COLUMN_WINDOW, DIFF_ITEMS_SHOWN, PROJECTION_BYTES
+from api.routes.ui import COLUMN_WINDOW, DIFF_ITEMS_SHOWN, PROJECTION_BYTES, REPORT_PAGE_BYTES
+from core import keys
 from tests.servers.api import ApiServer
 
 from .conftest import parquet_table, shot, upload
@@ -313,6 +315,32 @@ def test_long_column_names_make_shorter_windows(
         page.get_by_role("link", name="Previous columns").first.click()
     settled(page)
     assert header_names(page) == shown
+
+
+def test_a_report_too_big_to_read_for_a_page_is_a_link(
+    page: Page, ui_api: ApiServer, api_client: httpx.Client, tmp_path: Path
+) -> None:
+    """A report's size follows the values it quotes, which the file sets (a wide file of
+    long texts): past REPORT_PAGE_BYTES the page links to it instead of reading it."""
+    path = tmp_path / "small.csv"
+    path.write_text("a,b\n1,x\n2,y\n", encoding="utf-8")
+    version_id = upload(api_client, path, f"bigreport-{uuid.uuid4().hex[:8]}")
+    stored = ui_api.data_dir / "objects" / "processed" / keys.report_key(version_id)
+    report = json.loads(stored.read_text("utf-8"))
+    report["padding"] = "x" * REPORT_PAGE_BYTES
+    stored.write_text(json.dumps(report), encoding="utf-8")
+
+    html = api_client.get(f"/ui/datasets/{version_id}")
+    assert html.status_code == 200
+    assert len(html.content) < PAGE_BYTES_BOUND, len(html.content)
+    with rows_request(page, version_id):
+        page.goto(f"{ui_api.url}/ui/datasets/{version_id}")
+    settled(page)
+    assert header_names(page) == ["a", "b"]
+    page.get_by_role("tab", name="Report").click()
+    expect(page.locator("#report-too-big")).to_contain_text("too much to show here")
+    link = page.locator("#report-too-big a")
+    expect(link).to_have_attribute("href", f"/datasets/{version_id}/report")
 
 
 def test_narrow_dataset_has_no_column_controls(
