@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import httpx
@@ -219,15 +220,42 @@ def test_nothing_was_written(c: httpx.Client) -> None:
     assert not Path("/tmp/mini-sql-escape.db").exists()
 
 
-def test_api_keys_apply(tmp_path: Any) -> None:
-    with ApiServer(tmp_path / "api", {"MINI_API_KEYS": "k-sql-1"}) as server:
+def test_api_keys_concurrency_and_a_client_that_leaves(tmp_path: Any) -> None:
+    env = {
+        "MINI_API_KEYS": "k-sql-1",
+        "MINI_SQL__MAX_CONCURRENT": "1",
+        "MINI_SQL__TIMEOUT_SECONDS": "8",
+    }
+    forever = "SELECT count(*) FROM range(100000) a CROSS JOIN range(100000000000) b"
+    with ApiServer(tmp_path / "api", env) as server:
         assert httpx.get(f"{server.url}/sql", params={"q": "SELECT 1"}).status_code == 401
-        r = httpx.get(
-            f"{server.url}/sql",
-            params={"q": "SELECT 1"},
-            headers={"Authorization": "Bearer k-sql-1"},
-        )
-        assert r.status_code == 200 and r.json()["rows"] == [[1]]
+        key = {"Authorization": "Bearer k-sql-1"}
+        with httpx.Client(base_url=server.url, headers=key, timeout=60) as c:
+            assert sql(c, "SELECT 1").json()["rows"] == [[1]]
+            # A client that gives up: its query is interrupted and its slot freed at once,
+            # long before MINI_SQL__TIMEOUT_SECONDS.
+            with pytest.raises(httpx.ReadTimeout):
+                c.get("/sql", params={"q": forever}, timeout=1.0)
+            started = time.monotonic()
+            while (r := sql(c, "SELECT 2")).status_code == 503:
+                assert r.json()["error"]["code"] == "sql_busy"
+                assert r.headers["Retry-After"]
+                assert time.monotonic() - started < 5, "the abandoned query kept its slot"
+                time.sleep(0.1)
+            assert r.json()["rows"] == [[2]]
+
+            def slow() -> httpx.Response:
+                with httpx.Client(base_url=server.url, headers=key, timeout=60) as other:
+                    return other.get("/sql", params={"q": forever})
+
+            with ThreadPoolExecutor(1) as pool:
+                running = pool.submit(slow)
+                time.sleep(1.0)
+                busy = sql(c, "SELECT 3")
+                assert busy.status_code == 503, busy.text
+                assert busy.json()["error"]["code"] == "sql_busy"
+                assert "MINI_SQL__MAX_CONCURRENT" in busy.json()["error"]["message"]
+                assert running.result().status_code == 422
 
 
 @pytest.mark.s3
