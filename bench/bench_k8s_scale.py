@@ -4,8 +4,10 @@ requests and catalog transactions per file, and the API's CPU and memory.
 `make bench ARGS="bench_k8s_scale"`. Options (with `=`):
 
   --files=N            uploads to feed (default 10000)
-  --seconds=N          stop feeding and waiting after this long (default 600); the
-                       rate is then measured over what finished, labelled extrapolated
+  --seconds=N          stop feeding after this long (default 480); the rate is then
+                       measured over what finished, labelled extrapolated
+  --drain=N            then wait at most this long for the rest (default 120)
+  --backlog=N          uploads not yet final at most, 0: no limit (default 500)
   --pod-seconds=X      how long a simulated processor pod runs (default 2.0)
   --nodes=N            simulated nodes (default 3)
   --max-active-jobs=N  MINI_RUNNER__KUBERNETES__MAX_ACTIVE_JOBS (default: k8s/base/config.yaml)
@@ -530,16 +532,22 @@ def feed(
     proc: ProcessFigures,
 ) -> dict[str, Any]:
     """Upload `args.files` tiny CSVs from `args.clients` threads, writing each one's
-    outputs as its pod would; wait until all are final or `args.seconds` passed."""
+    outputs as its pod would, with at most `args.backlog` not yet final; stop feeding
+    after `args.seconds` and wait up to `args.drain` more for the rest, so that every
+    figure divides by files that went all the way through."""
     deadline = time.monotonic() + args.seconds
     lock = threading.Lock()
     next_index = [0]
     uploaded = [0]
+    final = [0]
     refused: Counter[int] = Counter()
 
     def uploader() -> None:
         with httpx.Client(base_url=url, timeout=60) as client:
             while time.monotonic() < deadline:
+                if args.backlog and uploaded[0] - final[0] >= args.backlog:
+                    time.sleep(0.2)
+                    continue
                 with lock:
                     i = next_index[0]
                     if i >= args.files:
@@ -565,9 +573,10 @@ def feed(
     fed_at: float | None = None
     runs = {"ready": 0, "failed": 0}
     last_print = 0.0
-    while time.monotonic() < deadline:
+    while time.monotonic() < deadline + args.drain:
         time.sleep(2)
         runs = progress.final()
+        final[0] = runs["ready"] + runs["failed"]
         feeding = any(t.is_alive() for t in threads)
         if not feeding and fed_at is None:
             fed_at = time.monotonic() - started
@@ -580,7 +589,7 @@ def feed(
                 f"rss {proc.status_kib('VmRSS') // 1024} MiB",
                 flush=True,
             )
-        if not feeding and runs["ready"] + runs["failed"] >= uploaded[0]:
+        if not feeding and final[0] >= uploaded[0]:
             break
     for t in threads:
         t.join(60)
@@ -596,7 +605,9 @@ def feed(
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="bench_k8s_scale")
     parser.add_argument("--files", type=int, default=10_000)
-    parser.add_argument("--seconds", type=float, default=600.0)
+    parser.add_argument("--seconds", type=float, default=480.0)
+    parser.add_argument("--drain", type=float, default=120.0)
+    parser.add_argument("--backlog", type=int, default=500)
     parser.add_argument("--pod-seconds", type=float, default=2.0)
     parser.add_argument("--nodes", type=int, default=3)
     parser.add_argument("--max-active-jobs", type=int, default=shipped_max_active_jobs())
@@ -605,7 +616,8 @@ def main(argv: list[str]) -> int:
     print(
         f"{args.files} uploads, {args.nodes} kwok nodes, pods run {args.pod_seconds}s "
         f"(simulated), max active Jobs {args.max_active_jobs or 'unlimited'}, "
-        f"at most {args.seconds:.0f}s",
+        f"at most {args.backlog or 'any number of'} waiting, "
+        f"feeding for at most {args.seconds:.0f}s",
         flush=True,
     )
     figures = run(args)
