@@ -104,9 +104,10 @@ class SqlSettings(BaseModel):
 
     # Past this the query is interrupted and answers 422.
     timeout_seconds: float = Field(default=15.0, gt=0)
-    # DuckDB's own buffer limit per query; nothing spills to disk, so beyond it the
-    # query fails (422) instead of filling the disk.
-    memory_limit_bytes: int = Field(default=1 * GIB, ge=64 * MIB)
+    # DuckDB's own buffer limit, shared by the queries running at once; nothing spills
+    # to disk, so beyond it a query fails (422) instead of filling the disk. Half the
+    # API pod's 1 GiB limit (k8s/base/api.yaml) leaves room for the serving caches.
+    memory_limit_bytes: int = Field(default=512 * MIB, ge=64 * MIB)
     threads: int = Field(default_factory=lambda: min(os.cpu_count() or 1, 4), ge=1)
     # Rows an answer holds when the request names no limit, and the most it may ask for.
     default_rows: int = Field(default=1000, ge=1)
