@@ -39,12 +39,28 @@ def _file_chunks(path: Path) -> Iterator[bytes]:
 def publish(
     store: ObjectStore, bucket: str, dataset_id: str, out_dir: Path, result: dict[str, Any]
 ) -> None:
-    """Upload every output, then the result manifest; a rerun overwrites the same keys."""
+    """Upload every output, then the result manifest; a rerun overwrites the same keys.
+
+    A ready result also gets the column names (from report.json), in `result` itself:
+    the catalog records them wherever the manifest is applied, in this process or from
+    the stored manifest, and indexes them for search."""
+    if result.get("status") == "ready" and "columns" not in result:
+        result["columns"] = _column_names(out_dir / "report.json")
     for name, key_for in OUTPUT_FILES.items():
         path = out_dir / name
         if path.exists():
             store.put_stream(bucket, key_for(dataset_id), _file_chunks(path))
     store.put_bytes(bucket, keys.result_key(dataset_id), json.dumps(result).encode())
+
+
+def _column_names(report: Path) -> list[str] | None:
+    try:
+        columns = json.loads(report.read_text()).get("columns")
+    except (OSError, ValueError, AttributeError):
+        return None
+    if not isinstance(columns, list):
+        return None
+    return [str(c["name"]) for c in columns if isinstance(c, dict) and "name" in c]
 
 
 def publish_failure(store: ObjectStore, bucket: str, dataset_id: str, message: str) -> None:
@@ -99,6 +115,7 @@ def _record_result(catalog: Catalog, dataset_id: str, result: dict[str, Any]) ->
             rows_out=int(result.get("rows_out", 0)),
             rows_rejected=int(result.get("rows_rejected", 0)),
             schema_diff=_schema_change(result),
+            columns=_columns(result),
         )
     return catalog.mark_failed(
         dataset_id,
@@ -110,3 +127,10 @@ def _record_result(catalog: Catalog, dataset_id: str, result: dict[str, Any]) ->
 def _schema_change(result: dict[str, Any]) -> dict[str, Any] | None:
     change = result.get("schema_change")
     return change if isinstance(change, dict) else None
+
+
+def _columns(result: dict[str, Any]) -> list[str] | None:
+    columns = result.get("columns")
+    if not isinstance(columns, list):
+        return None
+    return [str(c) for c in columns]

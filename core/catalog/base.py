@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, Protocol
@@ -45,6 +45,44 @@ class CatalogUnavailable(CatalogError):
     pass
 
 
+# Bounds of a dataset's metadata (README: Metadata and search); the API refuses more (422).
+MAX_TITLE_CHARS = 200
+MAX_DESCRIPTION_CHARS = 10_000
+MAX_TAGS = 30
+MAX_TAG_CHARS = 50
+MAX_LICENCE_CHARS = 100
+MAX_SOURCE_CHARS = 2048
+MAX_COLUMN_DESCRIPTION_CHARS = 2000
+# As many as a file may have columns (MINI_MAX_COLUMNS' ceiling).
+MAX_COLUMN_DESCRIPTIONS = 10_000
+METADATA_FIELDS = ("title", "description", "tags", "licence", "source", "columns")
+
+
+@dataclass(frozen=True)
+class Metadata:
+    """What a person says about a dataset: it belongs to the name, so every version
+    shares it. `columns` is the data dictionary, a description per column name."""
+
+    title: str | None = None
+    description: str | None = None
+    tags: tuple[str, ...] = ()
+    licence: str | None = None
+    source: str | None = None
+    columns: dict[str, str] = field(default_factory=dict)
+    updated_at: datetime | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "title": self.title,
+            "description": self.description,
+            "tags": list(self.tags),
+            "licence": self.licence,
+            "source": self.source,
+            "columns": dict(self.columns),
+            "updated_at": self.updated_at.isoformat() if self.updated_at else None,
+        }
+
+
 @dataclass(frozen=True)
 class Family:
     """One dataset as the list shows it: its newest version and its newest ready one."""
@@ -54,6 +92,7 @@ class Family:
     latest: Dataset
     latest_ready: Dataset | None
     versions: int
+    metadata: Metadata = field(default_factory=Metadata)
 
 
 @dataclass(frozen=True)
@@ -78,6 +117,8 @@ class Dataset:
     schema_diff: dict[str, Any] | None = None
     claimed_by: str | None = None
     heartbeat_at: datetime | None = None
+    # Its column names, recorded when it became ready (None: before 0007, or not ready).
+    columns: tuple[str, ...] | None = None
 
     @property
     def is_final(self) -> bool:
@@ -157,7 +198,10 @@ class Catalog(Protocol):
         status: Status | None = None,
         offset: int = 0,
         limit: int = 100,
+        q: str | None = None,
     ) -> tuple[list[Family], int]: ...
+    def metadata(self, name: str) -> Metadata | None: ...
+    def set_metadata(self, name: str, changes: dict[str, Any]) -> Metadata | None: ...
     def names(self, prefix: str = "", limit: int = 20) -> list[str]: ...
     def versions(self, name: str) -> list[Dataset]: ...
     def get(self, dataset_id: str) -> Dataset | None: ...
@@ -178,6 +222,7 @@ class Catalog(Protocol):
         rows_out: int,
         rows_rejected: int,
         schema_diff: dict[str, Any] | None = None,
+        columns: Sequence[str] | None = None,
     ) -> bool: ...
     def mark_failed(
         self, dataset_id: str, error: str, *, schema_diff: dict[str, Any] | None = None

@@ -18,6 +18,7 @@ from sqlalchemy import (
     BigInteger,
     DateTime,
     Engine,
+    Float,
     Index,
     Integer,
     String,
@@ -44,16 +45,22 @@ from sqlalchemy.exc import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 
 from ..migrations.apply import upgrade_to_head
+from . import search
 from .base import (
     ALL_DATASETS,
     DEFAULT_POLICY,
     FINAL,
+    MAX_LICENCE_CHARS,
+    MAX_SOURCE_CHARS,
+    MAX_TITLE_CHARS,
+    METADATA_FIELDS,
     CatalogError,
     CatalogUnavailable,
     Dataset,
     Delivery,
     DeliveryState,
     Family,
+    Metadata,
     SchemaPolicy,
     Status,
     WebhookTarget,
@@ -99,6 +106,8 @@ class DatasetRow(Base):
     # The runner processing it, and when it last said it still is (0004).
     claimed_by: Mapped[str | None] = mapped_column(String(255), nullable=True)
     heartbeat_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    # Its column names, recorded when it becomes ready: the search index's (0007).
+    columns: Mapped[list[str] | None] = mapped_column(JSON, nullable=True)
 
 
 class DatasetNameRow(Base):
@@ -109,6 +118,36 @@ class DatasetNameRow(Base):
     name: Mapped[str] = mapped_column(String(255), primary_key=True)
     on_schema_change: Mapped[str] = mapped_column(String(16))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class DatasetMetadataRow(Base):
+    """What a person says about a dataset, kept across its versions (0007)."""
+
+    __tablename__ = "dataset_metadata"
+
+    name: Mapped[str] = mapped_column(String(255), primary_key=True)
+    title: Mapped[str | None] = mapped_column(String(MAX_TITLE_CHARS), nullable=True)
+    description: Mapped[str | None] = mapped_column(Text, nullable=True)
+    tags: Mapped[list[str] | None] = mapped_column(JSON, nullable=True)
+    licence: Mapped[str | None] = mapped_column(String(MAX_LICENCE_CHARS), nullable=True)
+    source: Mapped[str | None] = mapped_column(String(MAX_SOURCE_CHARS), nullable=True)
+    # The data dictionary: column name -> description.
+    columns: Mapped[dict[str, str] | None] = mapped_column(JSON, nullable=True)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+def _to_metadata(row: DatasetMetadataRow | None) -> Metadata:
+    if row is None:
+        return Metadata()
+    return Metadata(
+        title=row.title,
+        description=row.description,
+        tags=tuple(row.tags or ()),
+        licence=row.licence,
+        source=row.source,
+        columns=dict(row.columns or {}),
+        updated_at=_aware(row.updated_at),
+    )
 
 
 class RevokedSessionRow(Base):
@@ -206,6 +245,7 @@ def _to_dataset(row: DatasetRow) -> Dataset:
         schema_diff=row.schema_diff,
         claimed_by=row.claimed_by,
         heartbeat_at=_aware(row.heartbeat_at),
+        columns=tuple(row.columns) if row.columns is not None else None,
     )
 
 
@@ -323,7 +363,9 @@ class SqlCatalog:
             try:
                 with self._session() as session, session.begin():
                     if name is not None:
-                        self._claim_name(session, name, policy)
+                        if self._claim_name(session, name, policy):
+                            # A new name is findable at once, before anything is ready.
+                            self._reindex(session, name)
                         row.version = self._next_version(session, name)
                     session.add(row)
             except IntegrityError as exc:
@@ -343,7 +385,8 @@ class SqlCatalog:
         )
 
     @staticmethod
-    def _claim_name(session: Session, name: str, policy: SchemaPolicy | None) -> None:
+    def _claim_name(session: Session, name: str, policy: SchemaPolicy | None) -> bool:
+        """Make sure the name has its row; True when this created it."""
         named = session.get(DatasetNameRow, name)
         if named is None:
             session.add(
@@ -354,8 +397,10 @@ class SqlCatalog:
                 )
             )
             session.flush()
-        elif policy is not None and named.on_schema_change != policy.value:
+            return True
+        if policy is not None and named.on_schema_change != policy.value:
             named.on_schema_change = policy.value
+        return False
 
     def policy(self, name: str) -> SchemaPolicy:
         """The dataset's schema-change policy (the default for a name not seen yet)."""
@@ -370,9 +415,11 @@ class SqlCatalog:
         status: Status | None = None,
         offset: int = 0,
         limit: int = 100,
+        q: str | None = None,
     ) -> tuple[list[Family], int]:
         """One entry per dataset name, most recently updated first; `status` filters on
-        the newest version's status."""
+        the newest version's status. With `q`, only the datasets whose search row holds
+        every word of it (as a word prefix), best match first (search.py)."""
         ready_version = case((DatasetRow.status == Status.ready.value, DatasetRow.version))
         stats = (
             select(
@@ -386,21 +433,32 @@ class SqlCatalog:
             .subquery()
         )
         latest = (
-            select(DatasetRow, stats.c.ready, stats.c.count, DatasetNameRow.on_schema_change)
+            select(
+                DatasetRow,
+                stats.c.ready,
+                stats.c.count,
+                DatasetNameRow.on_schema_change,
+                DatasetMetadataRow,
+            )
             .join(stats, (DatasetRow.name == stats.c.name) & (DatasetRow.version == stats.c.latest))
             .outerjoin(DatasetNameRow, DatasetNameRow.name == DatasetRow.name)
+            .outerjoin(DatasetMetadataRow, DatasetMetadataRow.name == DatasetRow.name)
         )
+        order: list[Any] = [DatasetRow.created_at.desc(), DatasetRow.id.desc()]
+        if q is not None:
+            terms = search.query_words(q)[: search.MAX_QUERY_WORDS]
+            if not terms:
+                return [], 0
+            hits = self._search_hits(terms)
+            latest = latest.join(hits, hits.c.name == DatasetRow.name)
+            order.insert(0, hits.c.score)
         if prefix:
             latest = latest.where(DatasetRow.name.startswith(prefix, autoescape=True))
         if status is not None:
             latest = latest.where(DatasetRow.status == status.value)
         with self._session() as session:
             total = session.scalar(select(func.count()).select_from(latest.subquery())) or 0
-            page = session.execute(
-                latest.order_by(DatasetRow.created_at.desc(), DatasetRow.id.desc())
-                .offset(offset)
-                .limit(limit)
-            ).all()
+            page = session.execute(latest.order_by(*order).offset(offset).limit(limit)).all()
             wanted = [(r[0].name, r[1]) for r in page if r[1] is not None and r[1] != r[0].version]
             ready_rows: dict[str, DatasetRow] = {}
             for name, version in wanted:
@@ -410,7 +468,7 @@ class SqlCatalog:
                 if found is not None:
                     ready_rows[name] = found
             families = []
-            for row, ready, count, policy in page:
+            for row, ready, count, policy, meta in page:
                 newest = _to_dataset(row)
                 if ready == row.version:
                     ready_one: Dataset | None = newest
@@ -424,9 +482,112 @@ class SqlCatalog:
                         latest=newest,
                         latest_ready=ready_one,
                         versions=int(count),
+                        metadata=_to_metadata(meta),
                     )
                 )
             return families, int(total)
+
+    def _search_hits(self, terms: list[str]) -> Any:
+        """(name, score) of the datasets matching every term; a lower score is a better
+        match on both backends."""
+        if self.engine.dialect.name == "postgresql":
+            query = text(
+                f"SELECT name, -ts_rank(document, query) AS score "
+                f"FROM {search.SEARCH_TABLE}, to_tsquery('simple', :tsquery) AS query "
+                "WHERE document @@ query"
+            ).bindparams(tsquery=search.tsquery(terms))
+        else:
+            weights = ", ".join(str(w) for w in search.FTS_WEIGHTS)
+            query = text(
+                f"SELECT dataset AS name, bm25({search.SEARCH_TABLE}, {weights}) AS score "
+                f"FROM {search.SEARCH_TABLE} WHERE {search.SEARCH_TABLE} MATCH :match"
+            ).bindparams(match=search.fts5_match(terms))
+        return query.columns(name=String, score=Float).subquery("hits")
+
+    def _reindex(self, session: Session, name: str) -> None:
+        """Rebuild the name's search row from its metadata and the column names of its
+        latest ready version, in the caller's transaction."""
+        meta = _to_metadata(session.get(DatasetMetadataRow, name))
+        columns = session.scalars(
+            select(DatasetRow.columns)
+            .where(DatasetRow.name == name, DatasetRow.status == Status.ready.value)
+            .order_by(DatasetRow.version.desc())
+            .limit(1)
+        ).first()
+        doc = search.document(
+            name,
+            title=meta.title,
+            description=meta.description,
+            tags=meta.tags,
+            column_names=columns or [],
+            column_descriptions=meta.columns,
+        )
+        fields = doc.fields()
+        if self.engine.dialect.name == "postgresql":
+            vector = " || ".join(
+                f"setweight(to_tsvector('simple', :{f}), '{w}')"
+                for f, w in search.PG_WEIGHTS.items()
+            )
+            session.execute(
+                text(
+                    f"INSERT INTO {search.SEARCH_TABLE} (name, document) "
+                    f"VALUES (:dataset, {vector}) "
+                    "ON CONFLICT (name) DO UPDATE SET document = EXCLUDED.document"
+                ),
+                fields,
+            )
+            return
+        session.execute(text(f"DELETE FROM {search.SEARCH_TABLE} WHERE dataset = :dataset"), fields)
+        names = ", ".join(search.FTS_COLUMNS)
+        values = ", ".join(f":{c}" for c in search.FTS_COLUMNS)
+        session.execute(
+            text(f"INSERT INTO {search.SEARCH_TABLE} ({names}) VALUES ({values})"), fields
+        )
+
+    def _unindex(self, session: Session, name: str) -> None:
+        column = "name" if self.engine.dialect.name == "postgresql" else "dataset"
+        session.execute(
+            text(f"DELETE FROM {search.SEARCH_TABLE} WHERE {column} = :key"), {"key": name}
+        )
+
+    def metadata(self, name: str) -> Metadata | None:
+        """The dataset's metadata (empty when never edited); None for an unknown name."""
+        with self._session() as session:
+            if session.get(DatasetNameRow, name) is None:
+                return None
+            return _to_metadata(session.get(DatasetMetadataRow, name))
+
+    def set_metadata(self, name: str, changes: dict[str, Any]) -> Metadata | None:
+        """Change the given fields (None clears one) and leave the others; `columns`
+        merges into the data dictionary the same way (a None description removes that
+        column's). None for an unknown name."""
+        unknown = set(changes) - set(METADATA_FIELDS)
+        if unknown:
+            raise CatalogError(f"not metadata fields: {sorted(unknown)}")
+        with self._session() as session, session.begin():
+            if session.get(DatasetNameRow, name) is None:
+                return None
+            row = session.get(DatasetMetadataRow, name)
+            if row is None:
+                row = DatasetMetadataRow(name=name, updated_at=now())
+                session.add(row)
+            for key, value in changes.items():
+                if key == "columns":
+                    merged = dict(row.columns or {}) if value is not None else {}
+                    for column, described in (value or {}).items():
+                        if described is None:
+                            merged.pop(column, None)
+                        else:
+                            merged[column] = described
+                    row.columns = merged or None
+                elif key == "tags":
+                    row.tags = list(value) if value else None
+                else:
+                    setattr(row, key, value)
+            row.updated_at = now()
+            session.flush()
+            self._reindex(session, name)
+            return _to_metadata(row)
 
     def names(self, prefix: str = "", limit: int = 20) -> list[str]:
         """Dataset names starting with `prefix`, for the upload page's suggestions."""
@@ -594,18 +755,32 @@ class SqlCatalog:
         rows_out: int,
         rows_rejected: int,
         schema_diff: dict[str, Any] | None = None,
+        columns: Sequence[str] | None = None,
     ) -> bool:
-        return self._transition(
-            dataset_id,
-            [Status.queued, Status.processing],
-            status=Status.ready.value,
-            error=None,
-            rows_in=rows_in,
-            rows_out=rows_out,
-            rows_rejected=rows_rejected,
-            schema_diff=schema_diff,
-            finished_at=now(),
+        """-> ready; its `columns` (names) are recorded and, as the dataset's latest ready
+        version, searched from now on."""
+        stmt = (
+            update(DatasetRow)
+            .where(DatasetRow.id == dataset_id)
+            .where(DatasetRow.status.in_([Status.queued.value, Status.processing.value]))
+            .values(
+                status=Status.ready.value,
+                error=None,
+                rows_in=rows_in,
+                rows_out=rows_out,
+                rows_rejected=rows_rejected,
+                schema_diff=schema_diff,
+                finished_at=now(),
+                columns=list(columns) if columns is not None else None,
+            )
         )
+        with self._session() as session, session.begin():
+            if not getattr(session.execute(stmt), "rowcount", 0):
+                return False
+            name = session.scalar(select(DatasetRow.name).where(DatasetRow.id == dataset_id))
+            if name is not None:
+                self._reindex(session, name)
+            return True
 
     def mark_failed(
         self, dataset_id: str, error: str, *, schema_diff: dict[str, Any] | None = None
@@ -636,6 +811,14 @@ class SqlCatalog:
                     named = session.get(DatasetNameRow, name)
                     if named is not None:
                         session.delete(named)
+                    # Its metadata and search row go with the name too.
+                    session.execute(
+                        delete(DatasetMetadataRow).where(DatasetMetadataRow.name == name)
+                    )
+                    self._unindex(session, name)
+                else:
+                    # The latest ready version, whose columns are searched, may be another.
+                    self._reindex(session, name)
                     # The dataset's webhook URLs go with its name.
                     session.execute(delete(WebhookTargetRow).where(WebhookTargetRow.scope == name))
             session.execute(

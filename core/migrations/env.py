@@ -10,6 +10,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import Connection
 
+from core.catalog.search import include_name
 from core.catalog.sql import Base, make_engine
 from core.settings import Settings
 
@@ -23,6 +24,8 @@ def _run(connection: Connection) -> None:
         # SQLite cannot ALTER constraints: Alembic copies the table instead.
         render_as_batch=True,
         compare_type=True,
+        # The search index is made per dialect by hand, not from the model.
+        include_name=include_name,
     )
     with context.begin_transaction():
         context.run_migrations()

@@ -26,6 +26,7 @@ from core.catalog import (
     make_engine,
     new_dataset_id,
 )
+from core.catalog.search import include_name
 from core.migrations.apply import alembic_config
 from tests.catalog.conftest import MakeCatalog
 from tests.catalog.threads import race
@@ -37,7 +38,9 @@ HEAD = ScriptDirectory.from_config(alembic_config()).get_current_head()
 
 def schema_diff(engine: sa.Engine) -> list[object]:
     with engine.connect() as conn:
-        context = MigrationContext.configure(conn, opts={"compare_type": True})
+        context = MigrationContext.configure(
+            conn, opts={"compare_type": True, "include_name": include_name}
+        )
         return list(compare_metadata(context, Base.metadata))
 
 
@@ -50,6 +53,7 @@ def test_one_head_and_a_linear_history() -> None:
     script = ScriptDirectory.from_config(alembic_config())
     assert script.get_heads() == [HEAD]
     assert [r.revision for r in script.walk_revisions()] == [
+        "0007",
         "0006",
         "0005",
         "0004",
@@ -236,6 +240,8 @@ def drop_everything(url: str) -> None:
             conn.execute(sa.text("DROP TABLE IF EXISTS revoked_sessions"))
             conn.execute(sa.text("DROP TABLE IF EXISTS webhook_targets"))
             conn.execute(sa.text("DROP TABLE IF EXISTS webhook_deliveries"))
+            conn.execute(sa.text("DROP TABLE IF EXISTS dataset_metadata"))
+            conn.execute(sa.text("DROP TABLE IF EXISTS dataset_search"))
     finally:
         engine.dispose()
 
