@@ -50,8 +50,12 @@
     });
   });
 
-  // The report tab's column links come back to it.
-  if (window.location.hash === "#report") selectTab(document.getElementById("tab-report"), false);
+  // The report tab's column links come back to it, at its column table.
+  if (window.location.hash.startsWith("#report")) {
+    selectTab(document.getElementById("tab-report"), false);
+    const target = document.getElementById(window.location.hash.slice(1));
+    if (target) target.scrollIntoView();
+  }
 
   // In-page links that open a tab ("Details in the report").
   for (const link of document.querySelectorAll("[data-open-tab]")) {

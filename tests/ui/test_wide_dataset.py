@@ -257,6 +257,7 @@ def test_report_and_rejects_tabs_are_bounded(
     expect(page.locator("#report-columns tbody th").first).to_have_text(
         table.column_names[2 * COLUMN_WINDOW]
     )
+    expect(page.locator("#report-columns-heading")).to_be_in_viewport()
 
     rejects = api_client.get(f"/datasets/{version_id}/rejects").json()
     assert rejects["total"] == 1
