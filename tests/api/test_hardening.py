@@ -315,7 +315,8 @@ def test_wider_than_max_columns_fails_with_a_clear_message(local_api: ApiServer)
 
 @pytest.mark.slow
 def test_the_widest_allowed_file_is_served_within_bounds(local_api: ApiServer) -> None:
-    """2000 columns (MINI_MAX_COLUMNS): processed, and every view of it stays small and fast."""
+    """2000 columns (MINI_MAX_COLUMNS): processed, and every view of it stays small (the
+    times are printed for the record; speed targets live in benchmarks)."""
     with httpx.Client(base_url=local_api.url, timeout=120) as c:
         r = c.post(
             "/upload",
@@ -339,6 +340,6 @@ def test_the_widest_allowed_file_is_served_within_bounds(local_api: ApiServer) -
             sizes[what] = len(answer.content)
         print(f"\nwidest allowed dataset (2000 columns): sizes {sizes}, seconds {times}")
         assert sizes["report"] < 8 * 1024 * 1024
-        assert sizes["ui page"] < 8 * 1024 * 1024
+        # The UI shows a window of columns (tests/ui/test_wide_dataset.py).
+        assert sizes["ui page"] < 256 * 1024
         assert sizes["projection"] < 10_000
-        assert all(t < 10 for t in times.values()), times
