@@ -13,7 +13,7 @@ from .dialect import Dialect
 from .encoding import EncodingInfo
 from .infer import MARKED, ColumnStats, Kind, counterexamples, type_notes
 from .schema_change import a_type
-from .stats import json_value
+from .stats import ColumnSummary, json_value
 from .version import processor_version
 
 if TYPE_CHECKING:
@@ -117,6 +117,36 @@ def written_forms(layout: Layout, scan: Scan) -> list[dict[str, Any]]:
     return forms
 
 
+# Text quoted in the report (min, max, top values) is cut at this many characters: a
+# wide file of long cells would otherwise make the report grow with columns x cell size.
+# A column whose quotes were cut says so (`values_cut_at`); the data itself is whole.
+QUOTED_TEXT_CHARS = 200
+
+
+def _cut(value: Any) -> tuple[Any, bool]:
+    value = json_value(value)
+    if isinstance(value, str) and len(value) > QUOTED_TEXT_CHARS:
+        return value[:QUOTED_TEXT_CHARS] + "\u2026", True
+    return value, False
+
+
+def quoted_values(facts: ColumnSummary) -> dict[str, Any]:
+    low, low_cut = _cut(facts.minimum)
+    high, high_cut = _cut(facts.maximum)
+    top = None
+    top_cut = False
+    if facts.track_top:
+        top = []
+        for entry in facts.top_values():
+            value, cut = _cut(entry["value"])
+            top_cut |= cut
+            top.append({**entry, "value": value})
+    quoted: dict[str, Any] = {"min": low, "max": high, "top_values": top}
+    if low_cut or high_cut or top_cut:
+        quoted["values_cut_at"] = QUOTED_TEXT_CHARS
+    return quoted
+
+
 def build_report(
     *,
     encoding: EncodingInfo,
@@ -145,9 +175,7 @@ def build_report(
                 "arrow_type": str(arrow_type(stored)),
                 "null_count": facts.nulls,
                 "distinct_estimate": written.distinct[position],
-                "min": json_value(facts.minimum),
-                "max": json_value(facts.maximum),
-                "top_values": facts.top_values() if facts.track_top else None,
+                **quoted_values(facts),
                 "notes": column_notes(layout, i, stats),
                 "counterexamples": counterexamples(stats),
             }
