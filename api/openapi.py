@@ -203,6 +203,16 @@ RESPONSES: dict[tuple[str, str], dict[str, Any]] = {
         "409": _error("that version's uploaded file is gone"),
         **PER_DATASET,
     },
+    ("patch", "/datasets/{dataset_id}"): {
+        "200": _json("the dataset's metadata, changed", IDENTITY),
+        "422": _error("an invalid field, or descriptions of columns no version has"),
+        **UNAVAILABLE,
+        "404": NOT_FOUND,
+    },
+    ("get", "/datasets/{dataset_id}/metadata"): {
+        "200": _json("the dataset's metadata", IDENTITY),
+        **PER_DATASET,
+    },
     ("delete", "/datasets/{dataset_id}"): {
         "204": {"description": "deleted: objects, then catalog rows"},
         "409": _error("a targeted version is queued or processing", RETRY_AFTER),

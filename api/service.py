@@ -19,15 +19,16 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from core import keys
-from core.catalog import Catalog, Dataset, SchemaPolicy, Status, new_dataset_id
+from core.catalog import Catalog, Dataset, Metadata, SchemaPolicy, Status, new_dataset_id
 from core.logs import current_request_id
 from core.manifest import UploadManifest, write_manifest
 from core.storage import ObjectNotFound
 
 from .container import Container
-from .errors import ServiceError, Unprocessable
+from .errors import NotFound, ServiceError, Unprocessable
+from .metadata import described_columns, unknown_message
 from .options import check_type_columns, merge_options
-from .versions import find_family, resolve, version_of
+from .versions import Served, find_family, resolve, version_of
 
 log = logging.getLogger(__name__)
 COPY_CHUNK = 1024 * 1024
@@ -246,3 +247,46 @@ def delete(container: Container, ref: str, version: int | None) -> list[str]:
         deleted.append(target.id)
         container.resolver.forget()
     return deleted
+
+
+def metadata(container: Container, ref: str) -> tuple[Served, Metadata]:
+    """The metadata of the dataset `ref` (a name or any version's id) names."""
+    served = container.resolver.resolve(ref)
+    found = container.catalog.metadata(served.name)
+    if found is None:
+        raise NotFound(f"no dataset named {served.name!r}")
+    return served, found
+
+
+def update_metadata(
+    container: Container, ref: str, changes: dict[str, Any]
+) -> tuple[Served, Metadata]:
+    """Change the given metadata fields of the dataset `ref` names (README: Metadata and
+    search). Descriptions are only for columns some version of it has: a typo would
+    otherwise describe a column nobody sees."""
+    catalog = container.catalog
+    served = resolve(catalog, ref)
+    described = described_columns(changes)
+    if described:
+        known = known_columns(container, find_family(catalog, served.name))
+        unknown = [c for c in described if c not in known]
+        if unknown:
+            raise Unprocessable(unknown_message(unknown, len(known)))
+    updated = catalog.set_metadata(served.name, changes)
+    if updated is None:
+        raise NotFound(f"no dataset named {served.name!r}")
+    return served, updated
+
+
+def known_columns(container: Container, members: list[Dataset]) -> set[str]:
+    """The columns of every version: as recorded when it became ready, else (versions
+    ready before the catalog recorded them) from its report."""
+    known: set[str] = set()
+    for member in members:
+        if member.columns is not None:
+            known.update(member.columns)
+        elif (report := source_report(container, member)) is not None:
+            entries = report.get("columns")
+            if isinstance(entries, list):
+                known.update(str(c["name"]) for c in entries if isinstance(c, dict) and "name" in c)
+    return known

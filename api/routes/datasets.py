@@ -17,13 +17,15 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import PlainTextResponse, Response
 
 from core import keys
-from core.catalog import Dataset, Family, Status
+from core.catalog import Dataset, Family, Metadata, Status
+from core.catalog.search import MAX_QUERY_WORDS, query_words
 from core.storage import ObjectNotFound
 
 from .. import service
 from ..answers import identity_headers, json_answer, not_ready, pending
 from ..deps import CatalogDep, ContainerDep, ServedDep, VersionQuery
-from ..errors import NotFound
+from ..errors import NotFound, Unprocessable
+from ..metadata import MetadataPatch, metadata_body
 from ..options import CleaningOptions, combined, detection_options, policy_option
 from ..query.service import HotContainerDep, download_response, page_response
 from ..runners.logs import load_logs
@@ -39,6 +41,8 @@ LIST_MAX_LIMIT = 1000
 MAX_OFFSET = 2**53
 REJECTS_DEFAULT_LIMIT = 100
 REJECTS_MAX_LIMIT = 1000
+# A search of more characters than this is refused (422) before any word is looked up.
+MAX_QUERY_CHARS = 500
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -90,6 +94,7 @@ def family_summary(family: Family) -> dict[str, Any]:
         "error": latest.error,
         "updated_at": _iso(latest.finished_at or latest.started_at or latest.created_at),
         "created_at": _iso(latest.created_at),
+        "metadata": family.metadata.as_dict(),
         "links": {
             "self": f"/datasets/{family.name}",
             "versions": f"/datasets/{family.name}/versions",
@@ -110,13 +115,23 @@ async def list_datasets(
     limit: Annotated[int, Query(ge=1, le=LIST_MAX_LIMIT)] = LIST_DEFAULT_LIMIT,
     prefix: Annotated[str | None, Query(max_length=255, description="name prefix")] = None,
     status: Annotated[Status | None, Query(description="the newest version's status")] = None,
+    q: Annotated[
+        str | None,
+        Query(
+            max_length=MAX_QUERY_CHARS,
+            description="search words: each must start a word of the name, title, "
+            "description, tags or column names (any case, accents ignored)",
+        ),
+    ] = None,
 ) -> dict[str, Any]:
-    """Datasets, one entry per name, most recently uploaded first."""
+    """Datasets, one entry per name, most recently uploaded first; with `q`, the ones
+    matching every word of it, best match first (README: Metadata and search)."""
+    search = _search_text(q)
     items, total = await anyio.to_thread.run_sync(
-        lambda: catalog.families(prefix=prefix, status=status, offset=offset, limit=limit)
+        lambda: catalog.families(prefix=prefix, status=status, offset=offset, limit=limit, q=search)
     )
     more = offset + len(items) < total
-    params = {"prefix": prefix, "status": status.value if status else None}
+    params = {"prefix": prefix, "status": status.value if status else None, "q": search}
     return {
         "items": [family_summary(f) for f in items],
         "total": total,
@@ -126,6 +141,19 @@ async def list_datasets(
         if more
         else None,
     }
+
+
+def _search_text(q: str | None) -> str | None:
+    """`q` as the catalog searches it: None when blank; 422 when it has no word to look
+    for (only punctuation) or too many."""
+    if q is None or not q.strip():
+        return None
+    found = query_words(q)
+    if not found:
+        raise Unprocessable("q: no letters or digits to search for")
+    if len(found) > MAX_QUERY_WORDS:
+        raise Unprocessable(f"q: at most {MAX_QUERY_WORDS} words, got {len(found)}")
+    return q
 
 
 @router.get("/{dataset_id}", response_model=None)
@@ -166,14 +194,37 @@ async def list_versions(served: ServedDep, catalog: CatalogDep) -> Response:
     """Every version of the dataset, oldest first, each with its schema diff, and which
     one the stable URL serves."""
     members = await anyio.to_thread.run_sync(lambda: find_family(catalog, served.name))
+    meta = await anyio.to_thread.run_sync(lambda: catalog.metadata(served.name))
     return json_answer(
         served,
         {
             "latest_version": version_of(members[-1]) if members else None,
             "latest_ready_version": latest_ready_version(members),
             "versions": [version_summary(m) for m in members],
+            **metadata_body(meta or Metadata()),
         },
     )
+
+
+@router.patch("/{dataset_id}", response_model=None)
+async def patch_metadata(
+    dataset_id: str, changes: MetadataPatch, container: ContainerDep
+) -> Response:
+    """Change the dataset's metadata: title, description, tags, licence, source and
+    column descriptions. A JSON merge patch: a field left out keeps its value, null
+    clears it. The metadata belongs to the dataset (its name), whichever version the
+    URL names, and is kept across its versions."""
+    served, meta = await anyio.to_thread.run_sync(
+        lambda: service.update_metadata(container, dataset_id, changes.changes())
+    )
+    return json_answer(served, metadata_body(meta))
+
+
+@router.get("/{dataset_id}/metadata", response_model=None)
+async def get_metadata(dataset_id: str, container: ContainerDep) -> Response:
+    """The dataset's metadata (what `PATCH /datasets/{dataset_id}` changes)."""
+    served, meta = await anyio.to_thread.run_sync(lambda: service.metadata(container, dataset_id))
+    return json_answer(served, metadata_body(meta))
 
 
 @router.post("/{dataset_id}/reprocess", status_code=202, response_model=None)
@@ -219,6 +270,7 @@ async def get_status(served: ServedDep, catalog: CatalogDep) -> Response:
     """Where the version is in its life (queued, processing, ready or failed), and the
     dataset's newest version, which may be newer than the one served."""
     members = await anyio.to_thread.run_sync(lambda: catalog.versions(served.name))
+    meta = await anyio.to_thread.run_sync(lambda: catalog.metadata(served.name))
     newest = members[-1] if members else served.dataset
     body = version_summary(served.dataset)
     body["latest_version"] = {
@@ -226,6 +278,7 @@ async def get_status(served: ServedDep, catalog: CatalogDep) -> Response:
         "version": version_of(newest),
         "status": newest.status.value,
     }
+    body.update(metadata_body(meta or Metadata()))
     return json_answer(served, body)
 
 
@@ -249,7 +302,21 @@ async def get_report(served: ServedDep, container: ContainerDep) -> Response:
             f"before one was written ({served.dataset.error})"
         ) from None
     report["schema_diff"] = served.dataset.schema_diff
+    # The stored report is what the processor wrote and stays so; the metadata, edited
+    # since and shared by every version, is merged in as it is now.
+    meta = await anyio.to_thread.run_sync(lambda: container.catalog.metadata(served.name))
+    with_metadata(report, meta or Metadata())
     return json_answer(served, report)
+
+
+def with_metadata(report: dict[str, Any], meta: Metadata) -> None:
+    """The dataset's metadata in the report, and each column's description in its entry."""
+    report["metadata"] = meta.as_dict()
+    entries = report.get("columns")
+    if meta.columns and isinstance(entries, list):
+        for entry in entries:
+            if isinstance(entry, dict) and isinstance(entry.get("name"), str):
+                entry["description"] = meta.columns.get(entry["name"])
 
 
 def _rejects_page(source: BinaryIO, offset: int, limit: int) -> tuple[list[dict[str, Any]], int]:
