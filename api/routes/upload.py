@@ -30,12 +30,13 @@ router = APIRouter(tags=["upload"])
 # Multipart framing around the file: boundaries and part headers.
 MULTIPART_OVERHEAD = 64 * 1024
 # The body's type only picks this path: what the file is, is told from its content.
+# application/json is not one: a JSON body is a client calling the API wrong (415),
+# a JSON file goes as multipart or application/octet-stream.
 RAW_BODY_TYPES = {
     "text/csv",
     "text/plain",
     "application/csv",
     "application/octet-stream",
-    "application/json",
     "application/x-ndjson",
     "application/gzip",
     "application/zip",
