@@ -17,7 +17,19 @@ from .container import build_container
 from .errors import install_crash_guard, install_error_handlers
 from .observability import ObservabilityMiddleware
 from .openapi import install_openapi
-from .routes import datasets, docs, health, login, ops, sql, stats, ui, upload, webhooks
+from .routes import (
+    datasets,
+    docs,
+    health,
+    login,
+    ops,
+    sql,
+    stats,
+    ui,
+    ui_metadata,
+    upload,
+    webhooks,
+)
 from .security import install_security_headers
 
 log = logging.getLogger("api")
@@ -80,6 +92,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(datasets.router)
     app.include_router(health.router)
     app.include_router(ui.router)
+    app.include_router(ui_metadata.router)
     app.include_router(stats.router)
     app.include_router(login.router)
     app.include_router(docs.router)

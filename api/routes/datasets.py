@@ -18,7 +18,7 @@ from fastapi.responses import PlainTextResponse, Response
 
 from core import keys
 from core.catalog import Dataset, Family, Metadata, Status
-from core.catalog.search import MAX_QUERY_WORDS, query_words
+from core.catalog.search import MAX_QUERY_CHARS, MAX_QUERY_WORDS, query_words
 from core.storage import ObjectNotFound
 
 from .. import service
@@ -41,8 +41,6 @@ LIST_MAX_LIMIT = 1000
 MAX_OFFSET = 2**53
 REJECTS_DEFAULT_LIMIT = 100
 REJECTS_MAX_LIMIT = 1000
-# A search of more characters than this is refused (422) before any word is looked up.
-MAX_QUERY_CHARS = 500
 
 
 def _iso(value: datetime | None) -> str | None:

@@ -23,7 +23,8 @@ from fastapi.templating import Jinja2Templates
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from core import keys
-from core.catalog import Dataset, Status
+from core.catalog import Dataset, Metadata, Status
+from core.catalog.search import MAX_QUERY_CHARS, MAX_QUERY_WORDS, query_words
 from core.settings import Settings
 from core.storage import ObjectNotFound, ObjectStore
 
@@ -466,15 +467,25 @@ async def datasets_page(
     prefix: Annotated[str | None, Query(max_length=255)] = None,
     status: Annotated[str | None, Query(pattern="^(queued|processing|ready|failed)?$")] = None,
     fragment: Annotated[str | None, Query(pattern="^rows$")] = None,
+    q: Annotated[str | None, Query(max_length=MAX_QUERY_CHARS)] = None,
 ) -> Response:
     """The dataset list, one row per name; `?fragment=rows` is just its table body, for the
-    page's auto-refresh. `?prefix=` and `?status=` (the newest version's) filter it."""
+    page's auto-refresh. `?prefix=` and `?status=` (the newest version's) filter it, `?q=`
+    searches it (README: Metadata and search)."""
     wanted = Status(status) if status else None
-    families, total = await anyio.to_thread.run_sync(
-        lambda: catalog.families(prefix=prefix or None, status=wanted, offset=offset, limit=limit)
+    q = q.strip() if q else None
+    search_error = _search_problem(q)
+    families, total = (
+        ([], 0)
+        if search_error
+        else await anyio.to_thread.run_sync(
+            lambda: catalog.families(
+                prefix=prefix or None, status=wanted, offset=offset, limit=limit, q=q
+            )
+        )
     )
     items = [f.latest for f in families]
-    filters = {k: v for k, v in (("prefix", prefix), ("status", status)) if v}
+    filters = {k: v for k, v in (("q", q), ("prefix", prefix), ("status", status)) if v}
     context = {
         "families": families,
         "items": items,
@@ -482,6 +493,8 @@ async def datasets_page(
         "offset": offset,
         "limit": limit,
         "prefix": prefix or "",
+        "q": q or "",
+        "search_error": search_error,
         "status": status or "",
         "statuses": [s.value for s in Status],
         "filters": filters,
@@ -490,6 +503,18 @@ async def datasets_page(
     }
     name = "_dataset_rows.html" if fragment else "datasets.html"
     return templates.TemplateResponse(request, name, context, headers={"Cache-Control": "no-store"})
+
+
+def _search_problem(q: str | None) -> str | None:
+    """Why the list cannot search for `q` (shown above the empty list), if it cannot."""
+    if not q:
+        return None
+    found = query_words(q)
+    if not found:
+        return "Search for words: letters or digits."
+    if len(found) > MAX_QUERY_WORDS:
+        return f"Search for at most {MAX_QUERY_WORDS} words."
+    return None
 
 
 @router.get("/ui/names")
@@ -560,8 +585,11 @@ async def dataset_page(
         else (None, None)
     )
     members = await anyio.to_thread.run_sync(lambda: family(container.catalog, dataset))
+    metadata = await anyio.to_thread.run_sync(lambda: container.catalog.metadata(served.name))
     context = {
         **_page_context(served, members),
+        "metadata": metadata or Metadata(),
+        "edit_url": f"{_name_url(served.name)}/edit",
         "report": report,
         "report_too_big": too_big,
         "active": "datasets",

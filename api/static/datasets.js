@@ -23,6 +23,7 @@
   async function refresh() {
     const params = new URLSearchParams({ fragment: "rows", offset: table.dataset.offset, limit: table.dataset.limit });
     if (table.dataset.prefix) params.set("prefix", table.dataset.prefix);
+    if (table.dataset.q) params.set("q", table.dataset.q);
     if (table.dataset.status) params.set("status", table.dataset.status);
     let html;
     try {

@@ -22,8 +22,9 @@ from dataclasses import dataclass
 from typing import Any
 
 SEARCH_TABLE = "dataset_search"
-# A query of more words than this is refused (422), not run.
+# A query of more words, or more characters, than this is refused (422), not run.
 MAX_QUERY_WORDS = 16
+MAX_QUERY_CHARS = 500
 # Longer words are cut: no real word is longer, and tsvector refuses lexemes past 2 KB.
 MAX_WORD_CHARS = 100
 # Each indexed field is cut to this many characters: a tsvector holds at most 1 MB, and
