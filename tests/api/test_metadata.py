@@ -4,6 +4,7 @@ report, and `GET /datasets?q=` with the other filters and hostile queries."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import httpx
@@ -169,3 +170,52 @@ def test_too_long_or_too_many_words_is_422(client: httpx.Client) -> None:
     assert r.status_code == 422 and "q" in r.json()["error"]["message"]
     r = client.get("/datasets", params={"q": " ".join(f"w{i}" for i in range(17))})
     assert r.status_code == 422 and "at most 16 words" in r.json()["error"]["message"]
+
+
+KEY = "meta-" + "k" * 40
+
+
+def test_the_ui_form_needs_the_sessions_token_when_keys_are_on(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    with ApiServer(tmp_path_factory.mktemp("api-meta-keys"), {"MINI_API_KEYS": KEY}) as server:
+        with httpx.Client(
+            base_url=server.url, timeout=60, headers={"Authorization": f"Bearer {KEY}"}
+        ) as keyed:
+            upload(keyed, "guarded")
+        with httpx.Client(base_url=server.url, timeout=60) as browser:
+            form = browser.get("/login")
+            token = re.search(r'name="csrf" value="([^"]+)"', form.text)
+            assert token is not None
+            signed = browser.post("/login", data={"key": KEY, "csrf": token.group(1)})
+            assert signed.status_code == 303
+            page = browser.get("/ui/datasets/guarded/edit")
+            assert page.status_code == 200
+            csrf = re.search(
+                r'id="metadata-form"[^>]*>\s*<input type="hidden" name="csrf" value="([^"]+)"',
+                page.text,
+            )
+            assert csrf is not None, page.text
+            refused = browser.post("/ui/datasets/guarded/edit", data={"title": "forged"})
+            assert refused.status_code == 403 and refused.json()["error"]["code"] == "csrf_failed"
+            wrong = browser.post(
+                "/ui/datasets/guarded/edit", data={"title": "forged", "csrf": "x" * 43}
+            )
+            assert wrong.status_code == 403
+            saved = browser.post(
+                "/ui/datasets/guarded/edit", data={"title": "Guarded", "csrf": csrf.group(1)}
+            )
+            assert saved.status_code == 303, saved.text
+            meta = browser.get("/datasets/guarded/metadata").json()["metadata"]
+            assert meta["title"] == "Guarded"
+
+
+def test_the_ui_form_shows_what_it_refused(client: httpx.Client) -> None:
+    upload(client, "form_errors")
+    r = client.post(
+        "/ui/datasets/form_errors/edit",
+        data={"title": "ok", "column:not_a_column": "x", "tags": "a, b"},
+    )
+    assert r.status_code == 422
+    assert "not_a_column" in r.text and 'value="a, b"' in r.text
+    assert client.get("/datasets/form_errors/metadata").json()["metadata"]["title"] is None
