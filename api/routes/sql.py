@@ -14,6 +14,7 @@ from core.catalog import Catalog
 
 from ..deps import CatalogDep, SqlEngineDep
 from ..errors import ServiceError
+from ..openapi import EXAMPLE_DATASET
 from ..sql.engine import quote_identifier
 from ..sql.service import body as result_body
 from ..sql.service import cell_text, check_request, csv_body, execute, json_body
@@ -32,8 +33,12 @@ QUERY_HELP = (
 )
 
 
+# The docs' example dataset (api/openapi.py), so the example runs.
+EXAMPLE_QUERY = f"SELECT count(*) AS n FROM {EXAMPLE_DATASET}"
+
+
 class SqlRequest(BaseModel):
-    q: str = Field(min_length=1, description=QUERY_HELP)
+    q: str = Field(min_length=1, description=QUERY_HELP, examples=[EXAMPLE_QUERY])
     limit: int | None = Field(default=None, ge=1, description="rows at most (MINI_SQL__MAX_ROWS)")
     format: Format = "json"
     download: bool = False
@@ -56,7 +61,7 @@ async def _answer(request: Request, engine: SqlEngineDep, body: SqlRequest) -> R
 async def sql_get(
     request: Request,
     engine: SqlEngineDep,
-    q: Annotated[str, Query(min_length=1, description=QUERY_HELP)],
+    q: Annotated[str, Query(min_length=1, description=QUERY_HELP, examples=[EXAMPLE_QUERY])],
     limit: Annotated[int | None, Query(ge=1, description="rows at most")] = None,
     format: Format = "json",
     download: bool = False,
