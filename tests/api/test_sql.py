@@ -11,6 +11,8 @@ from typing import Any
 import httpx
 import pytest
 
+from core.catalog import new_dataset_id
+from tests.api.conftest import catalog_of
 from tests.conftest import s3_env
 from tests.servers.api import ApiServer, wait_final
 from tests.servers.seaweed import SeaweedS3
@@ -101,6 +103,26 @@ def test_unknown_dataset_or_version(c: httpx.Client) -> None:
     r = sql(c, 'SELECT * FROM "sales@9"')
     assert r.status_code == 404
     assert "no version 9" in r.json()["error"]["message"]
+
+
+def test_a_dataset_with_no_ready_version(c: httpx.Client, sql_api: tuple[ApiServer, str]) -> None:
+    # A version whose upload is missing: it stays queued or fails, never ready.
+    catalog = catalog_of(sql_api[0])
+    dataset_id = new_dataset_id()
+    catalog.add(
+        dataset_id=dataset_id,
+        filename="ghost.csv",
+        raw_key=f"{dataset_id}/source.csv",
+        sha256="0" * 64,
+        size_bytes=1,
+        name="ghost",
+    )
+    r = sql(c, "SELECT * FROM ghost")
+    assert r.status_code == 400, r.text
+    assert r.json()["error"]["code"] == "sql_error"
+    assert "no version of it is ready yet" in r.json()["error"]["message"]
+    r = sql(c, 'SELECT * FROM "ghost@1"')
+    assert r.status_code == 400 and "has no data to query" in r.json()["error"]["message"]
 
 
 def test_rows_are_capped_and_flagged(c: httpx.Client) -> None:
