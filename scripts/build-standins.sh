@@ -7,10 +7,10 @@
 #                          (scripts/build-weed.sh) with `minio` and `mc` shims
 #   mini-standin-postgres  for postgres:17.6-bookworm: Debian's postgresql-15
 #
-# Same way as scripts/build-images.sh (which runs first, for the debootstrap'd
-# base): buildah, chroot isolation, vfs storage, --pull=never; cached by a hash of
-# the Dockerfile, the files it copies, the base and the weed version, as
-# docker-archives in ~/.cache/mini-pipeline/images. Writes .bin/standins.env
+# Same way as scripts/build-images.sh, on the debootstrap'd base it made (it runs
+# first when there is none): buildah, chroot isolation, vfs storage, --pull=never;
+# cached by a hash of the Dockerfile, the files it copies, the base, the weed
+# version and RECIPE, as docker-archives in ~/.cache/mini-pipeline/images. Writes .bin/standins.env
 # (S3_IMAGE, S3_ARCHIVE, POSTGRES_IMAGE, POSTGRES_ARCHIVE) and prints build times.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
@@ -20,15 +20,22 @@ runroot="/run/mini-pipeline-buildah"
 src="$root/tests/deploy/standins"
 log() { echo "build-standins: $*" >&2; }
 
+# Bump RECIPE when what this script puts in the images changes.
+RECIPE=1
 overall=$(date +%s)
-bash "$root/scripts/build-images.sh"
+ba() { buildah --root "$storage" --runroot "$runroot" --storage-driver vfs "$@"; }
+# Only the base is needed from `make images`: reuse the one it last made rather than
+# rebuild the project's images for a code change they do not depend on.
+base="$(sed -n 's/^BASE_IMAGE=//p' "$root/.bin/images.env" 2>/dev/null || true)"
+if [ -z "$base" ] || ! ba inspect --type image "$base" >/dev/null 2>&1; then
+  bash "$root/scripts/build-images.sh"
+  base="$(sed -n 's/^BASE_IMAGE=//p' "$root/.bin/images.env")"
+fi
 bash "$root/scripts/build-weed.sh"
-base="$(sed -n 's/^BASE_IMAGE=//p' "$root/.bin/images.env")"
 weed="$(readlink -f "$root/.bin/weed")"
 
 exec 9>"$cache/.build.lock"
 flock 9
-ba() { buildah --root "$storage" --runroot "$runroot" --storage-driver vfs "$@"; }
 tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
 
@@ -43,7 +50,7 @@ for name in s3 postgres; do
       echo "$base"
       basename "$weed"  # its version is in its name
       sha256sum <"$dockerfile"
-      sha256sum <"$root/scripts/build-standins.sh"
+      echo "$RECIPE"
       for f in "${files[@]}"; do
         [ "$f" = weed ] || sha256sum <"$src/$f"
       done
