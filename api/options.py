@@ -18,7 +18,7 @@ DELIMITERS = {",": ",", ";": ";", "|": "|", "\\t": "\t", "tab": "\t", "\t": "\t"
 # Keys a user chooses; the service adds `baseline` and `on_schema_change` itself.
 USER_OPTIONS = ("encoding", "delimiter", "header_row", "no_header", *upload_options.CLEANING_KEYS)
 # Options that change which columns the file has (types then cannot be checked early).
-SHAPE_OPTIONS = ("encoding", "delimiter", "header_row", "no_header", "skip_rows")
+SHAPE_OPTIONS = ("encoding", "delimiter", "header_row", "no_header", "skip_rows", "sheet")
 
 
 def detection_options(

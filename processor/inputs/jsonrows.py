@@ -85,21 +85,31 @@ def _decode_error(exc: UnicodeDecodeError) -> BadInput:
 
 def _lines(raw: BinaryIO, limit: int) -> Iterator[bytes]:
     """The file's lines (split at LF), none longer than ``limit`` bytes."""
-    tail = b""
+    # The pieces of a line not ended yet: joined once its end comes, so a long line
+    # is copied once, not once per read.
+    held: list[bytes] = []
+    held_bytes = 0
     number = 0
     while True:
         chunk = raw.read(_READ_CHARS)
         if not chunk:
             break
-        parts = (tail + chunk).split(b"\n")
-        tail = parts.pop()
-        for part in parts:
+        start = 0
+        while True:
+            end = chunk.find(b"\n", start)
+            if end < 0:
+                break
             number += 1
-            yield part
-        if len(tail) > limit:
-            raise BadInput(f"line {number + 1} is longer than {limit} bytes; is this NDJSON?")
-    if tail:
-        yield tail
+            yield b"".join([*held, chunk[start:end]]) if held else chunk[start:end]
+            held, held_bytes = [], 0
+            start = end + 1
+        if start < len(chunk):
+            held.append(chunk[start:])
+            held_bytes += len(chunk) - start
+            if held_bytes > limit:
+                raise BadInput(f"line {number + 1} is longer than {limit} bytes; is this NDJSON?")
+    if held:
+        yield b"".join(held)
 
 
 def ndjson_records(raw: BinaryIO) -> Iterator[Record]:
@@ -245,13 +255,19 @@ class Columns:
         ]
 
 
-def flatten(obj: dict[str, Any], prefix: Path_ = ()) -> Iterator[tuple[Path_, Any]]:
+def flatten(obj: dict[str, Any], prefix: Path_ = ()) -> list[tuple[Path_, Any]]:
+    out: list[tuple[Path_, Any]] = []
+    _flatten_into(obj, prefix, out)
+    return out
+
+
+def _flatten_into(obj: dict[str, Any], prefix: Path_, out: list[tuple[Path_, Any]]) -> None:
     for key, value in obj.items():
         path = (*prefix, key)
-        if isinstance(value, dict) and value:
-            yield from flatten(value, path)
+        if type(value) is dict and value:
+            _flatten_into(value, path, out)
         else:
-            yield path, value
+            out.append((path, value))
 
 
 def cell(value: Any) -> str | None:

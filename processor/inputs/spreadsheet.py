@@ -96,21 +96,33 @@ def sheet_to_csv(path: Path, what: str, wanted: str | None, spill: CsvSpill) -> 
     if not names:
         raise BadInput(f"this {what} workbook has no sheets")
     index = pick_sheet(names, wanted)
+    sheet_name = names[index]
     try:
         sheet = book.get_sheet_by_index(index)
-        rows = sheet.to_python(skip_empty_area=True)
-        first_row = int(sheet.start[0]) + 1 if sheet.start else 1
+        # iter_rows starts at the sheet's row 1 and makes one row's values at a time
+        # (to_python would make every cell's at once).
+        skip = int(sheet.start[0]) if sheet.start else 0
+        written = 0
+        first_row = 0
+        for number, row in enumerate(sheet.iter_rows(), start=1):
+            if number <= skip:
+                continue
+            cells = [cell_text(c) for c in row]
+            if written or any(c is not None for c in cells):
+                spill.write(cells, number)
+                written += 1
+                first_row = first_row or number
+    except BadInput:
+        raise
     except Exception as exc:
         raise BadInput(
-            f"sheet {names[index]!r} of this {what} workbook cannot be read: {exc}"
+            f"sheet {sheet_name!r} of this {what} workbook cannot be read: {exc}"
         ) from None
-    if not rows or not any(c != "" for row in rows for c in row):
-        raise BadInput(f"sheet {names[index]!r} is empty; choose another with ?sheet=")
-    for number, row in enumerate(rows, start=first_row):
-        spill.write([cell_text(c) for c in row], number)
+    if not written:
+        raise BadInput(f"sheet {sheet_name!r} is empty; choose another with ?sheet=")
     return {
         "format": what,
-        "sheet": names[index],
+        "sheet": sheet_name,
         "sheets": names,
         "first_row": first_row,
         "line_numbers": "sheet row numbers",
