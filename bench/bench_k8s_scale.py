@@ -4,14 +4,15 @@ requests and catalog transactions per file, and the API's CPU and memory.
 `make bench ARGS="bench_k8s_scale"`. Options (with `=`):
 
   --files=N            uploads to feed (default 10000)
-  --seconds=N          stop feeding after this long (default 480); the rate is then
+  --seconds=N          stop feeding after this long (default 420); the rate is then
                        measured over what finished, labelled extrapolated
-  --drain=N            then wait at most this long for the rest (default 120)
-  --backlog=N          uploads not yet final at most, 0: no limit (default 500)
+  --drain=N            then wait at most this long for the rest (default 180)
+  --backlog=N          uploads not yet final at most, 0: no limit (default 300)
   --pod-seconds=X      how long a simulated processor pod runs (default 2.0)
   --nodes=N            simulated nodes (default 3)
   --max-active-jobs=N  MINI_RUNNER__KUBERNETES__MAX_ACTIVE_JOBS (default: k8s/base/config.yaml)
   --clients=N          concurrent uploaders (default 4)
+  --kcm-qps=N          kube-controller-manager's --kube-api-qps (default: its own, 20)
 
 What is real: etcd, kube-apiserver, kube-controller-manager (the Job controller, TTL and
 garbage collection at their default client rates), kube-scheduler, the API process
@@ -184,23 +185,23 @@ spec:
     delete: true
 """
 
-# One line per finished request of the API's ServiceAccount; nothing for anyone else.
-AUDIT_POLICY = f"""\
+# One line per finished request, whoever made it: the API's are counted per file, the
+# others show what the rest of the cluster spends on a Job.
+AUDIT_POLICY = """\
 apiVersion: audit.k8s.io/v1
 kind: Policy
 omitStages: ["RequestReceived", "ResponseStarted"]
 rules:
 - level: Metadata
-  users: ["{API_USER}"]
-- level: None
 """
 
 
 class ScaleCluster(KubeControlPlane):
     """The test control plane with `nodes` kwok nodes, pod Stages and an audit log."""
 
-    def __init__(self, nodes: int, pod_seconds: float) -> None:
+    def __init__(self, nodes: int, pod_seconds: float, kcm_qps: int = 0) -> None:
         super().__init__()
+        self.kcm_qps = kcm_qps
         self.nodes = nodes
         self.pod_seconds = pod_seconds
         self.audit_path = self.workdir / "audit.log"
@@ -218,6 +219,11 @@ class ScaleCluster(KubeControlPlane):
             f"--audit-log-path={self.audit_path}",
             "--audit-log-maxsize=0",
         ]
+        if self.kcm_qps:
+            commands["kube-controller-manager"] += [
+                f"--kube-api-qps={self.kcm_qps}",
+                f"--kube-api-burst={self.kcm_qps * 3 // 2}",
+            ]
         return commands
 
     def start(self) -> ScaleCluster:
@@ -259,20 +265,30 @@ class ScaleCluster(KubeControlPlane):
                 total += float(line.rsplit(" ", 1)[1])
         return int(total)
 
-    def api_requests(self) -> Counter[str]:
-        """The API's requests so far, by verb and resource, from the audit log."""
-        found: Counter[str] = Counter()
+    def audited(self) -> tuple[Counter[str], Counter[str]]:
+        """Requests so far from the audit log: the API's by verb and resource, and
+        everyone's by client (user name, and the component for the admin token)."""
+        api: Counter[str] = Counter()
+        clients: Counter[str] = Counter()
         if not self.audit_path.exists():
-            return found
+            return api, clients
         with self.audit_path.open() as fh:
             for line in fh:
                 event = json.loads(line)
-                ref = event.get("objectRef") or {}
-                resource = ref.get("resource", event.get("requestURI", "?"))
-                if ref.get("subresource"):
-                    resource += "/" + ref["subresource"]
-                found[f"{event['verb']} {resource}"] += 1
-        return found
+                user = event.get("user", {}).get("username", "?")
+                if user == API_USER:
+                    ref = event.get("objectRef") or {}
+                    resource = ref.get("resource", event.get("requestURI", "?"))
+                    if ref.get("subresource"):
+                        resource += "/" + ref["subresource"]
+                    api[f"{event['verb']} {resource}"] += 1
+                    user = "mini-api (the runner)"
+                elif user == "admin":
+                    # kwok, the scheduler and kube-controller-manager's own client share
+                    # the admin kubeconfig: the user agent tells them apart.
+                    user = "admin: " + str(event.get("userAgent", "?")).split("/")[0]
+                clients[user.removeprefix("system:serviceaccount:kube-system:")] += 1
+        return api, clients
 
 
 def service_account_kubeconfig(kube: KubeControlPlane, path: Path) -> Path:
@@ -423,7 +439,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         out_dir, result = processor_outputs(tmp)
         started = time.monotonic()
         with (
-            ScaleCluster(args.nodes, args.pod_seconds) as kube,
+            ScaleCluster(args.nodes, args.pod_seconds, args.kcm_qps) as kube,
             SeaweedS3() as s3,
             PostgresServer() as pg,
         ):
@@ -470,7 +486,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 time.sleep(2)  # the runner's first list and reconcile
                 before = {
                     "cpu": proc.cpu_seconds(),
-                    "requests": kube.api_requests(),
+                    "requests": kube.audited(),
                     "cluster": kube.requests_total(),
                     "xact": pg_transactions(pg, database),
                     "pg log": pg.log_path.stat().st_size,
@@ -481,7 +497,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 progress.close()
                 after = {
                     "cpu": proc.cpu_seconds(),
-                    "requests": kube.api_requests(),
+                    "requests": kube.audited(),
                     "cluster": kube.requests_total(),
                     "xact": pg_transactions(pg, database),
                     "peak": proc.status_kib("VmHWM"),
@@ -494,7 +510,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     done = [r for r in rows if r[0] in ("ready", "failed")]
     files = len(done)
     rate, window = sustained_rate([float(r[1]) for r in done])
-    requests = after["requests"] - before["requests"]
+    requests = after["requests"][0] - before["requests"][0]
+    clients = after["requests"][1] - before["requests"][1]
     commits = after["xact"][0] - before["xact"][0] - progress.queries
     rollbacks = after["xact"][1] - before["xact"][1]
     per = max(files, 1)
@@ -511,6 +528,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             k: round(v / per, 2) for k, v in sorted(requests.items(), key=lambda kv: -kv[1])
         },
         "cluster requests/file (all clients)": (after["cluster"] - before["cluster"]) / per,
+        "cluster requests by client (per file)": {
+            k: round(v / per, 2) for k, v in clients.most_common(12)
+        },
         "catalog transactions/file (pg_stat_database)": (commits + rollbacks) / per,
         "  writes (BEGIN ... COMMIT)": sessions["COMMIT"] / per,
         "  reads (BEGIN ... ROLLBACK)": sessions["ROLLBACK"] / per,
@@ -605,13 +625,14 @@ def feed(
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="bench_k8s_scale")
     parser.add_argument("--files", type=int, default=10_000)
-    parser.add_argument("--seconds", type=float, default=480.0)
-    parser.add_argument("--drain", type=float, default=120.0)
-    parser.add_argument("--backlog", type=int, default=500)
+    parser.add_argument("--seconds", type=float, default=420.0)
+    parser.add_argument("--drain", type=float, default=180.0)
+    parser.add_argument("--backlog", type=int, default=300)
     parser.add_argument("--pod-seconds", type=float, default=2.0)
     parser.add_argument("--nodes", type=int, default=3)
     parser.add_argument("--max-active-jobs", type=int, default=shipped_max_active_jobs())
     parser.add_argument("--clients", type=int, default=4)
+    parser.add_argument("--kcm-qps", type=int, default=0)
     args = parser.parse_args(argv)
     print(
         f"{args.files} uploads, {args.nodes} kwok nodes, pods run {args.pod_seconds}s "
