@@ -52,6 +52,7 @@ class LocalRunner:
         self._forks: ForkServer | None = None
 
     def start(self) -> None:
+        self._stopping.clear()
         self.log_dir.mkdir(parents=True, exist_ok=True)
         if self._settings.runner.fork_server and sys.platform.startswith("linux"):
             self._forks = ForkServer(self._env, functools.partial(die_with_parent, os.getpid()))
@@ -67,7 +68,6 @@ class LocalRunner:
                 self._catalog.requeue(dataset.id, owner=dataset.claimed_by)
         for dataset in self._catalog.with_status([Status.queued]):
             self.submit(dataset.id)
-        self._stopping.clear()
         self._beat = threading.Thread(target=self._heartbeat, name="mini-heartbeat", daemon=True)
         self._beat.start()
 
@@ -157,7 +157,7 @@ class LocalRunner:
         with log_path.open("wb") as log_file:
             code = self._forked(dataset_id, cmd, log_file.fileno())
             if code is None:
-                if self._pool is None:
+                if self._pool is None or self._stopping.is_set():
                     return None  # stopping: the next start resumes it
                 # No fork server, or it died with the run: the same run, started anew.
                 log_file.seek(0)
@@ -172,7 +172,7 @@ class LocalRunner:
                 with self._lock:
                     self._procs[dataset_id] = proc
                 code = proc.wait()
-        if code < 0 and self._pool is None:
+        if code < 0 and (self._pool is None or self._stopping.is_set()):
             # We terminated it while shutting down; the next start resumes it.
             return None
         # Beside the outputs, where GET /datasets/{id}/logs reads them for either runner.
