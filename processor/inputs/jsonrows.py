@@ -40,6 +40,7 @@ FLATTENING = (
 )
 
 Path_ = tuple[str, ...]
+_NESTED = frozenset({dict, list})
 
 
 class _Duplicate(ValueError):
@@ -306,20 +307,31 @@ def json_to_csv(
     read = array_records if kind == "json" else ndjson_records
     columns = Columns(max_columns)
     objects = 0
+    # Objects of one shape (the same keys, no nested object or array) add nothing new
+    # after the first: most files are one shape, and this skips flattening them.
+    flat_shapes: set[tuple[str, ...]] = set()
     with open_raw() as raw:
         for record in read(raw):
             if problem_of(record) is not None:
                 continue
             objects += 1
-            for path, value in flatten(record.value):
+            value = record.value
+            nested = not _NESTED.isdisjoint(map(type, value.values()))
+            if not nested and tuple(value) in flat_shapes:
+                continue
+            for path, item in flatten(value):
                 columns.add(path)
-                if isinstance(value, list | dict):
+                if isinstance(item, list | dict):
                     columns.as_json.add(path)
+            if not nested:
+                flat_shapes.add(tuple(value))
     if not objects:
         what = "array" if kind == "json" else "file"
         raise BadInput(f"this JSON {what} holds no objects, so there are no rows to read")
     width = len(columns.index)
     spill.write([".".join(p) for p in columns.index], None)
+    # The columns of a flat shape's keys, in their order.
+    positions = {shape: [columns.index[(key,)] for key in shape] for shape in flat_shapes}
     with open_raw() as raw:
         for record in read(raw):
             problem = problem_of(record)
@@ -327,8 +339,14 @@ def json_to_csv(
                 reject(problem)
                 continue
             row: list[str | None] = [None] * width
-            for path, value in flatten(record.value):
-                row[columns.index[path]] = cell(value)
+            value = record.value
+            at = positions.get(tuple(value))
+            if at is not None and _NESTED.isdisjoint(map(type, value.values())):
+                for i, item in zip(at, value.values(), strict=True):
+                    row[i] = item if type(item) is str else cell(item)
+            else:
+                for path, item in flatten(value):
+                    row[columns.index[path]] = cell(item)
             spill.write(row, record.line)
     collisions = columns.collisions()
     return {
