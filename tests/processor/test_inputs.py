@@ -333,3 +333,13 @@ def test_gzipped_ndjson(run_csv: Run) -> None:
     facts = res.report["input"]
     assert (facts["format"], facts["content"]) == ("gzip", "ndjson")
     assert facts["decompressed_bytes"] == len(data)
+
+
+def test_a_gzip_cut_short_fails_and_writes_nothing(tmp_path: Path) -> None:
+    rows = "".join(f"{i * 7919 % 100003},{i}\n" for i in range(50_000))
+    packed = gzip.compress(("a,b\n" + rows).encode())
+    src = tmp_path / "cut.csv.gz"
+    src.write_bytes(packed[: len(packed) // 2])
+    with pytest.raises(BadInput, match="this gzip file is damaged or cut short"):
+        process_csv(lambda: src.open("rb"), tmp_path / "out")
+    assert list((tmp_path / "out").iterdir()) == []
