@@ -69,6 +69,9 @@ class Prepared:
         info = dict(self.info)
         if self.counted is not None:
             info["decompressed_bytes"] = self.counted.bytes
+        if self.linemap is not None:
+            # The report's source and detection then describe that CSV, not the file.
+            info["read_as"] = "a UTF-8, comma-separated CSV written from it"
         return info
 
 
