@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Mapping
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -206,6 +207,18 @@ class Settings(BaseSettings):
 
     def resolved_storage_root(self) -> Path:
         return (self.storage.root or self.data_dir / "objects").resolve()
+
+
+# What only the API reads: a processor child never gets these (its env is built from
+# the settings by the local runner; Jobs get their own Secret on Kubernetes).
+API_ONLY_ENV = ("MINI_API_KEYS", "MINI_WEBHOOKS__", "MINI_SQL__")
+
+
+def processor_env(settings: Settings, base: Mapping[str, str]) -> dict[str, str]:
+    """The environment of a processor child: `base` and `settings` without the
+    API's own secrets and settings (API keys, the webhook secret)."""
+    env = {**base, **to_env(settings)}
+    return {k: v for k, v in env.items() if not k.startswith(API_ONLY_ENV)}
 
 
 def to_env(settings: Settings) -> dict[str, str]:

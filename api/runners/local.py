@@ -21,7 +21,7 @@ from pathlib import Path
 from core.catalog import CLAIM_STALE_SECONDS, Catalog, Status
 from core.logs import log_context
 from core.outputs import EXIT_BAD_INPUT, EXIT_OK, apply_result, read_result
-from core.settings import Settings, to_env
+from core.settings import Settings, processor_env
 from core.storage import ObjectStore, StorageError
 
 from .forkserver import ForkedChild, ForkServer
@@ -42,7 +42,10 @@ class LocalRunner:
         self._procs: dict[str, subprocess.Popen[bytes] | ForkedChild] = {}
         # The processor only writes its manifest; _settle records it after saving the
         # logs, so a final dataset always has them (as with the Kubernetes runner).
-        self._env = {**os.environ, **to_env(settings), "MINI_PROCESSOR__UPDATE_CATALOG": "false"}
+        self._env = {
+            **processor_env(settings, os.environ),
+            "MINI_PROCESSOR__UPDATE_CATALOG": "false",
+        }
         self.log_dir = settings.data_dir.resolve() / "logs"
         # Claims in the catalog name this runner; its heartbeat keeps them fresh.
         self.owner = f"local:{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"

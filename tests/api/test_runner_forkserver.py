@@ -185,3 +185,38 @@ def test_without_the_fork_server_each_run_is_a_subprocess(tmp_path: Path) -> Non
         assert _fork_servers(server.data_dir) == []
     finally:
         server.stop()
+
+
+def test_processors_never_get_the_apis_secrets(tmp_path: Path) -> None:
+    """API keys and the webhook secret stay in the API: neither the fork server nor a
+    processor (forked or a plain subprocess) has them in its environment."""
+    key = "k-" + "z" * 40
+    secrets = {"MINI_API_KEYS": key, "MINI_WEBHOOKS__SECRET": "hook-" + "s" * 30}
+    for fork_server in ("true", "false"):
+        _check_processor_env(tmp_path, secrets, key, fork_server)
+
+
+def _check_processor_env(
+    tmp_path: Path, secrets: dict[str, str], key: str, fork_server: str
+) -> None:
+    data = (tmp_path / fork_server).resolve()
+    env = {**secrets, "MINI_RUNNER__FORK_SERVER": fork_server}
+    with (
+        ApiServer(data, env) as server,
+        httpx.Client(
+            base_url=server.url, timeout=120, headers={"Authorization": f"Bearer {key}"}
+        ) as c,
+    ):
+        r = c.post("/upload", content=_big_csv(ROWS), headers=CSV)
+        assert r.status_code == 202, r.text
+        dataset_id = r.json()["id"]
+        _wait_for(lambda: _processors(data, dataset_id))
+        children = _processors(data, dataset_id) + _fork_servers(data)
+        if fork_server == "true":
+            assert _fork_servers(data)
+        for proc in children:
+            seen = proc.environ()
+            assert seen["MINI_DATA_DIR"] == str(data)
+            assert not [k for k in seen if k.startswith(("MINI_API_KEYS", "MINI_WEBHOOKS__"))]
+            assert secrets["MINI_WEBHOOKS__SECRET"] not in seen.values()
+        assert wait_final(c, dataset_id, timeout=300)["status"] == "ready"
