@@ -1,29 +1,42 @@
-"""The images as real pods on a real kubelet (tests/servers/node.py), end to end.
+"""The whole MicroK8s overlay on a real kubelet (tests/servers/node.py), deployed by
+`make deploy`'s own script, end to end.
 
 One control plane for this module, one real node (kubelet from the same
 Kubernetes source, containerd + runc, a local pause image), both images built from
 the Dockerfiles (`make images`) and loaded with `ctr -n k8s.io images import` as
-`make import` loads them into MicroK8s. The API runs as the real
-`Deployment/mini-api` from the rendered MicroK8s overlay (one replica), with its
-in-cluster ServiceAccount token and no kubeconfig; it launches the processor Jobs,
-which run the processor image. S3 is SeaweedFS and the catalog PostgreSQL, both on
-127.0.0.1.
+`make import` loads them into MicroK8s. `scripts/deploy.sh` creates the Secrets and
+applies everything in `k8s/overlays/microk8s` (StatefulSets, the minio-init Job,
+the API Deployment, the reconciler CronJob, RBAC, quota, policies) and waits for the
+rollout; the API launches the processor Jobs with its in-cluster ServiceAccount token.
 
-Test-only differences from a cluster, all for the loopback-only rule: the pods run
-on the host network (a mutating webhook on 127.0.0.1 adds `hostNetwork`; so the
-namespace enforces Pod Security `privileged` here, where `restricted` is tested
-elsewhere), the API listens on a free port, and `KUBERNETES_SERVICE_HOST`/`_PORT`
-name the apiserver on 127.0.0.1.
+Test-only, in one kustomize layer on top of the overlay (`real_node_overlay`):
+* Stand-in images (tests/deploy/standins, `scripts/build-standins.sh`) for the three
+  that no registry here serves: SeaweedFS behind a `minio` entrypoint for MinIO, an
+  `mc` with the subcommands minio-init runs for mc, Debian's PostgreSQL 15 for
+  postgres:17. The StatefulSets and the Job keep their shape (ports, volumes, env,
+  security contexts); the probes keep their kind and port, MinIO's health path
+  becomes SeaweedFS's `/healthz`.
+* The loopback-only rule: every pod runs on the host network (a mutating webhook on
+  127.0.0.1 adds `hostNetwork` and `hostAliases`, so the namespace enforces Pod
+  Security `privileged` here; `restricted` is tested elsewhere). MinIO and
+  PostgreSQL each get a loopback address of their own (127.x.y.z), so they keep
+  their ports (9000, 5432) and the Secrets `make deploy` writes (postgres:5432,
+  minio:9000) work unchanged; the API listens on a free port of 127.0.0.1; and
+  `KUBERNETES_SERVICE_HOST`/`_PORT` name the apiserver on 127.0.0.1.
+* The volume claims bind to hostPath PersistentVolumes made world-writable, as
+  MicroK8s' hostpath-storage makes them.
 """
 
 from __future__ import annotations
 
 import base64
 import contextlib
-import copy
 import json
 import os
+import shutil
 import signal
+import subprocess
+import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -33,16 +46,16 @@ from typing import Any
 
 import httpx
 import pytest
+import yaml
+from minio import Minio
+from minio.error import S3Error
 
-from tests.conftest import s3_env
-from tests.servers.images import built_images
+from tests.servers.images import BuiltImage, built_images, standin_images
 from tests.servers.kube import KubeAPIError, KubeControlPlane
 from tests.servers.node import HostNetworkWebhook, RealNode
-from tests.servers.postgres import PostgresServer
 from tests.servers.process import free_ports
-from tests.servers.seaweed import SeaweedS3
 
-from .manifests import NAMESPACE, ROOT, Manifest, find, kubectl_on
+from .manifests import DEPLOY_SCRIPT, NAMESPACE, OVERLAY, kubectl_on, kubectl_path
 
 pytestmark = pytest.mark.skipif(
     os.environ.get("MINI_REAL_NODE", "1") == "0", reason="MINI_REAL_NODE=0"
@@ -55,6 +68,9 @@ SHORT_CSV = b"id,name\n1,a\n"
 BIG_ROWS = 1_000_000
 NS = f"/api/v1/namespaces/{NAMESPACE}"
 BATCH = f"/apis/batch/v1/namespaces/{NAMESPACE}"
+APPS = f"/apis/apps/v1/namespaces/{NAMESPACE}"
+# What the StatefulSets' volumeClaimTemplates ask for.
+VOLUMES = {"minio": "20Gi", "postgres": "5Gi"}
 
 
 def big_csv(rows: int) -> bytes:
@@ -69,11 +85,26 @@ class Node:
     kube: KubeControlPlane
     node: RealNode
     api_url: str
+    api_key: str
     processor_ref: str
     api_ref: str
+    standins: dict[str, str]
+    s3_address: str
+    deploy_seconds: float
 
     def get(self, path: str) -> Any:
         return self.kube.request("GET", path)
+
+    def client(self, timeout: float) -> httpx.Client:
+        return httpx.Client(
+            base_url=self.api_url,
+            timeout=timeout,
+            headers={"Authorization": f"Bearer {self.api_key}"},
+        )
+
+    def secret(self, name: str) -> dict[str, str]:
+        data = self.get(f"{NS}/secrets/{name}")["data"]
+        return {k: base64.b64decode(v).decode() for k, v in data.items()}
 
     def pods(self, selector: str) -> list[dict[str, Any]]:
         items: list[dict[str, Any]] = self.get(f"{NS}/pods?labelSelector={selector}")["items"]
@@ -102,129 +133,230 @@ def wait_for(what: str, check: Any, timeout: float = 120.0, every: float = 0.2) 
     raise TimeoutError(f"timed out after {timeout}s waiting for {what}")
 
 
-def api_deployment(
-    rendered: list[Manifest], api_ref: str, processor_ref: str, port: int, apiserver_port: int
-) -> Manifest:
-    """The overlay's Deployment/mini-api, as is but for the test-only differences."""
-    deployment = copy.deepcopy(find(rendered, "Deployment", "mini-api"))
-    deployment["spec"]["replicas"] = 1
-    spec = deployment["spec"]["template"]["spec"]
-    (container,) = spec["containers"]
-    container["image"] = api_ref
-    container["imagePullPolicy"] = "Never"
-    container["ports"] = [{"name": "http", "containerPort": port}]
-    container["env"] += [
-        {"name": "KUBERNETES_SERVICE_HOST", "value": "127.0.0.1"},
-        {"name": "KUBERNETES_SERVICE_PORT", "value": str(apiserver_port)},
-        {"name": "MINI_HOST", "value": "127.0.0.1"},
-        {"name": "MINI_PORT", "value": str(port)},
-        {"name": "MINI_RUNNER__KUBERNETES__IMAGE", "value": processor_ref},
-        {"name": "MINI_RUNNER__KUBERNETES__IMAGE_PULL_POLICY", "value": "Never"},
-        {"name": "MINI_RUNNER__KUBERNETES__POLL_SECONDS", "value": "3"},
+def loopback_addresses(count: int) -> list[str]:
+    """Distinct random 127.x.y.z addresses, none in 127.0.0.0/16 (where the rest listens)."""
+    found: set[str] = set()
+    while len(found) < count:
+        b = os.urandom(3)
+        found.add(f"127.{64 + b[0] % 128}.{b[1]}.{2 + b[2] % 250}")
+    return sorted(found)
+
+
+def swap(path: str, old: Any, new: Any) -> list[dict[str, Any]]:
+    """A `test` of what the base says, then the replacement."""
+    return [
+        {"op": "test", "path": path, "value": old},
+        {"op": "replace", "path": path, "value": new},
     ]
-    spec["terminationGracePeriodSeconds"] = 5
-    return deployment
+
+
+def json_patch(target: dict[str, str], ops: list[dict[str, Any]]) -> dict[str, Any]:
+    return {"target": target, "patch": json.dumps(ops)}
+
+
+def real_node_overlay(
+    layer: Path,
+    standins: dict[str, BuiltImage],
+    s3_ip: str,
+    pg_ip: str,
+    api_port: int,
+    apiserver_port: int,
+) -> dict[str, Any]:
+    """The test-only kustomization on top of k8s/overlays/microk8s (module docstring).
+
+    Every patch starts with `test` ops on what it changes, so a change to the base
+    that this layer would silently paper over fails here instead.
+    """
+    s3, pg = standins["s3"], standins["postgres"]
+    spec = "/spec/template/spec"
+    c0 = f"{spec}/containers/0"
+    ready, live = f"{c0}/readinessProbe", f"{c0}/livenessProbe"
+    api_env = {
+        "KUBERNETES_SERVICE_HOST": "127.0.0.1",
+        "KUBERNETES_SERVICE_PORT": str(apiserver_port),
+        "MINI_HOST": "127.0.0.1",
+        "MINI_PORT": str(api_port),
+        "MINI_RUNNER__KUBERNETES__POLL_SECONDS": "3",
+        "MINI_RUNNER__KUBERNETES__ACTIVE_DEADLINE_SECONDS": "300",
+    }
+    return {
+        "apiVersion": "kustomize.config.k8s.io/v1beta1",
+        "kind": "Kustomization",
+        "resources": [os.path.relpath(OVERLAY, layer)],
+        "images": [
+            {"name": "quay.io/minio/minio", "newName": s3.repository, "newTag": s3.tag},
+            {"name": "quay.io/minio/mc", "newName": s3.repository, "newTag": s3.tag},
+            {"name": "postgres", "newName": pg.repository, "newTag": pg.tag},
+        ],
+        "patches": [
+            json_patch(
+                {"kind": "Namespace", "name": NAMESPACE},
+                [
+                    {
+                        "op": "replace",
+                        "path": "/metadata/labels/pod-security.kubernetes.io~1enforce",
+                        "value": "privileged",
+                    }
+                ],
+            ),
+            json_patch(
+                {"kind": "StatefulSet", "name": "minio"},
+                [
+                    {"op": "test", "path": f"{c0}/name", "value": "minio"},
+                    *swap(f"{c0}/args/3", ":9000", f"{s3_ip}:9000"),
+                    *swap(f"{ready}/httpGet/path", "/minio/health/ready", "/healthz"),
+                    {"op": "add", "path": f"{ready}/httpGet/host", "value": s3_ip},
+                    *swap(f"{live}/httpGet/path", "/minio/health/live", "/healthz"),
+                    {"op": "add", "path": f"{live}/httpGet/host", "value": s3_ip},
+                ],
+            ),
+            json_patch(
+                {"kind": "StatefulSet", "name": "postgres"},
+                [
+                    {"op": "test", "path": f"{c0}/name", "value": "postgres"},
+                    {
+                        "op": "add",
+                        "path": f"{c0}/args",
+                        "value": ["postgres", "-c", f"listen_addresses={pg_ip}"],
+                    },
+                    *swap(f"{ready}/exec/command/2", "127.0.0.1", pg_ip),
+                    *swap(f"{live}/exec/command/2", "127.0.0.1", pg_ip),
+                ],
+            ),
+            json_patch(
+                {"kind": "Deployment", "name": "mini-api"},
+                [
+                    # One replica: two on one host network would share a port.
+                    {"op": "replace", "path": "/spec/replicas", "value": 1},
+                    *swap(f"{c0}/ports/0/containerPort", 8000, api_port),
+                    *[
+                        {"op": "add", "path": f"{c0}/env/-", "value": {"name": k, "value": v}}
+                        for k, v in api_env.items()
+                    ],
+                    {"op": "add", "path": f"{spec}/terminationGracePeriodSeconds", "value": 5},
+                ],
+            ),
+        ],
+    }
+
+
+def volumes(kube: KubeControlPlane, workdir: Path) -> None:
+    """hostPath PersistentVolumes for the StatefulSets' claims, in the overlay's
+    storage class, world-writable as MicroK8s' hostpath provisioner makes them."""
+    kube.request(
+        "POST",
+        "/apis/storage.k8s.io/v1/storageclasses",
+        {
+            "metadata": {"name": "microk8s-hostpath"},
+            "provisioner": "kubernetes.io/no-provisioner",
+            "volumeBindingMode": "Immediate",
+        },
+    )
+    for name, size in VOLUMES.items():
+        path = workdir / name
+        path.mkdir()
+        path.chmod(0o777)
+        kube.request(
+            "POST",
+            "/api/v1/persistentvolumes",
+            {
+                "metadata": {"name": f"mini-test-{name}"},
+                "spec": {
+                    "capacity": {"storage": size},
+                    "accessModes": ["ReadWriteOnce"],
+                    "storageClassName": "microk8s-hostpath",
+                    "persistentVolumeReclaimPolicy": "Retain",
+                    "hostPath": {"path": str(path), "type": "Directory"},
+                    "claimRef": {"namespace": NAMESPACE, "name": f"data-{name}-0"},
+                },
+            },
+        )
 
 
 @pytest.fixture(scope="module")
-def real(
-    kube: KubeControlPlane,
-    seaweed: SeaweedS3,
-    postgres: PostgresServer,
-    rendered: list[Manifest],
-    tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[Node]:
+def real(kube: KubeControlPlane) -> Iterator[Node]:
     start = time.monotonic()
     images = built_images()
+    standins = standin_images()
     built = time.monotonic()
+    workdir = Path(tempfile.mkdtemp(prefix="mini-real-node-"))
+    workdir.chmod(0o755)  # the volumes' users (10001, 999) pass through it
     with RealNode(kube) as node:
         ready = time.monotonic()
-        refs = {k: node.containerd.import_image(i.archive, i.name) for k, i in images.items()}
+        refs = {
+            k: node.containerd.import_image(i.archive, i.name)
+            for k, i in {**images, **standins}.items()
+        }
         imported = time.monotonic()
         print(
             f"\nreal node: images {built - start:.1f}s (cached unless the inputs changed),"
             f" kubelet + pause build {node.build['BUILD_SECONDS']}s, node Ready"
             f" {ready - built:.1f}s, ctr images import {imported - ready:.1f}s"
         )
-        kubectl = kube.kubeconfig_path
-        kubectl_on(kubectl, "apply", "-f", str(ROOT / "k8s" / "base" / "namespace.yaml"))
-        # hostNetwork (test-only, for the loopback rule) is not "restricted".
-        kubectl_on(
-            kubectl, "label", "--overwrite", "namespace", NAMESPACE,
-            "pod-security.kubernetes.io/enforce=privileged",
-        )  # fmt: skip
-        kubectl_on(kubectl, "apply", "-f", str(ROOT / "k8s" / "base" / "rbac.yaml"))
-        webhook = HostNetworkWebhook(kube, NAMESPACE, aliases=[]).start()
-        suffix = os.urandom(4).hex()
-        storage = s3_env(
-            seaweed,
-            MINI_STORAGE__RAW_BUCKET=f"node-raw-{suffix}",
-            MINI_STORAGE__PROCESSED_BUCKET=f"node-processed-{suffix}",
-        )
-        config = find(rendered, "ConfigMap", "mini-config")["data"]
-        public = {
-            **{k: v for k, v in config.items() if not k.startswith("MINI_STORAGE__")},
-            **{k: v for k, v in storage.items() if "KEY" not in k},
-            "MINI_RUNNER__KUBERNETES__ACTIVE_DEADLINE_SECONDS": "300",
-        }
-        database = postgres.create_database()
-        secret = {
-            "MINI_STORAGE__ACCESS_KEY": storage["MINI_STORAGE__ACCESS_KEY"],
-            "MINI_STORAGE__SECRET_KEY": storage["MINI_STORAGE__SECRET_KEY"],
-            "MINI_DATABASE_URL": postgres.url(database),
-        }
-        kube.request(
-            "POST",
-            f"{NS}/configmaps",
-            {"metadata": {"name": "mini-config"}, "data": public},
-        )
-        kube.request(
-            "POST",
-            f"{NS}/secrets",
-            {
-                "metadata": {"name": "mini-secrets"},
-                "data": {k: base64.b64encode(v.encode()).decode() for k, v in secret.items()},
-            },
-        )
-        # The processor Jobs' own Secret: the S3 keys only (as make deploy splits it).
-        kube.request(
-            "POST",
-            f"{NS}/secrets",
-            {
-                "metadata": {"name": "mini-processor-secrets"},
-                "data": {
-                    k: base64.b64encode(v.encode()).decode()
-                    for k, v in secret.items()
-                    if k.startswith("MINI_STORAGE__")
-                },
-            },
-        )
-        (port,) = free_ports(1)
+        s3_ip, pg_ip = loopback_addresses(2)
+        webhook = HostNetworkWebhook(
+            kube, NAMESPACE, aliases=[], host_aliases={s3_ip: ["minio"], pg_ip: ["postgres"]}
+        ).start()
+        volumes(kube, workdir)
+        (api_port,) = free_ports(1)
         apiserver_port = int(kube.server.rsplit(":", 1)[1])
-        deployment = api_deployment(rendered, refs["api"], refs["processor"], port, apiserver_port)
-        kube.request("POST", f"/apis/apps/v1/namespaces/{NAMESPACE}/deployments", deployment)
-        found = Node(kube, node, f"http://127.0.0.1:{port}", refs["processor"], refs["api"])
+        overlay = workdir / "overlay"
+        layer = workdir / "layer"
+        overlay.mkdir()
+        (overlay / "kustomization.yaml").write_text(
+            yaml.safe_dump(
+                real_node_overlay(overlay, standins, s3_ip, pg_ip, api_port, apiserver_port),
+                sort_keys=False,
+            )
+        )
+        env = {
+            **os.environ,
+            "KUBECTL": f"{kubectl_path()} --kubeconfig={kube.kubeconfig_path}",
+            "API_IMAGE": images["api"].name,
+            "PROCESSOR_IMAGE": images["processor"].name,
+            "OVERLAY": str(overlay),
+            "LAYER_DIR": str(layer),
+            "ROLLOUT_TIMEOUT": "300s",
+        }
+        deploy = subprocess.run(
+            ["bash", str(DEPLOY_SCRIPT), "deploy"], env=env, capture_output=True, text=True
+        )
+        deployed = time.monotonic()
+        found = Node(
+            kube,
+            node,
+            f"http://127.0.0.1:{api_port}",
+            "",
+            refs["processor"],
+            refs["api"],
+            {k: refs[k] for k in standins},
+            f"{s3_ip}:9000",
+            deployed - imported,
+        )
+        if deploy.returncode != 0:
+            raise AssertionError(
+                f"scripts/deploy.sh failed ({deploy.returncode}):\n{deploy.stdout}\n"
+                f"{deploy.stderr}\n{diagnose(found)}"
+            )
+        found.api_key = found.secret("mini-secrets")["MINI_API_KEYS"].split(",")[0]
         try:
-            wait_for("the API pod to be ready", lambda: _api_ready(found), timeout=180)
+            wait_for("the API to answer", lambda: _api_ready(found), timeout=60)
         except TimeoutError:
             raise AssertionError(diagnose(found)) from None
-        print(f"real node: API Deployment ready {time.monotonic() - imported:.1f}s after import")
+        print(
+            f"real node: scripts/deploy.sh (Secrets, apply, StatefulSets, minio-init,"
+            f" API rollout) {deployed - imported:.1f}s"
+        )
         try:
             yield found
         finally:
             print(f"\nreal node: suite took {time.monotonic() - start:.1f}s in all")
-            with open(node.workdir / "kubelet.log", "rb") as fh:
-                tail = fh.read()[-4000:].decode("utf-8", "replace")
             if os.environ.get("MINI_REAL_NODE_LOG"):
-                print(tail)
+                print(node.log_tail(80))
             webhook.stop()
-            with_grace = {"gracePeriodSeconds": 0, "propagationPolicy": "Background"}
-            with contextlib.suppress(KubeAPIError):
-                kube.request(
-                    "DELETE",
-                    f"/apis/apps/v1/namespaces/{NAMESPACE}/deployments/mini-api",
-                    with_grace,
-                )
+            with contextlib.suppress(Exception):
+                kubectl_on(kube.kubeconfig_path, "delete", "namespace", NAMESPACE, "--wait=false")
+    shutil.rmtree(workdir, ignore_errors=True)
 
 
 def diagnose(found: Node) -> str:
@@ -279,8 +411,87 @@ def terminated(pod: dict[str, Any]) -> dict[str, Any] | None:
     return None
 
 
+def pod_log(real: Node, pod: dict[str, Any]) -> str:
+    """Through the apiserver, which fetches it from the kubelet."""
+    name = pod["metadata"]["name"]
+    return kubectl_on(real.kube.kubeconfig_path, "-n", NAMESPACE, "logs", name).stdout
+
+
+def test_make_deploys_script_brings_up_the_whole_overlay_and_a_file_goes_through(
+    real: Node,
+) -> None:
+    """StatefulSets on the stand-in images Ready, minio-init Complete (deploy.sh waited
+    for both; checked again here), then a CSV through the API to rows, its bytes in the
+    stand-in S3 under the app's own key, which the policy minio-init attached scopes."""
+    for name, image in (("minio", "s3"), ("postgres", "postgres")):
+        sts = real.get(f"{APPS}/statefulsets/{name}")
+        assert sts["status"].get("readyReplicas") == 1, sts["status"]
+        (pod,) = real.pods(f"app.kubernetes.io/component={name}")
+        statuses = pod["status"]["initContainerStatuses"] + pod["status"]["containerStatuses"]
+        assert {s["image"] for s in statuses} == {real.standins[image]}, statuses
+        claim = real.get(f"{NS}/persistentvolumeclaims/data-{name}-0")
+        assert claim["status"]["phase"] == "Bound"
+    init = real.get(f"{BATCH}/jobs/minio-init")
+    assert {c["type"]: c["status"] for c in init["status"]["conditions"]}.get("Complete") == "True"
+    (init_pod,) = real.pods("app.kubernetes.io/component=minio-init")
+    init_log = pod_log(real, init_pod)
+    assert "Attached Policies: [mini-app]" in init_log, init_log
+    with real.client(30) as api:
+        started = time.monotonic()
+        dataset_id = upload(api, GOOD_CSV, delimiter=";")
+        status = final(api, dataset_id)
+        elapsed = time.monotonic() - started
+        rows = api.get(f"/datasets/{dataset_id}").json()["rows"]
+    assert status["status"] == "ready", status
+    assert [r["name"] for r in rows] == ["alpha", "beta", "gamma"]
+    print(
+        f"\nreal node, whole overlay: deploy {real.deploy_seconds:.1f}s;"
+        f" 3-row CSV upload -> ready {elapsed:.2f}s"
+    )
+    keys = real.secret("mini-secrets")
+    s3 = Minio(
+        real.s3_address,
+        access_key=keys["MINI_STORAGE__ACCESS_KEY"],
+        secret_key=keys["MINI_STORAGE__SECRET_KEY"],
+        secure=False,
+    )
+    assert any(dataset_id in o.object_name for o in s3.list_objects("raw", recursive=True))
+    assert any(
+        dataset_id in (o.object_name or "") for o in s3.list_objects("processed", recursive=True)
+    )
+    with pytest.raises(S3Error) as denied:
+        s3.make_bucket("not-in-the-policy")
+    assert denied.value.code == "AccessDenied"
+
+
+def test_reconciler_cronjob_run_once_completes(real: Node) -> None:
+    kubectl_on(
+        real.kube.kubeconfig_path, "-n", NAMESPACE, "create", "job",
+        "--from=cronjob/mini-reconciler", "mini-reconciler-now",
+    )  # fmt: skip
+
+    def done() -> dict[str, Any] | None:
+        job: dict[str, Any] = real.get(f"{BATCH}/jobs/mini-reconciler-now")
+        status = job.get("status", {})
+        return job if status.get("succeeded") or status.get("failed") else None
+
+    started = time.monotonic()
+    try:
+        job = wait_for("the reconciler Job", done, timeout=180, every=0.5)
+    except TimeoutError:
+        raise AssertionError(diagnose(real)) from None
+    (pod,) = real.pods("job-name=mini-reconciler-now")
+    log = pod_log(real, pod)
+    assert job["status"].get("succeeded") == 1, f"{job['status']}\n{log}"
+    state = terminated(pod)
+    assert state is not None and state["exitCode"] == 0
+    (container,) = pod["status"]["containerStatuses"]
+    assert container["image"] == real.processor_ref
+    print(f"\nreal node: reconciler Job from the CronJob ran in {time.monotonic() - started:.1f}s")
+
+
 def test_upload_runs_a_job_pod_of_the_processor_image_to_ready(real: Node) -> None:
-    with httpx.Client(base_url=real.api_url, timeout=30) as api:
+    with real.client(30) as api:
         started = time.monotonic()
         dataset_id = upload(api, GOOD_CSV, delimiter=";")
         status = final(api, dataset_id)
@@ -314,7 +525,7 @@ def test_upload_runs_a_job_pod_of_the_processor_image_to_ready(real: Node) -> No
 
 
 def test_bad_file_exits_2_and_fails_the_job_with_the_processors_message(real: Node) -> None:
-    with httpx.Client(base_url=real.api_url, timeout=30) as api:
+    with real.client(30) as api:
         dataset_id = upload(api, SHORT_CSV, header_row=5)
         status = final(api, dataset_id)
     assert status["status"] == "failed"
@@ -348,7 +559,7 @@ def test_processor_runs_as_10001_on_a_read_only_root_and_a_killed_pod_is_retried
     real: Node,
 ) -> None:
     data = big_csv(BIG_ROWS)
-    with httpx.Client(base_url=real.api_url, timeout=60) as api:
+    with real.client(60) as api:
         dataset_id = upload(api, data)
         pod, pids = _running_processor(real, dataset_id)
         pid = pids[0]
@@ -374,7 +585,7 @@ def test_processor_runs_as_10001_on_a_read_only_root_and_a_killed_pod_is_retried
 
 def test_api_pod_deleted_while_a_job_runs_the_new_pod_follows_it(real: Node) -> None:
     data = big_csv(BIG_ROWS)
-    with httpx.Client(base_url=real.api_url, timeout=60) as api:
+    with real.client(60) as api:
         dataset_id = upload(api, data)
         _running_processor(real, dataset_id)
         (old,) = [
@@ -405,7 +616,7 @@ def test_api_pod_deleted_while_a_job_runs_the_new_pod_follows_it(real: Node) -> 
 
 def test_processor_start_to_exit_on_a_tiny_file(real: Node) -> None:
     """Measured from inside: the container's start and finish times the kubelet reports."""
-    with httpx.Client(base_url=real.api_url, timeout=30) as api:
+    with real.client(30) as api:
         dataset_id = upload(api, GOOD_CSV, delimiter=";")
         assert final(api, dataset_id)["status"] == "ready"
     (pod,) = real.dataset_pods(dataset_id)
@@ -418,4 +629,6 @@ def test_processor_start_to_exit_on_a_tiny_file(real: Node) -> None:
         f"\nreal node: processor container start to exit on a 3-row CSV: {seconds:.0f}s"
         " (whole seconds, as the kubelet reports them)"
     )
-    assert seconds <= 10
+    # A bound against a hang or a regression by multiples, not a benchmark: other
+    # suites share the 2 cores (11 s seen at load average 16; ~4 s when quiet).
+    assert seconds <= 20
