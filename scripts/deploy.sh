@@ -153,6 +153,7 @@ ensure_secrets() {
       "POSTGRES_PASSWORD=$pg_password" >"$tmp/infra.env"
     printf '%s\n' \
       "MINI_API_KEYS=$(random_hex)" \
+      "MINI_WEBHOOKS__SECRET=$(random_hex)" \
       "MINI_DATABASE_URL=postgresql+psycopg://mini:$pg_password@postgres:5432/mini" \
       "MINI_STORAGE__ACCESS_KEY=mini-app" \
       "MINI_STORAGE__SECRET_KEY=$(random_hex)" >"$tmp/app.env"

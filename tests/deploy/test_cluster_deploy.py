@@ -89,12 +89,17 @@ def test_make_deploy_creates_secrets_once_applies_everything_and_undeploy_remove
         assert keys - {"*"} <= set(secrets[name]), (name, keys)
     for value in (*app.values(), *infra.values()):
         assert value and value not in first.stdout + first.stderr
-    for key in ("MINI_API_KEYS", "MINI_STORAGE__SECRET_KEY"):
+    for key in ("MINI_API_KEYS", "MINI_STORAGE__SECRET_KEY", "MINI_WEBHOOKS__SECRET"):
         assert RANDOM_HEX.fullmatch(app[key]), key
     for key in ("MINIO_ROOT_PASSWORD", "POSTGRES_PASSWORD"):
         assert RANDOM_HEX.fullmatch(infra[key]), key
-    generated = {app["MINI_API_KEYS"], app["MINI_STORAGE__SECRET_KEY"], infra["POSTGRES_PASSWORD"]}
-    assert len(generated) == 3
+    generated = {
+        app["MINI_API_KEYS"],
+        app["MINI_STORAGE__SECRET_KEY"],
+        app["MINI_WEBHOOKS__SECRET"],
+        infra["POSTGRES_PASSWORD"],
+    }
+    assert len(generated) == 4
     url = urlsplit(app["MINI_DATABASE_URL"])
     assert url.scheme == "postgresql+psycopg"
     assert url.password == infra["POSTGRES_PASSWORD"]
