@@ -134,3 +134,23 @@ def test_other_formats_keep_their_415(
     assert r.json()["error"]["code"] == "unsupported_media_type"
     assert version_count(catalog_of(local_api)) == before
     assert len(local_objects(local_api, "raw")) == raw_before
+
+
+def test_reprocess_reads_another_sheet(client: httpx.Client) -> None:
+    data = xlsx({"Notes": [["about"], ["see the sheet Sales"]], "Sales": ROWS})
+    r = client.post("/upload?name=in-resheet", files={"file": ("book.xlsx", data)})
+    assert r.status_code == 202, r.text
+    assert wait_final(client, str(r.json()["id"]))["status"] == "ready"
+    assert client.get("/datasets/in-resheet/report").json()["input"]["sheet"] == "Notes"
+    # Another sheet is other columns: the served schema is pinned unless allowed.
+    r = client.post("/datasets/in-resheet/reprocess?sheet=Sales")
+    assert r.status_code == 202, r.text
+    status = wait_final(client, str(r.json()["id"]))
+    assert status["status"] == "failed"
+    assert "column 'about' of version 1 is missing" in str(status["error"])
+    r = client.post("/datasets/in-resheet/reprocess?sheet=Sales&on_schema_change=allow")
+    assert r.status_code == 202, r.text
+    assert r.json()["options"]["sheet"] == "Sales"
+    assert wait_final(client, str(r.json()["id"]))["status"] == "ready"
+    assert client.get("/datasets/in-resheet?limit=10").json()["rows"] == SERVED
+    assert client.get("/datasets/in-resheet/report").json()["input"]["sheet"] == "Sales"
