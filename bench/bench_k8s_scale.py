@@ -25,11 +25,13 @@ error), and the processor: its outputs (made once by `python -m processor proces
 same tiny CSV) are written under each dataset's keys right after its upload, as the pod
 would have, so the runner records each dataset from a real result manifest.
 
-Counting: apiserver requests from an audit log of the API's ServiceAccount only (the
-whole cluster's `apiserver_request_total` beside it), catalog transactions from
-PostgreSQL's `pg_stat_database` (commits and rollbacks: a read-only session ends in a
-rollback), CPU time and peak RSS of the API process from /proc. Every figure covers the
-feeding window only (after the API started).
+Counting: apiserver requests from the apiserver's audit log, the API's ServiceAccount's
+by verb and resource and everyone's by client (the whole cluster's
+`apiserver_request_total` beside it); catalog transactions from PostgreSQL's
+`pg_stat_database` (a pool pre-ping counts as one), told apart into writes, read-only
+sessions and pre-pings by its statement log; CPU time and peak RSS of the API process
+from /proc. Every figure covers the run after the API started; per-file figures divide
+by the files that became final.
 """
 
 from __future__ import annotations
