@@ -502,7 +502,9 @@ class SqlCatalog:
                 f"SELECT dataset AS name, bm25({search.SEARCH_TABLE}, {weights}) AS score "
                 f"FROM {search.SEARCH_TABLE} WHERE {search.SEARCH_TABLE} MATCH :match"
             ).bindparams(match=search.fts5_match(terms))
-        return query.columns(name=String, score=Float).subquery("hits")
+        # Materialized: found once, then joined. Inlined, SQLite ran the FTS5 match again
+        # for every dataset it joined (2,000 datasets: 14.5 s).
+        return query.columns(name=String, score=Float).cte("hits").prefix_with("MATERIALIZED")
 
     def _reindex(self, session: Session, name: str) -> None:
         """Rebuild the name's search row from its metadata and the column names of its
@@ -816,11 +818,11 @@ class SqlCatalog:
                         delete(DatasetMetadataRow).where(DatasetMetadataRow.name == name)
                     )
                     self._unindex(session, name)
+                    # The dataset's webhook URLs go with its name.
+                    session.execute(delete(WebhookTargetRow).where(WebhookTargetRow.scope == name))
                 else:
                     # The latest ready version, whose columns are searched, may be another.
                     self._reindex(session, name)
-                    # The dataset's webhook URLs go with its name.
-                    session.execute(delete(WebhookTargetRow).where(WebhookTargetRow.scope == name))
             session.execute(
                 delete(WebhookDeliveryRow).where(WebhookDeliveryRow.dataset_id == dataset_id)
             )
