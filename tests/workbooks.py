@@ -1,10 +1,12 @@
 """Small real workbooks written by hand (calamine only reads; openpyxl is not a
-dependency): the XML parts of an xlsx and an ods, zipped as the formats say."""
+dependency): the XML parts of an xlsx and an ods, zipped as the formats say, and the
+BIFF8 records of an xls in its OLE2 compound file."""
 
 from __future__ import annotations
 
 import datetime as dt
 import io
+import struct
 import zipfile
 from collections.abc import Sequence
 from xml.sax.saxutils import escape
@@ -173,3 +175,93 @@ def ods(sheets: dict[str, Sequence[Sequence[Cell]]]) -> bytes:
             + "</office:spreadsheet></office:body></office:document-content>",
         )
     return out.getvalue()
+
+
+# --- xls: BIFF8 records in an OLE2 compound file -------------------------------------------
+
+_END, _FREE, _FAT_SECTOR, _NO_STREAM = 0xFFFFFFFE, 0xFFFFFFFF, 0xFFFFFFFD, 0xFFFFFFFF
+_SECTOR = 512
+# Streams under this size live in the mini stream; the Workbook is padded past it so
+# the file needs one FAT sector and no mini FAT.
+_MINI_CUTOFF = 4096
+
+
+def _record(kind: int, data: bytes) -> bytes:
+    return struct.pack("<HH", kind, len(data)) + data
+
+
+def _bof(substream: int) -> bytes:
+    # BIFF8 (0x0600); 0x0005 the workbook globals, 0x0010 a worksheet.
+    return _record(0x0809, struct.pack("<HHHHII", 0x0600, substream, 0x0DBB, 0x07CC, 0, 6))
+
+
+def _biff_text(value: str, long_count: bool) -> bytes:
+    count = struct.pack("<H" if long_count else "<B", len(value))
+    return count + b"\x01" + value.encode("utf-16-le")  # 0x01: UTF-16 characters
+
+
+def _sheet_records(rows: Sequence[Sequence[Cell]]) -> bytes:
+    cells = []
+    for r, row in enumerate(rows):
+        for c, value in enumerate(row):
+            if value is None:
+                continue
+            if isinstance(value, bool):
+                cells.append(_record(0x0205, struct.pack("<HHHBB", r, c, 0, int(value), 0)))
+            elif isinstance(value, int | float):
+                cells.append(_record(0x0203, struct.pack("<HHHd", r, c, 0, float(value))))
+            elif isinstance(value, str):
+                label = struct.pack("<HHH", r, c, 0) + _biff_text(value, True)
+                cells.append(_record(0x0204, label))
+            else:
+                raise ValueError("xls() writes numbers, text and booleans only")
+    width = max((len(row) for row in rows), default=0)
+    dimensions = _record(0x0200, struct.pack("<IIHHH", 0, len(rows), 0, width, 0))
+    return _bof(0x0010) + dimensions + b"".join(cells) + _record(0x000A, b"")
+
+
+def _directory_entry(name: str, kind: int, child: int, start: int, size: int) -> bytes:
+    raw = name.encode("utf-16-le") + b"\x00\x00" if name else b""
+    return (
+        raw.ljust(64, b"\x00")
+        + struct.pack("<HBB", len(raw), kind, 1)
+        + struct.pack("<III", _NO_STREAM, _NO_STREAM, child)
+        + b"\x00" * 16
+        + struct.pack("<IQQIQ", 0, 0, 0, start, size)
+    )
+
+
+def xls(sheet: str, rows: Sequence[Sequence[Cell]]) -> bytes:
+    """A one-sheet legacy Excel workbook (numbers, text and booleans)."""
+
+    def globals_(sheet_at: int) -> bytes:
+        return (
+            _bof(0x0005)
+            + _record(0x0042, struct.pack("<H", 1200))  # code page: UTF-16
+            + _record(0x0085, struct.pack("<IBB", sheet_at, 0, 0) + _biff_text(sheet, False))
+            + _record(0x000A, b"")
+        )
+
+    head = globals_(len(globals_(0)))
+    stream = head + _sheet_records(rows)
+    stream += b"\x00" * max(0, _MINI_CUTOFF - len(stream))
+    stream += b"\x00" * (-len(stream) % _SECTOR)
+    sectors = len(stream) // _SECTOR
+    # Sector 0 holds the FAT, sector 1 the directory, sectors 2.. the Workbook stream.
+    fat = [_FAT_SECTOR, _END, *range(3, 2 + sectors), _END]
+    fat += [_FREE] * (_SECTOR // 4 - len(fat))
+    header = (
+        b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+        + b"\x00" * 16
+        + struct.pack("<HHHHH", 0x3E, 3, 0xFFFE, 9, 6)
+        + b"\x00" * 6
+        + struct.pack("<IIIIIIIII", 0, 1, 1, 0, _MINI_CUTOFF, _END, 0, _END, 0)
+        + struct.pack("<I", 0)
+        + struct.pack("<I", _FREE) * 108
+    )
+    directory = (
+        _directory_entry("Root Entry", 5, 1, _END, 0)
+        + _directory_entry("Workbook", 2, _NO_STREAM, 2, len(stream))
+        + _directory_entry("", 0, _NO_STREAM, 0, 0) * 2
+    )
+    return header + struct.pack(f"<{_SECTOR // 4}I", *fat) + directory + stream

@@ -22,7 +22,7 @@ import pytest
 from processor.pipeline import BadInput, ProcessOptions, process_csv
 from tests.corpus import CORPUS
 from tests.processor.conftest import Result
-from tests.workbooks import Cell, ods, xlsx
+from tests.workbooks import Cell, ods, xls, xlsx
 
 Run = Callable[..., Result]
 MIB = 1024 * 1024
@@ -91,6 +91,26 @@ def test_ods_reads_as_the_xlsx_does(run_csv: Run) -> None:
     assert a.rows == b.rows
     assert a.report["input"]["format"] == "ods" and b.report["input"]["format"] == "xlsx"
     assert [c["type"] for c in a.report["columns"]] == [c["type"] for c in b.report["columns"]]
+
+
+def test_xls_reads_as_the_xlsx_does(run_csv: Run) -> None:
+    # Dates need the format records this hand-made xls leaves out.
+    rows = [row[:3] + row[4:5] for row in SALES]
+    old = run_csv(xls("Sales", rows))
+    new = run_csv(xlsx({"Sales": rows}))
+    assert old.rows == new.rows
+    assert old.column("amount") == [10, 2.5, 0.1, 10, 12345678901]
+    assert old.column("name")[1] == "Bia\nSilva"
+    assert old.report["input"]["format"] == "xls"
+    assert old.report["input"]["sheets"] == ["Sales"]
+    assert old.report["duplicates"]["lines"] == [5]
+
+
+def test_other_ole_documents_fail_as_unreadable(run_csv: Run) -> None:
+    data = bytearray(xls("Sales", SALES[:1]))
+    data[1536:1540] = b"\x00\x00\x00\x00"  # the Workbook stream's first record
+    with pytest.raises(BadInput, match="xls workbook cannot be read"):
+        run_csv(bytes(data))
 
 
 def test_a_title_row_above_the_table_is_found_as_in_a_csv(run_csv: Run) -> None:
