@@ -64,6 +64,8 @@ class Prepared:
     linemap: LineMap | None = None
     rejects: ContractRejects | None = None
     counted: Counted | None = None
+    # A workbook's header is one of its rows; a JSON file's is made from its keys.
+    header_in_source: bool = False
 
     def report(self) -> dict[str, Any]:
         info = dict(self.info)
@@ -73,6 +75,14 @@ class Prepared:
             # The report's source and detection then describe that CSV, not the file.
             info["read_as"] = "a UTF-8, comma-separated CSV written from it"
         return info
+
+    def source_lines(self, report: dict[str, Any]) -> None:
+        """The report's header line as the source's (a sheet row; none for JSON)."""
+        if self.linemap is None:
+            return
+        header = report["source"]["header"]
+        if header.get("line") is not None:
+            header["line"] = self.linemap.line(header["line"]) if self.header_in_source else None
 
 
 def read_head(open_input: OpenInput, size: int) -> bytes:
@@ -256,7 +266,7 @@ def _workbook(path: Path, what: str, work: Path, options: ProcessOptions) -> Pre
     path.unlink(missing_ok=True)
     # Header rows, title rows and skip_rows keep their meaning on a sheet's rows.
     chosen = dataclasses.replace(options, encoding="utf-8", delimiter=",")
-    return Prepared(lambda: spill.path.open("rb"), chosen, facts, linemap)
+    return Prepared(lambda: spill.path.open("rb"), chosen, facts, linemap, header_in_source=True)
 
 
 __all__ = ["HEAD_BYTES", "LineMap", "Prepared", "prepare"]

@@ -62,6 +62,9 @@ class LineMap:
         at = np.searchsorted(self._starts, csv_lines, side="right") - 1
         return csv_lines + self._offsets[np.maximum(at, 0)]
 
+    def line(self, csv_line: int) -> int:
+        return int(self.source(np.array([csv_line], dtype=np.int64))[0])
+
     def wrap(self, lines: BatchLines) -> BatchLines:
         return MappedLines(lines, self)
 

@@ -152,6 +152,7 @@ def process_csv(
         else:
             changes = schema_change_dict(None, options.on_schema_change, None, rejected={})
         report["input"] = {**report["input"], **source.report()}
+        source.source_lines(report)
         report["options"] = options_used(options)
         report["multiline"] = scan.multiline.as_dict()
         report["schema_change"] = changes

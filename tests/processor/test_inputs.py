@@ -22,6 +22,7 @@ import pytest
 from processor.pipeline import BadInput, ProcessOptions, process_csv
 from tests.corpus import CORPUS
 from tests.processor.conftest import Result
+from tests.processor.test_corpus_extra import CACHE, _download, _extract
 from tests.workbooks import Cell, ods, xls, xlsx
 
 Run = Callable[..., Result]
@@ -111,6 +112,44 @@ def test_other_ole_documents_fail_as_unreadable(run_csv: Run) -> None:
     data[1536:1540] = b"\x00\x00\x00\x00"  # the Workbook stream's first record
     with pytest.raises(BadInput, match="xls workbook cannot be read"):
         run_csv(bytes(data))
+
+
+@pytest.fixture(scope="module")
+def csvkit_examples() -> Path:
+    """Real public workbooks: csvkit 2.0.1's examples, from the sdist the corpus-extra
+    test caches (downloaded when missing; skipped without network and cache)."""
+    folder = CACHE / "csvkit-2.0.1"
+    try:
+        archive = _download("csvkit", "2.0.1", folder)
+    except (subprocess.SubprocessError, OSError, StopIteration) as exc:
+        pytest.skip(f"cannot download csvkit==2.0.1 (no network?): {exc}")
+    names = ("test_skip_lines.xlsx", "test_skip_lines.xls", "sheets.xlsx")
+    _extract(archive, [f"csvkit-2.0.1/examples/{n}" for n in names], folder / "files")
+    return folder / "files" / "csvkit-2.0.1" / "examples"
+
+
+def test_real_xlsx_and_xls_from_csvkit(csvkit_examples: Path, run_csv: Run) -> None:
+    new = run_csv((csvkit_examples / "test_skip_lines.xlsx").read_bytes())
+    old = run_csv((csvkit_examples / "test_skip_lines.xls").read_bytes())
+    assert new.rows == old.rows
+    assert [(c["name"], c["type"]) for c in new.report["columns"]] == [
+        ("text", "string"),
+        ("date", "date"),
+        ("integer", "int"),
+        ("boolean", "bool"),
+        ("float", "float"),
+        ("datetime", "timestamp"),
+        ("column_8", "string"),
+    ]
+    assert new.rows[0]["text"] == "Chicago Reader"
+    assert (new.rows[0]["date"], new.rows[0]["integer"]) == (dt.date(1971, 1, 1), 40)
+    assert new.rows[2]["float"] == 41800000.01
+    # The table starts on the sheet's 4th row: the report says so.
+    assert new.report["source"]["header"]["line"] == 4
+    assert (new.report["input"]["first_row"], old.report["input"]["format"]) == (4, "xls")
+    sheets = run_csv((csvkit_examples / "sheets.xlsx").read_bytes(), sheet="data")
+    assert sheets.report["input"]["sheets"] == ["not this one", "data", "ʤ"]
+    assert sheets.column("text")[0] == "Chicago Reader"
 
 
 def test_a_title_row_above_the_table_is_found_as_in_a_csv(run_csv: Run) -> None:
