@@ -220,7 +220,7 @@ class _StateCollector(Collector):
             "mini_queue_length", "Versions waiting for a processor run (queued)"
         )
         try:
-            counts = {s: len(self.catalog.with_status([s])) for s in Status}
+            counts = self.catalog.status_counts()
         except Exception as exc:  # the catalog is down: /readyz says so; skip these
             log.warning("metrics: catalog unavailable: %s", exc)
             counts = None

@@ -617,6 +617,18 @@ class SqlCatalog:
             row = session.get(DatasetRow, dataset_id)
             return _to_dataset(row) if row else None
 
+    def status_counts(self) -> dict[Status, int]:
+        """Versions by status, every status present (one GROUP BY: /metrics asks this
+        at every scrape, and the catalog may hold millions of rows)."""
+        with self._session() as session:
+            found = session.execute(
+                select(DatasetRow.status, func.count()).group_by(DatasetRow.status)
+            ).all()
+        counts = dict.fromkeys(Status, 0)
+        for status, count in found:
+            counts[Status(status)] = int(count)
+        return counts
+
     def with_status(self, statuses: Sequence[Status], *, limit: int | None = None) -> list[Dataset]:
         """Oldest first; with `limit`, only that many (a backlog can be thousands)."""
         query = (

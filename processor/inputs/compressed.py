@@ -63,9 +63,17 @@ class CappedStream(io.RawIOBase):
         return len(data)
 
     def read(self, size: int | None = -1) -> bytes:
-        want = 1024 * 1024 if size is None or size < 0 else size
+        if size == 0:
+            return b""
+        if size is None or size < 0:
+            # All that is left, within the cap (read on until it says so).
+            parts = []
+            while chunk := self.read(1024 * 1024):
+                parts.append(chunk)
+            return b"".join(parts)
+        want = size
         # One byte more than the cap may hold is enough to know it is over.
-        want = min(want, self._cap + 1 - self._size) or 1
+        want = min(want, self._cap + 1 - self._size)
         try:
             data = self._inner.read(want)
         except (OSError, EOFError, zlib.error, zipfile.BadZipFile) as exc:

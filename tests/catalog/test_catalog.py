@@ -170,3 +170,22 @@ def test_concurrent_uploads_under_one_name_get_distinct_versions(catalog: Catalo
     versions = catalog.versions("sales")
     assert sorted(d.id for d in versions) == sorted(ids)
     assert [d.version for d in versions] == list(range(1, 9))
+
+
+def test_status_counts_every_status(catalog: Catalog) -> None:
+    assert catalog.status_counts() == dict.fromkeys(Status, 0)
+    ready, failed, queued = add(catalog), add(catalog), add(catalog)
+    add(catalog)
+    catalog.mark_processing(ready)
+    catalog.mark_ready(ready, rows_in=1, rows_out=1, rows_rejected=0)
+    catalog.mark_processing(failed)
+    catalog.mark_failed(failed, "bad")
+    catalog.mark_processing(queued)
+    counts = catalog.status_counts()
+    assert counts == {
+        **dict.fromkeys(Status, 0),
+        Status.ready: 1,
+        Status.failed: 1,
+        Status.processing: 1,
+        Status.queued: 1,
+    }
