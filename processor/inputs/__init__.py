@@ -35,6 +35,7 @@ from processor.pipeline.rejects import ContractRejects
 
 from .compressed import (
     Counted,
+    data_members,
     gzip_member_name,
     only_member,
     open_gzip,
@@ -164,7 +165,7 @@ def prepare(open_raw: OpenInput, work: Path, options: ProcessOptions) -> Prepare
     cap = options.max_decompressed_bytes
     if kind == "gzip":
         counted = Counted()
-        info = {"format": "gzip", "member": gzip_member_name(head)}
+        info: dict[str, Any] = {"format": "gzip", "member": gzip_member_name(head)}
         prepared = _text(lambda: open_gzip(open_raw, cap, counted), work, options, info)
         prepared.counted = counted
         return prepared
@@ -173,9 +174,12 @@ def prepare(open_raw: OpenInput, work: Path, options: ProcessOptions) -> Prepare
         what, infos = zip_kind(path)
         if what != "zip":
             return _workbook(path, what, work, options)
-        member = only_member(infos, cap)
+        files, ignored = data_members(infos)
+        member = only_member(files, cap)
         counted = Counted()
         info = {"format": "zip", "member": member.filename}
+        if ignored:
+            info["ignored_members"] = ignored[:10]
         prepared = _text(lambda: open_member(path, member, cap, counted), work, options, info)
         prepared.counted = counted
         return prepared

@@ -146,6 +146,17 @@ def zip_kind(path: Path) -> tuple[str, list[zipfile.ZipInfo]]:
     return "zip", [i for i in infos if not i.is_dir()]
 
 
+# macOS's Finder adds a resource-fork copy of each file under __MACOSX/ when it zips:
+# not the partner's data, so a zip of one CSV made on a Mac still holds one file.
+MAC_METADATA = "__MACOSX/"
+
+
+def data_members(infos: list[zipfile.ZipInfo]) -> tuple[list[zipfile.ZipInfo], list[str]]:
+    """The members that are files of the sender's, and the names of those left out."""
+    kept = [i for i in infos if not i.filename.startswith(MAC_METADATA)]
+    return kept, [i.filename for i in infos if i.filename.startswith(MAC_METADATA)]
+
+
 def only_member(infos: list[zipfile.ZipInfo], cap: int) -> zipfile.ZipInfo:
     if len(infos) != 1:
         names = ", ".join(repr(i.filename) for i in infos[:_MEMBERS_NAMED])

@@ -238,6 +238,18 @@ def test_a_zip_with_two_files_names_them(run_csv: Run) -> None:
         run_csv(out.getvalue())
 
 
+def test_the_metadata_a_mac_adds_to_a_zip_is_not_a_second_file(run_csv: Run) -> None:
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as z:
+        z.writestr("sales/", "")
+        z.writestr("sales/jan.csv", "a,b\n1,2\n")
+        z.writestr("__MACOSX/sales/._jan.csv", b"\x00\x05\x16\x07" + b"\x00" * 60)
+    res = run_csv(out.getvalue())
+    assert res.rows == [{"a": 1, "b": 2}]
+    assert res.report["input"]["member"] == "sales/jan.csv"
+    assert res.report["input"]["ignored_members"] == ["__MACOSX/sales/._jan.csv"]
+
+
 def test_a_compressed_pdf_is_still_not_csv(run_csv: Run) -> None:
     with pytest.raises(BadInput, match="PDF"):
         run_csv(gzip.compress(b"%PDF-1.7\n" + b"\x00" * 100))
