@@ -83,9 +83,17 @@ class KubernetesSettings(BaseModel):
     max_active_jobs: int = Field(default=0, ge=0)
 
 
+MIN_PARALLEL_RUNS = 4
+
+
 class RunnerSettings(BaseModel):
     backend: RunnerBackend = RunnerBackend.local
-    max_parallel: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1)
+    # Processor runs at once on the local runner: the CPU count, but at least
+    # MIN_PARALLEL_RUNS, because a small file's run mostly waits (fsyncs, the catalog),
+    # so on 2 cores 4 at once finish a burst of tiny files ~20% sooner (bench_small_files).
+    max_parallel: int = Field(
+        default_factory=lambda: max(os.cpu_count() or 1, MIN_PARALLEL_RUNS), ge=1
+    )
     # Local runner: fork each run from a warm processor (processor/zygote.py) instead of
     # starting Python; false starts `python -m processor run` every time.
     fork_server: bool = True
