@@ -46,10 +46,21 @@ RAW_BODY_TYPES = {
 }
 
 
+# What the page's file picker offers: the formats processor/inputs reads (it tells them
+# by content, so this only spares people a wrong pick; "All files" still works).
+UPLOAD_ACCEPT = ",".join(
+    [
+        *(".csv", ".tsv", ".tab", ".txt", ".dat", ".gz", ".zip", ".xlsx", ".xls", ".ods"),
+        *(".json", ".ndjson", ".jsonl", "text/csv", "text/plain", "application/json"),
+    ]
+)
+
+
 @router.get("/upload", response_class=HTMLResponse)
 async def upload_page(request: Request) -> HTMLResponse:
     """The upload page (HTML) for people with a browser."""
-    return templates.TemplateResponse(request, "upload.html", {"active": "upload"})
+    context = {"active": "upload", "upload_accept": UPLOAD_ACCEPT}
+    return templates.TemplateResponse(request, "upload.html", context)
 
 
 @router.post("/upload", status_code=202)

@@ -127,6 +127,7 @@
     if (document.getElementById("opt-no-header").checked) params.set("no_header", "true");
     const text = (id) => document.getElementById(id).value.trim();
     const checked = (id) => document.getElementById(id).checked;
+    if (text("opt-sheet")) params.set("sheet", text("opt-sheet"));
     if (text("opt-skip-rows")) params.set("skip_rows", text("opt-skip-rows"));
     if (text("opt-null-tokens")) params.set("null_tokens", text("opt-null-tokens"));
     if (checked("opt-null-tokens-replace")) params.set("null_tokens_replace", "true");

@@ -198,3 +198,37 @@ def test_advanced_options_reach_the_version_and_its_report(
     assert options["types"] == {"transaction_no": "string"} and options["skip_rows"] == 0
     report = api_client.get(f"/datasets/{dataset_id}/report").json()
     assert (report["rows_out"], report["duplicates_removed"]) == (41, 13)
+
+
+def test_a_workbook_uploads_from_the_page_with_its_sheet(
+    page: Page, ui_api: ApiServer, api_client: httpx.Client, tmp_path: Path
+) -> None:
+    """Issue 16: the picker offers workbooks, and the sheet option reaches the version."""
+    from tests.workbooks import xlsx
+
+    book = tmp_path / "partner.xlsx"
+    book.write_bytes(
+        xlsx(
+            {
+                "Notes": [["read me"], ["nothing here"]],
+                "Daten": [["Stadt", "Größe"], ["Köln", 1.5], ["Łódź", 2]],
+            }
+        )
+    )
+    page.goto(f"{ui_api.url}/upload")
+    picker = page.get_by_label("Choose a file…")
+    assert ".xlsx" in (picker.get_attribute("accept") or "")
+    picker.set_input_files(book)
+    page.get_by_text("Advanced options (optional)").click()
+    page.get_by_label("Sheet (workbooks)").fill("Daten")
+    page.get_by_role("button", name="Upload", exact=True).click()
+    page.wait_for_selector(FINAL, timeout=60_000)
+    dataset_id = page.locator("#progress-section").get_attribute("data-dataset-id")
+    status = api_client.get(f"/datasets/{dataset_id}/status").json()
+    assert status["status"] == "ready", status
+    assert status["options"]["sheet"] == "Daten"
+    report = api_client.get(f"/datasets/{dataset_id}/report").json()
+    assert report["input"]["format"] == "xlsx"
+    assert [c["original_name"] for c in report["columns"]] == ["Stadt", "Größe"]
+    rows = api_client.get(f"/datasets/{dataset_id}").json()["rows"]
+    assert [list(r.values()) for r in rows] == [["Köln", 1.5], ["Łódź", 2.0]]
