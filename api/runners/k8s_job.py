@@ -57,6 +57,9 @@ EPHEMERAL_BASE = 256 * MIB
 # The limit leaves room above the request before the kubelet evicts the pod.
 LIMIT_FACTOR = 1.5
 LIMIT_HEADROOM = 1024 * MIB
+# gzip or zip of CSV and workbooks unpack to several times their size (5x is typical
+# of text): what a packed upload's request assumes.
+PACKED_RATIO = 5
 _UNITS = {
     "": 1, "k": 10**3, "M": 10**6, "G": 10**9, "T": 10**12,
     "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40,
@@ -71,18 +74,29 @@ def quantity_bytes(quantity: str) -> int:
     return math.ceil(float(m.group(1)) * _UNITS[m.group(2)])
 
 
-def ephemeral_storage(size_bytes: int, k: KubernetesSettings) -> tuple[str, str]:
+def ephemeral_storage(
+    size_bytes: int, k: KubernetesSettings, packed: bool = False
+) -> tuple[str, str]:
     """(request, limit) of ephemeral storage for a Job processing `size_bytes` of input.
 
     Sized from the upload so the scheduler places the pod on a node with room for
     its spill (no DiskPressure evictions), and capped by `tmp_size_limit`; the
-    /tmp emptyDir gets the limit as its sizeLimit.
+    /tmp emptyDir gets the limit as its sizeLimit. A packed upload (gzip, zip, a
+    workbook) spills what it unpacks to, which its size does not tell: its request
+    assumes PACKED_RATIO and its limit is the ceiling, and `unpack_cap` makes the
+    processor stop with a clear message before the spill would pass it.
     """
     ceiling = quantity_bytes(k.tmp_size_limit)
-    size = max(0, size_bytes)
-    limit = min(ceiling, math.ceil(size * LIMIT_FACTOR) + LIMIT_HEADROOM)
+    size = max(0, size_bytes) * (PACKED_RATIO if packed else 1)
+    limit = ceiling if packed else min(ceiling, math.ceil(size * LIMIT_FACTOR) + LIMIT_HEADROOM)
     request = min(limit, math.ceil(size * SPILL_FACTOR) + EPHEMERAL_BASE)
     return f"{math.ceil(request / MIB)}Mi", f"{math.ceil(limit / MIB)}Mi"
+
+
+def unpack_cap(k: KubernetesSettings) -> int:
+    """The most a packed upload may unpack to in a Job: its spill then fits the limit."""
+    room = quantity_bytes(k.tmp_size_limit) - EPHEMERAL_BASE
+    return max(1, math.floor(room / SPILL_FACTOR))
 
 
 def job_name(dataset_id: str) -> str:
@@ -162,8 +176,11 @@ def storage(quantity: str) -> dict[str, str]:
     return {"ephemeral-storage": quantity}
 
 
-def _container(dataset: Dataset, k: KubernetesSettings) -> V1Container:
-    request, limit = ephemeral_storage(dataset.size_bytes, k)
+def _container(dataset: Dataset, k: KubernetesSettings, packed: bool) -> V1Container:
+    request, limit = ephemeral_storage(dataset.size_bytes, k, packed)
+    # A packed upload unpacking past what /tmp holds fails with the processor's own
+    # message (MINI_PROCESSOR__MAX_DECOMPRESSED_BYTES) instead of an eviction.
+    cap = [V1EnvVar(name="MINI_PROCESSOR__MAX_DECOMPRESSED_BYTES", value=str(unpack_cap(k)))]
     return V1Container(
         name=CONTAINER,
         image=k.image,
@@ -179,6 +196,7 @@ def _container(dataset: Dataset, k: KubernetesSettings) -> V1Container:
             V1EnvVar(name="TMPDIR", value="/tmp"),
             V1EnvVar(name="HOME", value="/tmp"),
             V1EnvVar(name="PYTHONUNBUFFERED", value="1"),
+            *(cap if packed else []),
         ],
         resources=V1ResourceRequirements(
             requests={"cpu": k.cpu_request, "memory": k.memory_request, **storage(request)},
@@ -198,8 +216,9 @@ def _container(dataset: Dataset, k: KubernetesSettings) -> V1Container:
     )
 
 
-def build_job(dataset: Dataset, k: KubernetesSettings) -> V1Job:
-    """The Job that runs `python -m processor run` once for `dataset`."""
+def build_job(dataset: Dataset, k: KubernetesSettings, packed: bool = False) -> V1Job:
+    """The Job that runs `python -m processor run` once for `dataset`; `packed`: the
+    upload is gzip, zip or a workbook (core.sniff.container_format)."""
     name = job_name(dataset.id)
     traced, annotations = request_tags(dataset)
     pod_labels = {**labels(dataset.id), **traced}
@@ -215,12 +234,12 @@ def build_job(dataset: Dataset, k: KubernetesSettings) -> V1Job:
             fs_group=k.run_as_user,
             seccomp_profile=V1SeccompProfile(type="RuntimeDefault"),
         ),
-        containers=[_container(dataset, k)],
+        containers=[_container(dataset, k, packed)],
         volumes=[
             V1Volume(
                 name="tmp",
                 empty_dir=V1EmptyDirVolumeSource(
-                    size_limit=ephemeral_storage(dataset.size_bytes, k)[1]
+                    size_limit=ephemeral_storage(dataset.size_bytes, k, packed)[1]
                 ),
             )
         ],

@@ -41,7 +41,8 @@ from core.catalog import Catalog, Dataset, Status, now
 from core.logs import log_context
 from core.outputs import apply_result, read_result
 from core.settings import KubernetesSettings, Settings
-from core.storage import ObjectStore
+from core.sniff import container_format
+from core.storage import ObjectStore, StorageError
 
 from ..metrics import Metrics
 from . import logs
@@ -55,6 +56,9 @@ from .k8s_status import (
     waiting_reason,
 )
 from .k8s_watch import JobWatcher
+
+# Enough of an upload's start to tell gzip, zip and OLE2 (xls) by their magic bytes.
+SNIFF_HEAD_BYTES = 16
 
 log = logging.getLogger(__name__)
 
@@ -113,6 +117,7 @@ class KubernetesRunner:
         self._api_client = api_client
         self._owned_client: ApiClient | None = None
         self._bucket = settings.storage.processed_bucket
+        self._raw_bucket = settings.storage.raw_bucket
         self._queue: queue.Queue[str | None] = queue.Queue()
         self._lock = threading.Lock()
         self._pending: set[str] = set()
@@ -196,8 +201,9 @@ class KubernetesRunner:
         dataset = self._catalog.get(dataset_id) or dataset
         name = job_name(dataset_id)
         try:
+            job = build_job(dataset, self._k, packed=self._packed(dataset))
             self._batch.create_namespaced_job(
-                self._k.namespace, build_job(dataset, self._k), _request_timeout=REQUEST_TIMEOUT
+                self._k.namespace, job, _request_timeout=REQUEST_TIMEOUT
             )
         except ApiException as exc:
             if self._metrics:
@@ -214,6 +220,17 @@ class KubernetesRunner:
             log.info("created Job %s for dataset %s", name, dataset_id)
         if self._metrics:
             self._metrics.job_launched()
+
+    def _packed(self, dataset: Dataset) -> bool:
+        """Whether the upload is gzip, zip or a workbook: its Job's disk is sized for
+        what it unpacks to. One ranged read of its first bytes; unknown counts as not."""
+        try:
+            with self._store.open_seekable(self._raw_bucket, dataset.raw_key) as raw:
+                head = raw.read(SNIFF_HEAD_BYTES)
+        except (StorageError, OSError) as exc:
+            log.warning("could not read the head of %s: %s", dataset.raw_key, exc)
+            return False
+        return container_format(head) is not None
 
     def _free_slots(self) -> int | None:
         """How many more Jobs may start now; None: no cap."""

@@ -10,7 +10,14 @@ import pytest
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-from api.runners.k8s_job import belongs_to, build_job, dataset_of, ephemeral_storage, job_name
+from api.runners.k8s_job import (
+    belongs_to,
+    build_job,
+    dataset_of,
+    ephemeral_storage,
+    job_name,
+    unpack_cap,
+)
 from api.runners.k8s_status import (
     decide,
     failed_attempts,
@@ -294,3 +301,20 @@ def test_a_container_that_never_started_says_why() -> None:
         "error": "processing did not finish within 900s (activeDeadlineSeconds exceeded); "
         'the container never started: ImagePullBackOff: Back-off pulling image "proc:1"',
     }
+
+
+def test_a_packed_upload_gets_the_ceiling_and_an_unpack_cap() -> None:
+    """gzip, zip and workbooks spill what they unpack to: the limit is the ceiling, the
+    request assumes 5x, and the processor is told to stop before /tmp would be full."""
+    ds = dataclasses.replace(dataset(), size_bytes=100 * 2**20)
+    settings = SETTINGS.model_copy(update={"tmp_size_limit": "12Gi"})
+    assert ephemeral_storage(ds.size_bytes, settings, packed=True) == ("856Mi", "12288Mi")
+    container = build_job(ds, settings, packed=True).spec.template.spec.containers[0]  # type: ignore[union-attr]
+    env = {e.name: e.value for e in container.env}
+    cap = int(env["MINI_PROCESSOR__MAX_DECOMPRESSED_BYTES"])
+    assert cap == unpack_cap(settings)
+    # What the cap lets through, spilled at 1.2x plus the base, fits the limit.
+    assert cap * 1.2 + 256 * 2**20 <= 12 * 2**30
+    assert container.resources.limits["ephemeral-storage"] == "12288Mi"
+    plain = build_job(ds, settings).spec.template.spec.containers[0]  # type: ignore[union-attr]
+    assert "MINI_PROCESSOR__MAX_DECOMPRESSED_BYTES" not in {e.name for e in plain.env}

@@ -264,3 +264,29 @@ def test_versions_run_in_order_and_the_job_gets_its_baseline(
     container = created[0][2].spec.template.spec.containers[0]
     text = " ".join([*(container.command or []), *(container.args or [])])
     assert '"baseline"' in text and first in text
+
+
+def test_a_gzip_upload_gets_a_job_sized_for_what_it_unpacks_to(
+    cluster: Cluster, start_api: StartApi
+) -> None:
+    """The runner reads the upload's first bytes: a gzip gets the packed sizing and the
+    unpack cap; the same table as plain text does not."""
+    import gzip
+
+    server = start_api()
+    with httpx.Client(base_url=server.url, timeout=30) as api:
+        packed = upload(api, gzip.compress(GOOD_CSV), name="data.csv.gz", delimiter=";")
+        plain = upload(api, GOOD_CSV, delimiter=";")
+        for dataset_id in (packed, plain):
+            assert wait_final(api, dataset_id)["status"] == "ready"
+    envs = {}
+    for dataset_id in (packed, plain):
+        job = cluster.job(dataset_id)
+        assert job is not None and job.spec is not None
+        container = job.spec.template.spec.containers[0]  # type: ignore[union-attr]
+        envs[dataset_id] = {e.name for e in container.env or []}
+        limit = container.resources.limits["ephemeral-storage"]
+        if dataset_id == packed:
+            assert limit == job.spec.template.spec.volumes[0].empty_dir.size_limit  # type: ignore[union-attr]
+    assert "MINI_PROCESSOR__MAX_DECOMPRESSED_BYTES" in envs[packed]
+    assert "MINI_PROCESSOR__MAX_DECOMPRESSED_BYTES" not in envs[plain]
