@@ -17,8 +17,8 @@ import asyncio
 import contextvars
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
-from typing import TypeVar
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
+from typing import Any, TypeVar
 
 import anyio
 import anyio.from_thread
@@ -199,11 +199,20 @@ async def bounded(request: Request, seconds: float, work: Callable[[], T]) -> T:
                 return
             await anyio.sleep(0.2)
 
+    return await watched(run, watch)
+
+
+async def watched(
+    work: Callable[[], T], watch: Callable[[anyio.CancelScope], Coroutine[Any, Any, None]]
+) -> T:
+    """`work()` in a worker thread while `watch(scope)` runs beside it; the watcher is
+    cancelled when the work ends, and the work's exception is raised as it is."""
     failure: Exception | None = None
+    done: list[T] = []
     async with anyio.create_task_group() as tg:
         tg.start_soon(watch, tg.cancel_scope)
         try:
-            result = await anyio.to_thread.run_sync(run)
+            done.append(await anyio.to_thread.run_sync(work))
         except Exception as exc:
             # Raised outside the task group, so it is not wrapped in an ExceptionGroup.
             failure = exc
@@ -211,4 +220,4 @@ async def bounded(request: Request, seconds: float, work: Callable[[], T]) -> T:
             tg.cancel_scope.cancel()
     if failure is not None:
         raise failure
-    return result
+    return done[0]

@@ -19,6 +19,7 @@ from starlette.requests import Request
 from core.settings import SqlSettings
 
 from ..errors import Unprocessable
+from ..limits import watched
 from ..query.export import csv_chunks
 from ..query.render import rows
 from .engine import SqlEngine, SqlResult
@@ -41,21 +42,7 @@ async def execute(request: Request, engine: SqlEngine, query: str, limit: int) -
                     return
                 await anyio.sleep(WATCH_SECONDS)
 
-        failure: Exception | None = None
-        result: SqlResult | None = None
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(watch, tg.cancel_scope)
-            try:
-                result = await anyio.to_thread.run_sync(engine.run, query, limit, job)
-            except Exception as exc:
-                # Raised outside the task group, so it is not wrapped in an ExceptionGroup.
-                failure = exc
-            finally:
-                tg.cancel_scope.cancel()
-        if failure is not None:
-            raise failure
-        assert result is not None
-        return result
+        return await watched(lambda: engine.run(query, limit, job), watch)
 
 
 def _default(value: Any) -> Any:
