@@ -8,7 +8,7 @@ import time
 import httpx
 import pytest
 
-from tests.servers.api import MULTIPART_TYPE, ApiServer, multipart_stream
+from tests.servers.api import MULTIPART_TYPE, ApiServer, multipart_stream, wait_final
 
 from .conftest import catalog_of, local_objects, version_count
 
@@ -64,6 +64,8 @@ def test_binary_content(client: httpx.Client, local_api: ApiServer, content: byt
     if content.startswith(b"a,b\n" * 1000):
         # Only the first KiB is sniffed; the processor rejects the rest later.
         assert r.status_code == 202
+        # Its run writes to the store: let it end before cleaning up behind it.
+        wait_final(client, r.json()["id"])
         catalog = catalog_of(local_api)
         ds = catalog.get(r.json()["id"])
         assert ds is not None
@@ -81,6 +83,7 @@ def test_utf16_with_bom_is_not_binary(client: httpx.Client, local_api: ApiServer
     r = client.post("/upload", files={"file": ("u16.csv", content)})
     assert r.status_code == 202
     ds_id = r.json()["id"]
+    wait_final(client, ds_id)
     for key in local_objects(local_api, "raw"):
         key.unlink()
     catalog_of(local_api).delete(ds_id)
