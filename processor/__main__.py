@@ -18,9 +18,11 @@ from core.logs import configure_logging
 from core.outputs import EXIT_BAD_INPUT, EXIT_OK
 from core.settings import Settings
 
+from . import STARTED
 from .pipeline import BadInput, process_csv
 from .run import file_report_reader, options_from, run_dataset
 from .summary import summary
+from .timing import Timeline
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -177,6 +179,9 @@ def without_pandas() -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # A cold run's imports end here; its last log line says where its time went.
+    timeline = Timeline(STARTED)
+    timeline.mark("imports")
     args = _parser().parse_args(argv)
     use_jemalloc()
     if args.command == "process":
@@ -190,7 +195,9 @@ def main(argv: list[str] | None = None) -> int:
         # Its log lines (re-queued, recorded, deleted) as text or JSON (MINI_LOG_FORMAT).
         configure_logging(settings.log_format.value, "reconciler")
         return reconcile_main(settings, grace_seconds=grace, stale_seconds=args.stale_seconds)
-    return run_dataset(Settings(), args.dataset_id, args.options, args.request_id)
+    settings = Settings()
+    timeline.mark("settings")
+    return run_dataset(settings, args.dataset_id, args.options, args.request_id, timeline)
 
 
 if __name__ == "__main__":

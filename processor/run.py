@@ -27,6 +27,7 @@ from core.storage.factory import make_store
 
 from .pipeline import BadInput, ProcessOptions, process_csv
 from .pipeline.options import DEFAULT_NULL_TOKENS, Baseline
+from .timing import Timeline
 
 if TYPE_CHECKING:
     from core.catalog import Catalog
@@ -226,9 +227,12 @@ def run_dataset(
     dataset_id: str,
     options: dict[str, Any] | None = None,
     request_id: str | None = None,
+    timeline: Timeline | None = None,
 ) -> int:
     """Process one upload; `options` count only without the catalog (a Kubernetes Job).
-    The request id (of the upload) goes on every log line; else the options' one."""
+    The request id (of the upload) goes on every log line; else the options' one.
+    With a `timeline` (a cold `python -m processor run`), the last line carries where
+    the time went (processor/timing.py)."""
     say = EventWriter(
         settings.log_format.value,
         "processor",
@@ -236,6 +240,10 @@ def run_dataset(
         dataset_id,
     )
     store = make_store(settings)
+    mark = timeline.mark if timeline is not None else _no_mark
+    if timeline is not None:
+        store = timeline.timed(store)
+    mark("store")
     bucket = settings.storage.processed_bucket
     catalog: Catalog | None = None
     if settings.processor.update_catalog:
@@ -266,6 +274,7 @@ def run_dataset(
             publish_failure(store, bucket, dataset_id, message)
             say(message, level="error")
             return EXIT_BAD_INPUT
+    mark("check")
     say(f"processing dataset {dataset_id}")
     with tempfile.TemporaryDirectory(prefix="mini-proc-") as tmp:
         out_dir = Path(tmp)
@@ -275,6 +284,7 @@ def run_dataset(
                 lambda: store.open(settings.storage.raw_bucket, raw_key), out_dir, chosen
             )
         except BadInput as exc:
+            mark("process")
             message = str(exc)
             rejects = out_dir / "rejects.csv"
             if rejects.exists():
@@ -286,7 +296,8 @@ def run_dataset(
             publish_failed(store, bucket, dataset_id, message, exc.schema_change)
             if catalog is not None:
                 catalog.mark_failed(dataset_id, message, schema_diff=exc.schema_change)
-            say(message, level="error", outcome="failed")
+            mark("publish")
+            say(message, level="error", outcome="failed", **_timing(timeline))
             return EXIT_BAD_INPUT
         result = {
             "status": "ready",
@@ -296,9 +307,12 @@ def run_dataset(
             "schema_change": report.get("schema_change"),
             "metrics": result_metrics(report, 0),
         }
+        mark("process")
         publish(store, bucket, dataset_id, out_dir, result)
+    mark("publish")
     if catalog is not None:
         apply_result(catalog, dataset_id, result)
+        mark("catalog")
     say(
         f"dataset {dataset_id} ready: {result['rows_in']} rows in, "
         f"{result['rows_out']} out, {result['rows_rejected']} rejected",
@@ -306,5 +320,14 @@ def run_dataset(
         rows_in=result["rows_in"],
         rows_out=result["rows_out"],
         rows_rejected=result["rows_rejected"],
+        **_timing(timeline),
     )
     return EXIT_OK
+
+
+def _no_mark(_phase: str) -> None:
+    pass
+
+
+def _timing(timeline: Timeline | None) -> dict[str, Any]:
+    return timeline.fields() if timeline is not None else {}
