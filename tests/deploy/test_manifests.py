@@ -137,6 +137,13 @@ def test_api_deployment_probes_replicas_and_disruption_budget(rendered: list[Man
     assert port_names[api["readinessProbe"]["httpGet"]["port"]] == int(config["MINI_PORT"])
     assert config["MINI_HOST"] == "0.0.0.0"
 
+    # Prometheus' kubernetes-pods job scrapes /metrics on the port the API listens on.
+    annotations = template["metadata"]["annotations"]
+    assert annotations["prometheus.io/scrape"] == "true"
+    assert annotations["prometheus.io/path"] == "/metrics"
+    assert int(annotations["prometheus.io/port"]) == int(config["MINI_PORT"])
+    assert int(config["MINI_PORT"]) in port_names.values()
+
     pdb = find(rendered, "PodDisruptionBudget", "mini-api")
     assert pdb["spec"]["minAvailable"] == 1
     assert selects(pdb["spec"]["selector"], template["metadata"]["labels"])
