@@ -177,8 +177,14 @@ RESPONSES: dict[tuple[str, str], dict[str, Any]] = {
         **PER_DATASET,
         **DATA,
     },
-    ("get", "/datasets/{dataset_id}/versions"): {"200": _json("every version"), **PER_DATASET},
-    ("get", "/datasets/{dataset_id}/status"): {"200": _json("the version's state"), **PER_DATASET},
+    ("get", "/datasets/{dataset_id}/versions"): {
+        "200": _json("every version", IDENTITY),
+        **PER_DATASET,
+    },
+    ("get", "/datasets/{dataset_id}/status"): {
+        "200": _json("the version's state", IDENTITY),
+        **PER_DATASET,
+    },
     ("get", "/datasets/{dataset_id}/report"): {
         "200": _json("the processor's report", IDENTITY),
         "202": PENDING,

@@ -249,9 +249,10 @@ def delete(container: Container, ref: str, version: int | None) -> list[str]:
     return deleted
 
 
-def metadata(container: Container, ref: str) -> tuple[Served, Metadata]:
-    """The metadata of the dataset `ref` (a name or any version's id) names."""
-    served = container.resolver.resolve(ref)
+def metadata(container: Container, ref: str, version: int | None = None) -> tuple[Served, Metadata]:
+    """The metadata of the dataset `ref` (a name or any version's id) names. It is the
+    dataset's, shared by its versions; the answer names the version the URL addresses."""
+    served = container.resolver.resolve(ref, version)
     found = container.catalog.metadata(served.name)
     if found is None:
         raise NotFound(f"no dataset named {served.name!r}")
@@ -259,13 +260,13 @@ def metadata(container: Container, ref: str) -> tuple[Served, Metadata]:
 
 
 def update_metadata(
-    container: Container, ref: str, changes: dict[str, Any]
+    container: Container, ref: str, changes: dict[str, Any], version: int | None = None
 ) -> tuple[Served, Metadata]:
     """Change the given metadata fields of the dataset `ref` names (README: Metadata and
     search). Descriptions are only for columns some version of it has: a typo would
     otherwise describe a column nobody sees."""
     catalog = container.catalog
-    served = resolve(catalog, ref)
+    served = resolve(catalog, ref, version)
     described = described_columns(changes)
     if described:
         known = known_columns(container, find_family(catalog, served.name))

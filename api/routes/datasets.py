@@ -206,22 +206,28 @@ async def list_versions(served: ServedDep, catalog: CatalogDep) -> Response:
 
 @router.patch("/{dataset_id}", response_model=None)
 async def patch_metadata(
-    dataset_id: str, changes: MetadataPatch, container: ContainerDep
+    dataset_id: str, changes: MetadataPatch, container: ContainerDep, version: VersionQuery = None
 ) -> Response:
     """Change the dataset's metadata: title, description, tags, licence, source and
     column descriptions. A JSON merge patch: a field left out keeps its value, null
     clears it. The metadata belongs to the dataset (its name), whichever version the
-    URL names, and is kept across its versions."""
+    URL names, and is kept across its versions; the answer names the version the URL
+    addresses (`?version=N` too)."""
     served, meta = await anyio.to_thread.run_sync(
-        lambda: service.update_metadata(container, dataset_id, changes.changes())
+        lambda: service.update_metadata(container, dataset_id, changes.changes(), version)
     )
     return json_answer(served, metadata_body(meta))
 
 
 @router.get("/{dataset_id}/metadata", response_model=None)
-async def get_metadata(dataset_id: str, container: ContainerDep) -> Response:
-    """The dataset's metadata (what `PATCH /datasets/{dataset_id}` changes)."""
-    served, meta = await anyio.to_thread.run_sync(lambda: service.metadata(container, dataset_id))
+async def get_metadata(
+    dataset_id: str, container: ContainerDep, version: VersionQuery = None
+) -> Response:
+    """The dataset's metadata (what `PATCH /datasets/{dataset_id}` changes), shared by its
+    versions; the answer names the version the URL addresses (`?version=N` too)."""
+    served, meta = await anyio.to_thread.run_sync(
+        lambda: service.metadata(container, dataset_id, version)
+    )
     return json_answer(served, metadata_body(meta))
 
 

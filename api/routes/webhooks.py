@@ -7,10 +7,12 @@ from typing import Annotated, Any
 from urllib.parse import quote
 
 import anyio
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel, Field, StringConstraints
 
+from ..answers import HEADER_NAME, identity_headers
 from ..deps import ContainerDep, VersionQuery
+from ..versions import Served
 from ..webhooks import service
 from ..webhooks.addresses import MAX_URL_CHARS
 
@@ -69,6 +71,11 @@ class DeliveryEntry(BaseModel):
 
 
 class DeliveryLog(BaseModel):
+    # The version the URL addresses (a name: the one its stable URL serves), as every
+    # per-dataset answer names it; the log itself is of every version for a name.
+    id: str
+    name: str
+    version: int
     dataset: str
     items: list[DeliveryEntry]
     total: int
@@ -92,9 +99,13 @@ def _config(container: ContainerDep, config: service.Config) -> WebhookConfig:
     "/{dataset_id}/webhooks",
     responses={404: NOT_FOUND, 503: UNAVAILABLE},
 )
-async def get_webhooks(dataset_id: str, container: ContainerDep) -> WebhookConfig:
+async def get_webhooks(
+    dataset_id: str, container: ContainerDep, response: Response
+) -> WebhookConfig:
     """The URLs told when a version of this dataset becomes ready or failed."""
     config = await anyio.to_thread.run_sync(lambda: service.read(container.catalog, dataset_id))
+    # The URLs belong to the name, not to a version: the answer names the dataset only.
+    response.headers[HEADER_NAME] = config.name
     return _config(container, config)
 
 
@@ -110,13 +121,14 @@ async def get_webhooks(dataset_id: str, container: ContainerDep) -> WebhookConfi
     },
 )
 async def put_webhooks(
-    dataset_id: str, body: WebhookUrls, container: ContainerDep
+    dataset_id: str, body: WebhookUrls, container: ContainerDep, response: Response
 ) -> WebhookConfig:
     """Replace the dataset's webhook URLs (kept across versions). A name nothing was
     uploaded under yet may be configured, so its first version is told too."""
     config = await anyio.to_thread.run_sync(
         lambda: service.replace(container.catalog, container.webhooks.policy, dataset_id, body.urls)
     )
+    response.headers[HEADER_NAME] = config.name
     return _config(container, config)
 
 
@@ -127,6 +139,7 @@ async def put_webhooks(
 async def list_deliveries(
     dataset_id: str,
     container: ContainerDep,
+    response: Response,
     offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
     limit: Annotated[int, Query(ge=1, le=DELIVERIES_MAX_LIMIT)] = DELIVERIES_DEFAULT_LIMIT,
     version: VersionQuery = None,
@@ -134,12 +147,16 @@ async def list_deliveries(
     """The delivery log, newest first: a name lists every version's deliveries, a
     version id (or `?version=N`) that version's."""
 
-    def read() -> tuple[str, list[dict[str, Any]], int]:
+    def read() -> tuple[Served, list[dict[str, Any]], int]:
         return service.delivery_log(container.catalog, dataset_id, version, offset, limit)
 
-    name, items, total = await anyio.to_thread.run_sync(read)
+    served, items, total = await anyio.to_thread.run_sync(read)
+    response.headers.update(identity_headers(served))
     return DeliveryLog(
-        dataset=name,
+        id=served.id,
+        name=served.name,
+        version=served.version,
+        dataset=served.name,
         items=[DeliveryEntry(**i) for i in items],
         total=total,
         offset=offset,

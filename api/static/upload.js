@@ -72,7 +72,7 @@
 
   function nameProblem(name) {
     if (!name || NAME_RE.test(name)) return "";
-    return "A dataset name uses letters, digits, '.', '_' and '-', and starts with a letter or digit.";
+    return "A dataset name uses ASCII letters (no accents), digits, '.', '_' and '-', and starts with a letter or digit.";
   }
 
   function describeMatch(name, match) {

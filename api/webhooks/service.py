@@ -15,7 +15,7 @@ from core import keys
 from core.catalog import ALL_DATASETS, Catalog, Delivery, WebhookTarget
 
 from ..errors import NotFound, Unprocessable
-from ..versions import resolve, version_of
+from ..versions import Served, resolve, version_of
 from .addresses import AddressPolicy, RefusedURL
 
 MAX_URLS_PER_DATASET = 10
@@ -66,16 +66,17 @@ def replace(catalog: Catalog, policy: AddressPolicy, ref: str, urls: list[str]) 
 
 def delivery_log(
     catalog: Catalog, ref: str, version: int | None, offset: int, limit: int
-) -> tuple[str, list[dict[str, Any]], int]:
+) -> tuple[Served, list[dict[str, Any]], int]:
     """A name: the log of every version of the dataset; a version id or `?version=N`:
-    that version's. Newest first."""
+    that version's. Newest first. With the version the URL addresses (the answer's
+    headers name it)."""
     served = resolve(catalog, ref, version)
     if served.addressed_by == "name":
         found, total = catalog.deliveries(name=served.name, offset=offset, limit=limit)
     else:
         found, total = catalog.deliveries(dataset_id=served.id, offset=offset, limit=limit)
     numbers = {m.id: version_of(m) for m in catalog.versions(served.name)}
-    return served.name, [_entry(d, numbers.get(d.dataset_id)) for d in found], total
+    return served, [_entry(d, numbers.get(d.dataset_id)) for d in found], total
 
 
 def _entry(delivery: Delivery, version: int | None) -> dict[str, Any]:

@@ -187,6 +187,26 @@ def check_versions(client: httpx.Client, fam: Family, how: str, want: Version) -
     assert [v["id"] for v in r.json()["versions"]] == [fam.v1.id, fam.v2.id]
 
 
+def check_metadata(client: httpx.Client, fam: Family, how: str, want: Version) -> None:
+    # The metadata is the dataset's, shared by its versions; the answer names the
+    # version the URL addresses, like every other.
+    r = client.get(fam.url(how, "/metadata"))
+    assert r.status_code == 200, r.text
+    _names_version(r, want)
+    assert "metadata" in r.json()
+
+
+def check_webhooks(client: httpx.Client, fam: Family, how: str, want: Version) -> None:
+    # The delivery log names the version addressed; the URLs belong to the name.
+    r = client.get(fam.url(how, "/webhooks/deliveries"))
+    assert r.status_code == 200, r.text
+    _names_version(r, want)
+    assert r.json()["dataset"] == "euro"
+    config = client.get(fam.url(how, "/webhooks"))
+    assert config.status_code == 200, config.text
+    assert config.headers["x-dataset-name"] == "euro" and config.json()["dataset"] == "euro"
+
+
 def check_filters(client: httpx.Client, fam: Family, how: str, want: Version) -> None:
     # A filter, sort or projection on a column this version lacks: 422 naming both.
     for query in ("region=north", "sort=menge", "columns=menge,region"):
@@ -221,6 +241,8 @@ CHECKS: dict[str, Callable[[httpx.Client, Family, str, Version], None]] = {
     "logs": check_logs,
     "column stats": check_stats,
     "versions": check_versions,
+    "metadata": check_metadata,
+    "webhooks": check_webhooks,
     "filters": check_filters,
     "ui page": check_ui,
 }
