@@ -20,6 +20,7 @@ from pydantic import ValidationError
 from core.catalog import Metadata, Status
 
 from .. import service
+from ..answers import HEADER_NAME
 from ..deps import ContainerDep
 from ..errors import NotFound, Unprocessable, error_response
 from ..metadata import MetadataPatch
@@ -88,7 +89,8 @@ def _form_page(
             "active": "datasets",
         },
         status_code=status_code,
-        headers={"Cache-Control": "no-store"},
+        # The form edits the dataset's metadata, not one version's: it names the dataset.
+        headers={"Cache-Control": "no-store", HEADER_NAME: served.name},
     )
 
 

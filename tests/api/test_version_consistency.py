@@ -230,6 +230,9 @@ def check_ui(client: httpx.Client, fam: Family, how: str, want: Version) -> None
     other = fam.v2 if want is fam.v1 else fam.v1
     # The other version may appear only in the version switcher, never as the page's data.
     assert f"/datasets/{other.id}/" not in r.text
+    # The metadata form edits the dataset, whichever version the page showed.
+    edit = client.get(fam.url(how, "/edit").replace("/datasets/", "/ui/datasets/", 1))
+    assert edit.status_code == 200 and edit.headers["x-dataset-name"] == "euro"
 
 
 CHECKS: dict[str, Callable[[httpx.Client, Family, str, Version], None]] = {
