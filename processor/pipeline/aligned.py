@@ -97,10 +97,35 @@ def _layout(
     # The first line (the header, whose names may be one space apart) shapes it too.
     shaping = typical if lines[0] in typical else [lines[0], *typical]
     spans = _spans(shaping)
+    if not exact and len(spans) > usual:
+        spans = _join_bridged(spans, typical, usual)
     if len(spans) < 2 or (exact and len(spans) != usual):
         return None
     fitting = sum(1 for ln in lines if _fits(ln, spans))
     return spans if fitting >= 0.8 * len(lines) else None
+
+
+def _join_bridged(
+    spans: list[tuple[int, int]], typical: list[str], usual: int
+) -> list[tuple[int, int]]:
+    """Join the columns either side of a one-character gap that a line's cell crosses.
+
+    The lines were counted ``usual`` cells each by splitting at two or more spaces, so
+    a single space with text on both sides on such a line is inside a cell (right-
+    aligned ``12-15 years`` over ``< 12 years``: the space before ``years`` is blank on
+    every line, but no line has a gap there). Kept only when the joined layout has as
+    many columns as the lines have cells.
+    """
+    joined = [spans[0]]
+    for start, end in spans[1:]:
+        gap = start - 1
+        if start - joined[-1][1] == 1 and any(
+            len(ln) > start and ln[gap - 1] != " " and ln[start] != " " for ln in typical
+        ):
+            joined[-1] = (joined[-1][0], end)
+        else:
+            joined.append((start, end))
+    return joined if len(joined) == usual else spans
 
 
 def split_line(line: str, spans: Sequence[tuple[int, int]]) -> str:
@@ -111,14 +136,17 @@ def split_line(line: str, spans: Sequence[tuple[int, int]]) -> str:
     cells = []
     for i, (start, end) in enumerate(spans):
         stop = len(line) if i == len(spans) - 1 else end
-        cells.append(line[start:stop].strip())
+        # Nothing is left of the first column: a wider right-aligned value (an id
+        # grown a digit below the sample) that starts before it is still its own.
+        cells.append(line[0 if i == 0 else start : stop].strip())
     return SEPARATOR.join(cells)
 
 
 def _fits(line: str, spans: Sequence[tuple[int, int]]) -> bool:
-    """Whether the gaps between columns are blank (the last column may run on)."""
-    pos = 0
-    for start, end in spans:
+    """Whether the gaps between columns are blank (the last column may run on, and the
+    first may start further left)."""
+    pos = spans[0][1]
+    for start, end in spans[1:]:
         if line[pos:start].strip():
             return False
         pos = end

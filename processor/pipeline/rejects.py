@@ -49,6 +49,7 @@ class RejectsFile:
         self.skipped_rows = 0  # records taken for comments or notes
         self.footer_sample: list[str] = []
         self._held: deque[Reject] = deque()
+        self._last_written_line = 0  # the line of the last row let out of the hold
         self._fh: TextIO | None = None
         self._writer: Any = None
         # The parser's thread adds rows it skipped, the scan's thread suspected ones.
@@ -65,12 +66,16 @@ class RejectsFile:
             return
         self._held.append(reject)
         if len(self._held) > self.HOLD:
-            self._write(self._held.popleft())
+            oldest = self._held.popleft()
+            self._last_written_line = max(self._last_written_line, oldest.line or 0)
+            self._write(oldest)
 
     def finish(self, last_data_line: int | None) -> None:
         """Write what is held back; rows below ``last_data_line`` after a gap are notes."""
         footer: list[Reject] = []
-        if self._held and last_data_line is not None:
+        # More rejected rows below the table than are held back are not notes: the
+        # rows already let out of the hold lie between the table and the held ones.
+        if self._held and last_data_line is not None and self._last_written_line <= last_data_line:
             first_after = next(
                 (i for i, r in enumerate(self._held) if (r.line or 0) > last_data_line), None
             )

@@ -96,6 +96,18 @@ def test_too_many_rejected_rows(run_csv: Run) -> None:
     assert run_csv(data, max_reject_ratio=0.5).report["rows_rejected"] == 2
 
 
+def test_more_rejected_rows_below_the_table_than_held_back_are_not_notes(run_csv: Run) -> None:
+    # 1,100 malformed rows at the end, with no blank line above them: rejected, every
+    # one, never taken for notes below the table because the first 100 had already
+    # been written out of the 1,000 held back.
+    data = "a,b\n" + "".join(f"{i},x\n" for i in range(12_000))
+    data += "".join(f"{i},y,extra\n" for i in range(1_100))
+    report = run_csv(data).report
+    assert report["rows_rejected"] == 1_100
+    assert report["source"]["note_lines_skipped_after_table"] == 0
+    assert report["rows_out"] == 12_000
+
+
 def test_field_too_large(run_csv: Run) -> None:
     with pytest.raises(BadInput, match="limit is 100 bytes"):
         run_csv("a,b\n1," + "x" * 200 + "\n", max_field_bytes=100)

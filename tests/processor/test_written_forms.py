@@ -178,6 +178,36 @@ def test_fixed_width_with_title_rules_and_notes(tmp_path: Path) -> None:
     assert report["detection"]["layout"]["value"] in ("fixed-width", "whitespace-runs")
 
 
+def test_right_aligned_fixed_width_with_spaces_in_cells_and_wider_ids(tmp_path: Path) -> None:
+    # As R prints a data frame (lifelines' divorce.dat): right-aligned columns, a text
+    # column whose values hold single spaces ("< 12 years", "12-15 years", "16+ years":
+    # the space before "years" is blank on every line), and ids one digit wider below
+    # the first 500 lines, starting left of where the column started in the sample.
+    edu = ["12-15 years", "< 12 years", "16+ years"]
+    lines = ["       id        heduc   heblack   mixed     years   div"]
+    for i in range(1, 1201):
+        lines.append(
+            f"{i * 9:>9}{edu[i % 3]:>14}{'Yes' if i % 5 else 'No':>10}"
+            f"{'No' if i % 7 else 'Yes':>8}{i % 600 / 7:>10.3f}{'No' if i % 2 else 'Yes':>6}"
+        )
+    report, rows = run(tmp_path, "\n".join(lines) + "\n", "divorce.dat")
+    assert report["detection"]["layout"]["value"] == "fixed-width"
+    assert report["rows_rejected"] == 0
+    assert report["source"]["note_lines_skipped_after_table"] == 0
+    assert len(rows) == 1200
+    assert list(rows[0]) == ["id", "heduc", "heblack", "mixed", "years", "div"]
+    assert rows[0] == {
+        "id": 9,
+        "heduc": "< 12 years",
+        "heblack": True,
+        "mixed": False,
+        "years": 0.143,
+        "div": False,
+    }
+    assert rows[-1]["id"] == 10800 and rows[-1]["heduc"] == "12-15 years"
+    assert {r["heduc"] for r in rows} == set(edu)
+
+
 def test_c_comment_and_title_above_a_whitespace_table(tmp_path: Path) -> None:
     text = (
         "/*quarterly, seasonally adjusted, West German\n"
