@@ -16,19 +16,28 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, NoReturn
 
-import click
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    DownloadColumn,
-    Progress,
-    TextColumn,
-    TimeRemainingColumn,
-    TransferSpeedColumn,
-)
-from rich.table import Table
-
 from .api import DEFAULT_URL, KEY_ENV, URL_ENV, ApiError, Client, NotReady
+
+try:
+    import click
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        DownloadColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+        TransferSpeedColumn,
+    )
+    from rich.table import Table
+except ModuleNotFoundError as missing:
+    # `make run` installs the API and the processor, not the command's extra: the
+    # console script is there all the same, so it says what to install, not a traceback.
+    package = str(missing.name).split(".")[0]
+    sys.exit(
+        f"mini-pipeline: the command needs the cli extra ({package} is not installed):\n"
+        "  pip install -e '.[cli]'   (in a checkout; elsewhere: pip install 'mini-pipeline[cli]')"
+    )
 
 err = Console(stderr=True, soft_wrap=True)
 out = Console(soft_wrap=True)
@@ -371,7 +380,9 @@ def rows(
         names = [c["name"] for c in page["columns"]]
         data = page["rows"]
         if every and page.get("next"):
-            data = list(ctx.client.iter_rows(ref, page_size=max(limit, 1000), **query))
+            data = list(
+                ctx.client.iter_rows(ref, page_size=max(limit, 1000), offset=offset, **query)
+            )
     if fmt == "json":
         emit({k: v for k, v in page.items() if k not in ("rows", "next")} | {"rows": data})
     elif fmt == "csv":

@@ -121,6 +121,17 @@ def test_rows_filters_equal_the_api(api: ApiServer, sales: dict[str, Any]) -> No
     assert lines == [["order_id"], *[[r["order_id"]] for r in oslo["rows"]]]
     table = run(api, "rows", "sales", "--limit", "3")
     assert table.returncode == 0 and "order_id" in table.stdout and "3 of" in table.stderr
+    # --all follows the cursors from --offset on: every row after the first three.
+    with httpx.Client(base_url=api.url) as http:
+        everything = http.get("/datasets/sales", params={"sort": "order_id", "limit": 1000})
+    ids = [r["order_id"] for r in everything.json()["rows"]]
+    for extra, expected_ids in (([], ids), (["--offset", "3"], ids[3:])):
+        every = run(
+            api, "rows", "sales", "--sort", "order_id", "--limit", "2", "--all", *extra,
+            "--format", "json",
+        )  # fmt: skip
+        assert every.returncode == 0, every.stderr
+        assert [r["order_id"] for r in json.loads(every.stdout)["rows"]] == expected_ids
     # An unknown column: the API's 422 message, exit 1.
     bad = run(api, "rows", "sales", "-w", "nope=1")
     assert bad.returncode == 1 and "nope" in bad.stderr
@@ -141,6 +152,18 @@ def test_download_equals_the_stored_object(
     with httpx.Client(base_url=api.url) as http:
         expected = http.get(f"/datasets/{version_id}/download?format=csv").content
     assert (tmp_path / "sales-v1.csv").read_bytes() == expected
+    assert "sales-v1.csv" in done.stderr and f"saved sales-v1.csv ({len(expected)} bytes)" in (
+        done.stderr
+    )
+    jsonl = tmp_path / "oslo.jsonl"
+    done = run(
+        api, "download", version_id, "--format", "jsonl", "-w", "city=Oslo", "-o", str(jsonl)
+    )
+    assert done.returncode == 0, done.stderr
+    with httpx.Client(base_url=api.url) as http:
+        query = {"format": "jsonl", "city": "Oslo"}
+        oslo = http.get(f"/datasets/{version_id}/download", params=query).content
+    assert oslo and jsonl.read_bytes() == oslo
     table = pq.read_table(tmp_path / "s.parquet")
     assert table.num_rows == sales["rows_out"]
 
@@ -170,6 +193,15 @@ def test_ls_show_versions_logs_reprocess_rm(api: ApiServer, sales: dict[str, Any
 def test_completion_and_env_defaults(api: ApiServer) -> None:
     script = run(api, "completion", "bash")
     assert script.returncode == 0 and "_MINI_PIPELINE_COMPLETE" in script.stdout
+    # What that script asks the command for when TAB is pressed: commands, then choices.
+    for words, cword, expected in (
+        ("mini-pipeline up", "1", {"upload"}),
+        ("mini-pipeline rows sales --format ", "4", {"table", "json", "csv"}),
+    ):
+        env = {**os.environ, "COMP_WORDS": words, "COMP_CWORD": cword}
+        env["_MINI_PIPELINE_COMPLETE"] = "bash_complete"
+        done = subprocess.run([str(CLI)], capture_output=True, text=True, env=env)
+        assert {line.split(",", 1)[1] for line in done.stdout.splitlines()} == expected
     unreachable = subprocess.run(
         [str(CLI), "--url", "http://127.0.0.1:9", "ls"], capture_output=True, text=True
     )
@@ -200,3 +232,48 @@ def io_file(api: ApiServer, body: bytes) -> Path:
     path = api.data_dir / "broken-upload.csv"
     path.write_bytes(body)
     return path
+
+
+def test_without_the_cli_extra_the_command_says_what_to_install() -> None:
+    # `make run` installs the console script but not click and rich: no traceback.
+    code = "import sys; sys.modules['rich'] = None; from client.cli import main; main()"
+    done = subprocess.run(
+        [sys.executable, "-c", code, "ls"], capture_output=True, text=True, cwd=ROOT
+    )
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert "needs the cli extra (rich is not installed)" in done.stderr
+    assert "pip install -e '.[cli]'" in done.stderr
+
+
+def test_api_keys_from_the_option_or_the_environment(tmp_path: Path) -> None:
+    env = {"MINI_API_KEYS": "s3cret-key-for-the-cli-test"}
+    with ApiServer(tmp_path / "keyed", env=env) as keyed:
+        refused = run(keyed, "ls")
+        assert refused.returncode == 1 and "401" in refused.stderr
+        by_option = run(keyed, "--api-key", "s3cret-key-for-the-cli-test", "--json", "ls")
+        assert by_option.returncode == 0, by_option.stderr
+        assert json.loads(by_option.stdout) == []
+        by_env = subprocess.run(
+            [str(CLI), "--json", "upload", str(SALES), "--name", "keyed", "--wait"],
+            capture_output=True,
+            text=True,
+            env={**os.environ, "MINI_URL": keyed.url, "MINI_API_KEY": env["MINI_API_KEYS"]},
+            timeout=300,
+        )
+        assert by_env.returncode == 0, by_env.stderr
+        assert json.loads(by_env.stdout)["status"] == "ready"
+
+
+def test_the_readme_pandas_example_runs(api: ApiServer) -> None:
+    # README, From the terminal, "In Python": as written, against this server.
+    readme = (ROOT / "README.md").read_text()
+    after = readme.split("**In Python**", 1)[1]
+    code = after.split("```python\n", 1)[1].split("```", 1)[0]
+    assert "http://127.0.0.1:8000" in code and "read_parquet" in code
+    code = code.replace("http://127.0.0.1:8000", api.url)
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=300
+    )
+    assert done.returncode == 0, done.stderr
+    # df.groupby("city")["total"].sum(): one line per city of examples/sales.csv.
+    assert "Oslo" in done.stdout and "Name: total" in done.stdout
