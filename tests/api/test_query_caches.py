@@ -1,5 +1,5 @@
 """The read side's caches and fetch pool belong to the composition root: importing
-api.query creates none of them, and Container.stop() shuts the pool and empties them."""
+api (or core) creates none of them, and Container.stop() shuts the pool and empties them."""
 
 from __future__ import annotations
 
@@ -22,34 +22,44 @@ from tests.api.parquet_fixtures import orders_rows, parquet_bytes
 
 ROOT = Path(__file__).resolve().parents[2]
 
-# Run in a fresh interpreter: every api.query module imported (and the app factory
-# called), then every object the GC sees and every global of an api module is searched
-# for a cache, a thread pool or a codec, and the threads are listed. The same search
-# then has to find the ones a QueryCaches makes, so it cannot pass by seeing nothing.
+# Run in a fresh interpreter: every api and core module imported (and the app factory
+# called), then every object the GC sees and every global of an api or core module is
+# searched for a cache, a thread pool, a resolver or a codec, and the threads are listed.
+# The same search then has to find the ones a QueryCaches makes, so it cannot pass by
+# seeing nothing.
 FRESH_IMPORT = """
 import gc, importlib, pkgutil, sys, threading
 from concurrent.futures import ThreadPoolExecutor
 
 import pyarrow as pa
 
-import api.query
-for info in pkgutil.walk_packages(api.query.__path__, "api.query."):
-    importlib.import_module(info.name)
+import api, core
+# Every module of the API and of the shared core (not the migration scripts, which
+# Alembic runs), then the app factory.
+for package in (api, core):
+    for info in pkgutil.walk_packages(package.__path__, package.__name__ + "."):
+        if not info.name.startswith(("core.migrations.env", "core.migrations.versions")):
+            importlib.import_module(info.name)
 from api.main import create_app
 create_app()
 
+from api.column_stats import StatsCache
 from api.query.cache import LRUCache
+from api.versions import Resolver
+
+# What the composition root makes (api/container.py), and nobody else.
+MADE_BY_THE_ROOT = (LRUCache, ThreadPoolExecutor, StatsCache, Resolver)
 
 
 def found():
     gc.collect()
-    made = [o for o in gc.get_objects() if isinstance(o, (LRUCache, ThreadPoolExecutor))]
+    made = [o for o in gc.get_objects() if isinstance(o, MADE_BY_THE_ROOT)]
     names = [
         f"{m}.{n}"
         for m, module in list(sys.modules.items())
-        if m == "api" or m.startswith("api.")
+        if m.split(".")[0] in ("api", "core")
         for n, v in vars(module).items()
-        if isinstance(v, (LRUCache, ThreadPoolExecutor, pa.Codec))
+        if isinstance(v, (*MADE_BY_THE_ROOT, pa.Codec))
     ]
     return made, names
 
@@ -70,7 +80,7 @@ print("ok")
 """
 
 
-def test_importing_api_query_creates_no_cache_pool_or_thread() -> None:
+def test_importing_api_and_core_creates_no_cache_pool_or_thread() -> None:
     done = subprocess.run(
         [sys.executable, "-c", FRESH_IMPORT], cwd=ROOT, capture_output=True, text=True
     )
