@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Mapping
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, Field, SecretStr
+from pydantic import BaseModel, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 GIB = 1024**3
@@ -81,9 +82,17 @@ class KubernetesSettings(BaseModel):
     # At most this many datasets processing (Jobs running) at once; beyond it
     # uploads wait `queued` and start as Jobs finish. 0: no cap.
     max_active_jobs: int = Field(default=0, ge=0)
+    # A ConfigMap of pandas transform modules (README: Your own pandas step): mounted
+    # read-only in every Job at TRANSFORMS_MOUNT, which goes on the transforms' path.
+    transforms_config_map: str = ""
 
 
 MIN_PARALLEL_RUNS = 4
+# A transform's name as a client gives it, and the operator's "module:function".
+TRANSFORM_NAME = re.compile(r"[a-z][a-z0-9_-]{0,63}")
+TRANSFORM_TARGET = re.compile(r"[A-Za-z_][\w]*(\.[A-Za-z_][\w]*)*:[A-Za-z_][\w]*")
+# ?transform=none removes a dataset's transform.
+NO_TRANSFORM = "none"
 
 
 class RunnerSettings(BaseModel):
@@ -106,6 +115,29 @@ class ProcessorSettings(BaseModel):
     update_catalog: bool = True
     # gzip and zip uploads: decompressing more than this fails the file (zip bombs).
     max_decompressed_bytes: int = Field(default=20 * GIB, ge=1)
+    # Pandas transforms an upload may choose by name (?transform=NAME; README: Your own
+    # pandas step): name -> "module:function", as JSON. Only the operator registers them;
+    # a client can only pick a name. The API checks names against this and never imports
+    # the modules (its image has no pandas); the processor imports one when a run uses it.
+    transforms: dict[str, str] = Field(default_factory=dict)
+    # Folders put in front of the import path before a transform's module is imported:
+    # a ConfigMap of modules mounted in the processor (e.g. /etc/mini/transforms).
+    transforms_path: list[Path] = Field(default_factory=list)
+
+    @field_validator("transforms")
+    @classmethod
+    def _registered(cls, value: dict[str, str]) -> dict[str, str]:
+        for name, target in value.items():
+            if not TRANSFORM_NAME.fullmatch(name) or name == NO_TRANSFORM:
+                raise ValueError(
+                    f"transform name {name!r}: use 1-64 lowercase letters, digits, '_' or '-', "
+                    f"starting with a letter (and not {NO_TRANSFORM!r})"
+                )
+            if not TRANSFORM_TARGET.fullmatch(target):
+                raise ValueError(
+                    f"transform {name!r} must name 'package.module:function', not {target!r}"
+                )
+        return value
 
 
 class SqlSettings(BaseModel):
@@ -248,7 +280,8 @@ def to_env(settings: Settings) -> dict[str, str]:
             elif isinstance(value, Path):
                 env[key] = str(value.resolve())
             elif isinstance(value, dict | list):
-                env[key] = json.dumps(value)
+                # Paths in a list (transforms_path) as their text.
+                env[key] = json.dumps(value, default=str)
             else:
                 env[key] = str(value)
 

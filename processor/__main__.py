@@ -16,9 +16,10 @@ import pyarrow as pa
 from core import upload_options
 from core.logs import configure_logging
 from core.outputs import EXIT_BAD_INPUT, EXIT_OK
-from core.settings import Settings
+from core.settings import NO_TRANSFORM, Settings
 
 from . import STARTED
+from .nopandas import without_pandas
 from .pipeline import BadInput, process_csv
 from .run import file_report_reader, options_from, run_dataset
 from .summary import summary
@@ -56,6 +57,11 @@ def _parser() -> argparse.ArgumentParser:
     proc.add_argument("--decimal", help="the decimal mark of number columns: , or .")
     proc.add_argument("--date-order", help="dmy, mdy or ymd")
     proc.add_argument("--types", metavar="COL:TYPE,...", help="column types, e.g. cep:text")
+    proc.add_argument(
+        "--transform",
+        metavar="NAME",
+        help="a pandas transform registered in MINI_PROCESSOR__TRANSFORMS",
+    )
     proc.add_argument(
         "-q", "--quiet", action="store_true", help="print nothing on success (errors still)"
     )
@@ -128,6 +134,8 @@ def _process(args: argparse.Namespace) -> int:
         "on_schema_change": args.on_schema_change,
         **cleaning,
     }
+    if args.transform is not None and args.transform != NO_TRANSFORM:
+        overrides["transform"] = args.transform
     reader = None
     if args.baseline_report is not None:
         overrides["baseline"] = {"id": None, "version": args.baseline_version or 1}
@@ -156,26 +164,6 @@ def use_jemalloc() -> None:
     # A pyarrow built without jemalloc keeps its default.
     with contextlib.suppress(NotImplementedError):
         pa.set_memory_pool(pa.jemalloc_memory_pool())
-
-
-class _NoPandas:
-    """A meta path finder that refuses pandas (see without_pandas)."""
-
-    def find_spec(self, fullname: str, path: object = None, target: object = None) -> None:
-        if fullname.partition(".")[0] == "pandas":
-            raise ImportError("the processor runs without pandas")
-
-
-def without_pandas() -> None:
-    """Keep pandas out of this process, unless something imported it already.
-
-    The processor never uses pandas, but pyarrow imports it at the first pa.array or
-    pa.scalar, only to ask whether the value is a pandas object: 0.15 s of a tiny
-    file's start. Without pandas, pyarrow answers no. Only for a process of its own
-    (the command line, the fork server): a library caller may still want pandas.
-    """
-    if "pandas" not in sys.modules and not any(isinstance(f, _NoPandas) for f in sys.meta_path):
-        sys.meta_path.insert(0, _NoPandas())
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -32,6 +32,8 @@ from .timing import Timeline
 if TYPE_CHECKING:
     from core.catalog import Catalog
 
+    from .pipeline.transform import Transform
+
 
 # Reads the report.json of a baseline, given its id (None from the command line).
 ReadReport = Callable[[str | None], Any]
@@ -49,7 +51,8 @@ def options_from(
     version), whose columns ``read_report`` fetches. Cleaning options (core/upload_options.py):
     ``null_tokens`` (added to the deployment's list, or replacing it with
     ``null_tokens_replace``), ``dedupe``, ``decimal``, ``date_order``, ``types`` ({column:
-    type}) and ``skip_rows``. Unknown keys are ignored.
+    type}) and ``skip_rows``; ``transform``, a name registered in the settings (loaded
+    here). Unknown keys are ignored.
     """
     allowed = {
         "encoding",
@@ -84,6 +87,8 @@ def options_from(
         chosen["max_decompressed_bytes"] = settings.processor.max_decompressed_bytes
         if settings.null_tokens is not None:
             chosen["null_tokens"] = tuple(settings.null_tokens)
+    if raw.get("transform") is not None:
+        chosen["transform"] = transform_from(raw["transform"], settings)
     tokens = raw.get("null_tokens")
     if tokens is not None:
         if not isinstance(tokens, list | tuple) or not all(isinstance(t, str) for t in tokens):
@@ -95,6 +100,17 @@ def options_from(
             base = chosen.get("null_tokens", DEFAULT_NULL_TOKENS)
         chosen["null_tokens"] = tuple(dict.fromkeys([*base, *tokens]))
     return ProcessOptions(**chosen)
+
+
+def transform_from(name: Any, settings: Settings | None) -> Transform:
+    """The registered transform ``name`` (MINI_PROCESSOR__TRANSFORMS), loaded: this is
+    where pandas comes in, for the runs that chose one."""
+    if not isinstance(name, str):
+        raise BadInput(f"transform must be a registered name, got {name!r:.60}")
+    from .pipeline.transform import load
+
+    processor = (settings or Settings()).processor
+    return load(name, processor.transforms, processor.transforms_path)
 
 
 def _flag(value: Any, name: str) -> bool:

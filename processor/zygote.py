@@ -67,9 +67,9 @@ def _die_with(parent: int) -> None:
 
 def warm_up() -> None:
     """Import what a run needs, and compute what every run computes the same way."""
-    from processor.__main__ import without_pandas
+    from processor.nopandas import without_pandas
 
-    # Before any pa.array: pyarrow would import pandas there (processor/__main__.py).
+    # Before any pa.array: pyarrow would import pandas there (processor/nopandas.py).
     without_pandas()
     for name in WARM_MODULES:
         importlib.import_module(name)

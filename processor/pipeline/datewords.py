@@ -60,7 +60,7 @@ _NUMBERS = [f"{month:02d}" for month, words in _MONTH_WORDS.items() for _ in wor
 @functools.cache
 def _word_set() -> pa.Array:
     # Built at first use, not at import: the processor's start stays free of pa.array,
-    # which imports pandas unless processor.__main__.without_pandas ran first.
+    # which imports pandas unless processor.nopandas.without_pandas ran first.
     return pa.array(_WORDS)
 
 

@@ -5,11 +5,14 @@ from __future__ import annotations
 import codecs
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from core.upload_options import COLUMN_TYPES, DATE_ORDERS
 
 from .errors import BadInput
+
+if TYPE_CHECKING:
+    from .transform import Transform
 
 KIB = 1024
 MIB = 1024 * KIB
@@ -69,6 +72,12 @@ class Baseline:
         """Columns of a baseline's report.json; BadInput when it has none to read."""
         where = f"the report of version {version}" + (f" ({id})" if id else "")
         columns = report.get("columns") if isinstance(report, dict) else None
+        used = report.get("transform") if isinstance(report, dict) else None
+        if isinstance(used, dict) and "input_columns" in used:
+            # A version served through a transform is compared by the columns its file
+            # had (what the transform was given), like with like: the transform's own
+            # columns are its declaration's, not the file's (README: Your own pandas step).
+            columns = used["input_columns"]
         if not isinstance(columns, list):
             raise BadInput(f"{where} has no list of columns to compare this version with")
         parsed = []
@@ -146,6 +155,8 @@ class ProcessOptions:
     # gzip and zip: more decompressed bytes than this fail the file (zip bombs;
     # MINI_PROCESSOR__MAX_DECOMPRESSED_BYTES).
     max_decompressed_bytes: int = 20 * 1024 * MIB
+    # An operator's pandas transform chosen for the dataset (transform.py), loaded.
+    transform: Transform | None = None
 
     def __post_init__(self) -> None:
         if self.encoding is not None:

@@ -51,13 +51,14 @@ from .reader import (
 )
 from .rejects import FILE as REJECTS_FILE
 from .rejects import ContractRejects, RejectsFile
-from .report import DATA_FILE, Timings, build_report
-from .rowhash import DistinctEstimate, row_hashes
+from .report import DATA_FILE, Timings, build_report, transform_report
+from .rowhash import DistinctEstimate, row_hashes, value_hashes
 from .schema_change import Target, Watch, a_type, schema_change_dict
 from .spill import SpillWriter, read_spill
 from .stage import Consumer, Producer
 from .stats import TableSummary
 from .strbuf import lengths, value_bytes
+from .transform import Applied, BatchTransform
 from .version import processor_version
 from .writer import ParquetSink, dictionary_columns, output_schema, write_json_atomic
 
@@ -122,6 +123,9 @@ def process_csv(
         try:
             if drift is not None:
                 drift.enforce()
+            if options.transform is not None:
+                # Its declared schema, from this file's typed columns: what is served.
+                layout.served = options.transform.output_schema(layout.schema)
             plan = dedup.plan(scan.hashes, COLUMNS)
             timings.mark("dedupe_plan")
             if layout.checked:
@@ -156,6 +160,8 @@ def process_csv(
         report["options"] = options_used(options)
         report["multiline"] = scan.multiline.as_dict()
         report["schema_change"] = changes
+        if options.transform is not None:
+            transform_report(report, options.transform, layout, written)
         if drift is not None and changes["changed"]:
             report["warnings"].append(
                 f"the columns differ from version {drift.baseline.version}: "
@@ -181,6 +187,7 @@ def options_used(options: ProcessOptions) -> dict[str, Any]:
         "decimal": options.decimal,
         "date_order": options.date_order,
         "types": dict(options.types) or None,
+        "transform": options.transform.name if options.transform is not None else None,
     }
 
 
@@ -189,11 +196,9 @@ def pinned_rejects(contract: ContractRejects | None) -> dict[str, int]:
 
 
 def written_nulls(layout: Layout, written: Written) -> dict[str, int]:
-    assert written.summary is not None
-    return {
-        layout.names[i]: written.summary.columns[position].nulls
-        for position, i in enumerate(layout.kept)
-    }
+    """Nulls per column of the file (before a transform), for the comparison."""
+    nulls = written.input_nulls
+    return {layout.names[i]: nulls[position] for position, i in enumerate(layout.kept)}
 
 
 # --- detection -------------------------------------------------------------------
@@ -559,6 +564,12 @@ class Layout:
     drift: schema_change.Plan | None = None
     # What the decimal and date_order options did to a column, for its report notes.
     notes: dict[int, list[str]] = field(default_factory=dict)
+    # With a transform: its declared output, the schema served (``schema`` is its input).
+    served: pa.Schema | None = None
+
+    @property
+    def output(self) -> pa.Schema:
+        return self.served if self.served is not None else self.schema
 
     @property
     def checked(self) -> bool:
@@ -665,6 +676,9 @@ class Written:
     summary: TableSummary | None = None
     dictionary: list[str] = field(default_factory=list)
     distinct: list[int] = field(default_factory=list)
+    # Nulls per kept column of the file, before a transform (the drift comparison's).
+    input_nulls: list[int] = field(default_factory=list)
+    transform: Applied | None = None
 
 
 def write_pass(
@@ -676,13 +690,24 @@ def write_pass(
     contract: ContractRejects | None = None,
 ) -> Written:
     distinct = [scan.distinct[i].estimate() for i in layout.kept]
-    summary = TableSummary(len(layout.kept), distinct)
-    dictionary = dictionary_columns(layout.schema, distinct, options.row_group_rows)
-    sink = ParquetSink(path, layout.schema, options.row_group_rows, dictionary)
+    schema = layout.output
+    transform: BatchTransform | None = None
+    if layout.served is not None:
+        assert options.transform is not None and scan.lines is not None
+        transform = BatchTransform(options.transform, layout.schema, schema)
+        distinct = served_distinct(layout, distinct)
+    summary = TableSummary(len(schema), distinct)
+    dictionary = dictionary_columns(schema, distinct, options.row_group_rows)
+    sink = ParquetSink(path, schema, options.row_group_rows, dictionary)
     deduper = dedup.Deduper(plan, options.dedup_memory_bytes)
     kept_types = [layout.types[i] for i in layout.kept]
     targets = [layout.targets[i] for i in layout.kept] if layout.targets is not None else None
     pinned = PinnedRows(scan, layout, contract) if contract is not None else None
+    input_nulls = [0] * len(layout.kept)
+    # With a transform: each row's line (for its messages) and distinct counts of what
+    # it returns, which the file's own estimates cannot tell.
+    lines = scan.lines.open("rb") if transform is not None and scan.lines is not None else None
+    estimates = [DistinctEstimate() for _ in schema] if transform is not None else []
     try:
         with Producer(lambda: read_spill(scan.spill), depth=2, name="spill-read") as batches:
             for batch in batches:
@@ -701,6 +726,12 @@ def write_pass(
                 if keep is not None:
                     # Typed values are smaller than their text: filter after converting.
                     typed = typed.filter(pa.array(keep))
+                for k, values in enumerate(typed.columns):
+                    input_nulls[k] += values.null_count
+                if transform is not None and lines is not None:
+                    at = np.frombuffer(lines.read(8 * batch.num_rows), dtype=np.int64)
+                    typed = transform(typed, at if keep is None else at[keep])
+                    list(COLUMNS.map(_estimate, estimates, typed.columns))
                 summary.add(typed.columns, COLUMNS)
                 sink.write(typed)
         parquet_bytes = sink.commit()
@@ -711,6 +742,10 @@ def write_pass(
         deduper.close()
         if pinned is not None:
             pinned.close()
+        if lines is not None:
+            lines.close()
+    if transform is not None:
+        distinct = [e.estimate() for e in estimates]
     written = Written(
         rows_out=sink.rows,
         duplicates=deduper.duplicates,
@@ -723,12 +758,34 @@ def write_pass(
         summary=summary,
         dictionary=dictionary,
         distinct=distinct,
+        input_nulls=input_nulls,
+        transform=transform.applied if transform is not None else None,
     )
     removed = written.duplicates_removed
+    if transform is not None:
+        removed += transform.applied.rows_in - transform.applied.rows_out
     expected = scan.spilled_rows - removed - (contract.count if contract else 0)
     if written.rows_out != expected:
         raise RuntimeError(f"row accounting is off: wrote {written.rows_out}, expected {expected}")
     return written
+
+
+def served_distinct(layout: Layout, distinct: list[int]) -> list[int]:
+    """Distinct estimates of the served columns known before the write: the file's for
+    a column the transform keeps as it is, 0 (dictionary pages) for one it makes."""
+    own = {layout.names[i]: distinct[p] for p, i in enumerate(layout.kept)}
+    known = {f.name: f.type for f in layout.schema}
+    return [own.get(f.name, 0) if known.get(f.name) == f.type else 0 for f in layout.output]
+
+
+def _estimate(estimate: DistinctEstimate, values: pa.Array) -> None:
+    if not len(values):
+        return
+    text = values if pa.types.is_string(values.type) else values.cast(pa.string())
+    valid = None
+    if text.null_count:
+        valid = np.asarray(text.is_valid().to_numpy(zero_copy_only=False), dtype=np.bool_)
+    estimate.add(value_hashes(text), valid)
 
 
 def duplicate_sample(

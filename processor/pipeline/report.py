@@ -3,6 +3,7 @@ each phase took."""
 
 from __future__ import annotations
 
+import json
 from time import perf_counter
 from typing import TYPE_CHECKING, Any
 
@@ -14,6 +15,7 @@ from .encoding import EncodingInfo
 from .infer import MARKED, ColumnStats, Kind, counterexamples, type_notes
 from .schema_change import a_type
 from .stats import ColumnSummary, json_value
+from .transform import Transform, type_kind
 from .version import processor_version
 
 if TYPE_CHECKING:
@@ -159,27 +161,8 @@ def build_report(
 ) -> dict[str, Any]:
     summary = written.summary
     assert summary is not None
-    columns = []
-    for position, i in enumerate(layout.kept):
-        ctype = layout.types[i]
-        stored = layout.stored_type(i)
-        read_as = layout.targets[i].parse if layout.targets is not None else ctype
-        stats = scan.stats[i]
-        facts = summary.columns[position]
-        columns.append(
-            {
-                "name": layout.names[i],
-                "original_name": layout.original_names[i],
-                "type": str(stored.kind),
-                "format": read_as.label or None,
-                "arrow_type": str(arrow_type(stored)),
-                "null_count": facts.nulls,
-                "distinct_estimate": written.distinct[position],
-                **quoted_values(facts),
-                "notes": column_notes(layout, i, stats),
-                "counterexamples": counterexamples(stats),
-            }
-        )
+    given = input_columns(layout, scan, written)
+    columns = given if layout.served is None else served_columns(layout, given, written)
     dropped = [
         {"name": layout.names[i], "original_name": layout.original_names[i], "reason": "no values"}
         for i in layout.dropped
@@ -217,6 +200,8 @@ def build_report(
         },
         "detection": {**detection(encoding, dialect), "written_forms": written_forms(layout, scan)},
         "columns": columns,
+        # With a transform: the columns it was given (moved into report["transform"]).
+        **({"input_columns": given} if layout.served is not None else {}),
         "columns_dropped": dropped,
         "rows_in": rows_in,
         "rows_out": written.rows_out,
@@ -279,6 +264,131 @@ def build_report(
         "output": {"data": DATA_FILE, "bytes": written.parquet_bytes},
         "durations_s": timings.as_dict(),
     }
+
+
+def input_columns(layout: Layout, scan: Scan, written: Written) -> list[dict[str, Any]]:
+    """The report's entries of the file's kept columns (before a transform, whose
+    output ``served_columns`` describes)."""
+    summary = written.summary
+    assert summary is not None
+    columns = []
+    for position, i in enumerate(layout.kept):
+        ctype = layout.types[i]
+        stored = layout.stored_type(i)
+        read_as = layout.targets[i].parse if layout.targets is not None else ctype
+        stats = scan.stats[i]
+        # With a transform, what is served is its output: these are the facts it was given.
+        given = layout.served is not None
+        facts = (
+            ColumnSummary(nulls=written.input_nulls[position])
+            if given
+            else summary.columns[position]
+        )
+        columns.append(
+            {
+                "name": layout.names[i],
+                "original_name": layout.original_names[i],
+                "type": str(stored.kind),
+                "format": read_as.label or None,
+                "arrow_type": str(arrow_type(stored)),
+                "null_count": facts.nulls,
+                "distinct_estimate": None if given else written.distinct[position],
+                **quoted_values(facts),
+                "notes": column_notes(layout, i, stats),
+                "counterexamples": counterexamples(stats),
+            }
+        )
+    return columns
+
+
+def served_columns(
+    layout: Layout, entries: list[dict[str, Any]], written: Written
+) -> list[dict[str, Any]]:
+    """The entries of a transform's output columns: a column it keeps keeps its entry
+    (the facts of what is served); one it adds or retypes says so."""
+    summary = written.summary
+    assert summary is not None and layout.served is not None
+    by_name = {entry["name"]: entry for entry in entries}
+    used = layout.served.metadata or {}
+    name = json.loads(used.get(b"mini_pipeline", b"{}")).get("transform", {}).get("name")
+    columns = []
+    for position, f in enumerate(layout.served):
+        facts = summary.columns[position]
+        base = by_name.get(f.name)
+        kind = type_kind(f.type) or "string"
+        if base is None:
+            entry = {"name": f.name, "original_name": None, "format": None, "counterexamples": []}
+            notes = [f"added by the transform {name!r}"]
+        elif base["arrow_type"] != str(f.type):
+            entry = {**base, "format": None, "counterexamples": []}
+            notes = [f"{base['type']} in the file; {kind} from the transform {name!r}"]
+        else:
+            entry, notes = dict(base), base["notes"]
+        entry.update(
+            {
+                "type": kind,
+                "arrow_type": str(f.type),
+                "null_count": facts.nulls,
+                "distinct_estimate": written.distinct[position],
+                **quoted_values(facts),
+                "notes": notes,
+            }
+        )
+        columns.append(entry)
+    return columns
+
+
+# What the next version's comparison reads of the columns a transform was given.
+INPUT_COLUMN_KEYS = ("name", "original_name", "type", "format", "arrow_type", "null_count")
+
+
+def transform_report(
+    report: dict[str, Any], used: Transform, layout: Layout, written: Written
+) -> None:
+    """report.json's ``transform`` (what it is, what it did to rows and columns, and the
+    columns it was given: the next version's comparison reads those), its rows in the
+    accounting, and a warning when it removed rows."""
+    applied = written.transform
+    assert applied is not None and layout.served is not None
+    given = {f.name: f.type for f in layout.schema}
+    served = {f.name: f.type for f in layout.served}
+    removed = applied.rows_in - applied.rows_out
+    report["transform"] = {
+        **used.as_dict(),
+        "description": used.declaration.description or None,
+        "rows_in": applied.rows_in,
+        "rows_out": applied.rows_out,
+        "rows_removed": removed,
+        "removed_lines": applied.removed_lines,
+        "batches": applied.batches,
+        "seconds": round(applied.seconds, 4),
+        "columns_added": [
+            {"column": n, "type": type_kind(t), "arrow_type": str(t)}
+            for n, t in served.items()
+            if n not in given
+        ],
+        "columns_removed": [
+            {"column": n, "type": type_kind(t), "arrow_type": str(t)}
+            for n, t in given.items()
+            if n not in served
+        ],
+        "columns_retyped": [
+            {"column": n, "from": str(t), "to": str(served[n])}
+            for n, t in given.items()
+            if n in served and served[n] != t
+        ],
+        "input_columns": [
+            {k: c[k] for k in INPUT_COLUMN_KEYS} for c in report.pop("input_columns")
+        ],
+    }
+    report["rows_removed_by_transform"] = removed
+    report["steps"]["transform"] = {"rows_removed": removed, "batches": applied.batches}
+    if removed:
+        lines = ", ".join(str(n) for n in applied.removed_lines[:5])
+        where = f" (the first on line(s) {lines})" if lines else ""
+        report["warnings"].append(
+            f"the transform {used.name!r} (version {used.version}) removed {removed} row(s){where}"
+        )
 
 
 def column_notes(layout: Layout, i: int, stats: ColumnStats) -> list[str]:

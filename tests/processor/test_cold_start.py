@@ -38,7 +38,7 @@ def test_a_run_imports_neither_pandas_nor_the_catalog(tmp_path: Path) -> None:
         if line.startswith("import time:")
     }
     assert "processor.pipeline.process" in imported  # the listing is complete
-    # pandas: pyarrow would import it at the first pa.array (processor.__main__.without_pandas);
+    # pandas: pyarrow would import it at the first pa.array (processor.nopandas.without_pandas);
     # sqlalchemy: only a run that updates the catalog needs it. An import refused is
     # listed too, by its top name alone: one that happened brings its submodules.
     loaded = {m for m in imported if m.startswith(("pandas.", "sqlalchemy."))}

@@ -216,6 +216,7 @@ def test_pin_keeps_the_served_types_and_rejects_what_does_not_fit(
         "decimal": None,
         "date_order": None,
         "types": None,
+        "transform": None,
     }
     assert any("kept float" in w for w in report["warnings"])
     assert "kept as float, its type in version 1" in column(report, "betrag")["notes"][0]
