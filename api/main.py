@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from core import __version__
+from core.logs import configure_logging
 from core.settings import Settings
 
 from .auth import install_api_keys
@@ -47,6 +48,11 @@ def _host(host: str) -> str:
 def create_app(settings: Settings | None = None) -> FastAPI:
     # Resolved here, not in lifespan: middleware (API keys) is fixed before start.
     resolved = settings or Settings()
+    if not logging.getLogger().handlers:
+        # Served by uvicorn itself (`uvicorn --workers N --factory api.main:create_app`,
+        # README: Several workers), not `python -m api`, which has set this up already:
+        # each worker writes the same lines, in MINI_LOG_FORMAT, with their request ids.
+        configure_logging(resolved.log_format.value, "api")
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -119,6 +119,11 @@ def test_a_refused_upload_is_counted(client: httpx.Client) -> None:
         (("method", "POST"), ("route", "/upload"), ("status", "422")),
     )
     assert after[key] - before.get(key, 0) == 1
+    # An upload refused while its body streamed: counted as such, nothing accepted.
+    rejected = ("mini_uploads_total", (("outcome", "rejected"),))
+    accepted = ("mini_uploads_total", (("outcome", "accepted"),))
+    assert after[rejected] - before.get(rejected, 0) == 1
+    assert after.get(accepted, 0) == before.get(accepted, 0)
 
 
 def _json_lines(text: str) -> list[dict[str, object]]:

@@ -39,12 +39,16 @@ class ApiServer:
             **self._extra,
         }
 
+    def command(self) -> list[str]:
+        """What serves the API (a subclass may serve it otherwise, e.g. several workers)."""
+        return [sys.executable, "-m", "api"]
+
     def start(self) -> ApiServer:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.tmp_dir.mkdir(parents=True, exist_ok=True)
         log = self.log_path.open("ab")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "api"], cwd=ROOT, env=self.env(), stdout=log, stderr=log
+            self.command(), cwd=ROOT, env=self.env(), stdout=log, stderr=log
         )
         deadline = time.monotonic() + START_TIMEOUT
         while time.monotonic() < deadline:
