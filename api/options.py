@@ -4,7 +4,7 @@ validated once, into the dict stored with the version and handed to the processo
 from __future__ import annotations
 
 import codecs
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Annotated, Any
 
 from fastapi import Depends, Query
@@ -16,7 +16,20 @@ from .errors import Unprocessable
 
 DELIMITERS = {",": ",", ";": ";", "|": "|", "\\t": "\t", "tab": "\t", "\t": "\t"}
 # Keys a user chooses; the service adds `baseline` and `on_schema_change` itself.
-USER_OPTIONS = ("encoding", "delimiter", "header_row", "no_header", *upload_options.CLEANING_KEYS)
+USER_OPTIONS = (
+    "encoding",
+    "delimiter",
+    "header_row",
+    "no_header",
+    *upload_options.CLEANING_KEYS,
+    "transform",
+)
+# ?transform= on upload and reprocess (README: Your own pandas step).
+TRANSFORM_QUERY = Query(
+    max_length=64,
+    description="a pandas transform the operator registered (MINI_PROCESSOR__TRANSFORMS), "
+    "stored with the dataset: later uploads keep it; 'none' removes it",
+)
 # Options that change which columns the file has (types then cannot be checked early).
 SHAPE_OPTIONS = ("encoding", "delimiter", "header_row", "no_header", "skip_rows", "sheet")
 
@@ -153,6 +166,17 @@ def unknown_type_columns(types: dict[str, str], report: dict[str, Any]) -> list[
 
 def user_options(stored: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in stored.items() if k in USER_OPTIONS}
+
+
+def transform_option(value: str | None, registered: Iterable[str]) -> dict[str, Any]:
+    """{"transform": name or None} when ?transform= was given (None: ``none``), else {}.
+    Only the names in the settings are known here: the API never imports a transform."""
+    if value is None:
+        return {}
+    try:
+        return {"transform": upload_options.parse_transform(value, registered)}
+    except ValueError as exc:
+        raise Unprocessable(str(exc)) from None
 
 
 def policy_option(value: str | None) -> SchemaPolicy | None:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -22,6 +22,7 @@ from core import keys
 from core.catalog import Catalog, Dataset, Metadata, SchemaPolicy, Status, new_dataset_id
 from core.logs import current_request_id
 from core.manifest import UploadManifest, write_manifest
+from core.settings import NO_TRANSFORM
 from core.storage import ObjectNotFound
 
 from .container import Container
@@ -40,17 +41,46 @@ class Conflict(ServiceError):
 
 
 def processing_options(
-    catalog: Catalog, name: str, chosen: dict[str, Any], policy: SchemaPolicy | None
+    catalog: Catalog,
+    name: str,
+    chosen: dict[str, Any],
+    policy: SchemaPolicy | None,
+    registered: Collection[str] = (),
 ) -> dict[str, Any]:
-    """What the processor gets: the user's options and the dataset's policy. The version
-    it is compared with (`baseline`) is added when it starts (Catalog.mark_processing),
-    once every earlier version is final."""
+    """What the processor gets: the user's options, the dataset's policy and transform.
+    The version it is compared with (`baseline`) is added when it starts
+    (Catalog.mark_processing), once every earlier version is final."""
     options = dict(chosen)
     options["on_schema_change"] = (policy or catalog.policy(name)).value
+    options["transform"] = dataset_transform(catalog, name, chosen, registered)
     if request_id := current_request_id():
         # Follows the version into the runner's, the Job's and the processor's logs.
         options["request_id"] = request_id
     return options
+
+
+def dataset_transform(
+    catalog: Catalog, name: str, chosen: dict[str, Any], registered: Collection[str]
+) -> str | None:
+    """The transform a new version runs: the one given (None for ?transform=none; on
+    reprocess, the source version's), else the one of the dataset's newest version,
+    which every version records. 422 when that one is no longer registered: the upload
+    says so rather than failing later."""
+    if "transform" in chosen:
+        kept = chosen["transform"]
+    else:
+        members = catalog.versions(name)
+        kept = members[-1].options.get("transform") if members else None
+    if not isinstance(kept, str):
+        return None
+    if kept in registered:
+        return kept
+    listed = ", ".join(sorted(registered)) or "none is registered"
+    raise Unprocessable(
+        f"dataset {name!r} uses the transform {kept!r}, which is no longer registered "
+        f"(MINI_PROCESSOR__TRANSFORMS: {listed}); give ?transform={NO_TRANSFORM} or "
+        "another registered name"
+    )
 
 
 def _record(
@@ -123,7 +153,9 @@ def upload(
     dataset_name = name or dataset_id
     # Before the body is read: a catalog that cannot answer fails the upload with
     # nothing stored, rather than after the file is.
-    processing = processing_options(container.catalog, dataset_name, options, policy)
+    processing = processing_options(
+        container.catalog, dataset_name, options, policy, container.settings.processor.transforms
+    )
     started = time.perf_counter()
     try:
         container.ensure_buckets()
@@ -184,7 +216,7 @@ def reprocess(
         sha256=source.sha256,
         uploaded_at=datetime.now(UTC),
         name=name,
-        options=processing_options(catalog, name, chosen, policy),
+        options=processing_options(catalog, name, chosen, policy, settings.processor.transforms),
         on_schema_change=policy,
         reprocess_of=source.id,
     )

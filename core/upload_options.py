@@ -12,9 +12,15 @@ line), parsed into the values stored with a version. Shared by the API (which an
 - ``skip_rows=N``: lines to skip above the header (or above the first data line).
 - ``sheet=Data`` (or ``sheet=2``): the sheet of a workbook (xlsx, xls, ods) to read, by
   name or by position from 1; without it, the first.
+- ``transform=name``: a pandas transform the operator registered (MINI_PROCESSOR__TRANSFORMS);
+  ``none`` removes the dataset's. Checked against the names only: no module is imported.
 """
 
 from __future__ import annotations
+
+from collections.abc import Iterable
+
+from core.settings import NO_TRANSFORM
 
 COLUMN_TYPES = ("int", "float", "decimal", "bool", "date", "timestamp", "string")
 TYPE_ALIASES = {
@@ -88,6 +94,26 @@ def parse_sheet(text: str) -> str:
         raise ValueError("sheet is empty; give a sheet's name or its position from 1")
     if len(name) > MAX_SHEET_NAME or not name.isprintable():
         raise ValueError(f"sheet must be a sheet's name (at most {MAX_SHEET_NAME} characters)")
+    return name
+
+
+def parse_transform(text: str, known: Iterable[str]) -> str | None:
+    """A registered transform's name, or None for ``none`` (no transform); ValueError
+    naming the registered ones otherwise."""
+    name = text.strip().lower()
+    if name == NO_TRANSFORM:
+        return None
+    registered = sorted(known)
+    if name not in registered:
+        listed = (
+            ", ".join(registered)
+            if registered
+            else "none is registered (MINI_PROCESSOR__TRANSFORMS)"
+        )
+        raise ValueError(
+            f"unknown transform {text.strip()[:64]!r}; the registered ones: {listed} "
+            f"(or {NO_TRANSFORM!r} for no transform)"
+        )
     return name
 
 

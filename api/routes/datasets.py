@@ -26,7 +26,14 @@ from ..answers import identity_headers, json_answer, not_ready, pending
 from ..deps import CatalogDep, ContainerDep, ServedDep, VersionQuery
 from ..errors import NotFound, Unprocessable
 from ..metadata import MetadataPatch, metadata_body
-from ..options import CleaningOptions, combined, detection_options, policy_option
+from ..options import (
+    TRANSFORM_QUERY,
+    CleaningOptions,
+    combined,
+    detection_options,
+    policy_option,
+    transform_option,
+)
 from ..query.service import HotContainerDep, download_response, page_response
 from ..runners.logs import load_logs
 from ..serving import DEFAULT_LIMIT, MAX_LIMIT
@@ -80,6 +87,8 @@ def family_summary(family: Family) -> dict[str, Any]:
         "filename": latest.filename,
         "status": latest.status.value,
         "on_schema_change": family.on_schema_change.value,
+        # The newest version's transform: the one the next upload keeps.
+        "transform": latest.options.get("transform"),
         "versions": family.versions,
         "latest_version": version_of(latest),
         "latest_id": latest.id,
@@ -242,11 +251,13 @@ async def reprocess_dataset(
     header_row: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None,
     no_header: bool | None = None,
     on_schema_change: Annotated[str | None, Query(description="pin, reject or allow")] = None,
+    transform: Annotated[str | None, TRANSFORM_QUERY] = None,
 ) -> Response:
     """Process a version's uploaded file again (default: the version the URL serves), as
     a new version. Takes the upload's detection overrides; what is left out keeps the
     source version's value."""
     overrides = combined(detection_options(encoding, delimiter, header_row, no_header), cleaning)
+    overrides |= transform_option(transform, container.settings.processor.transforms)
     policy = policy_option(on_schema_change)
     created = await anyio.to_thread.run_sync(
         lambda: service.reprocess(container, dataset_id, version, overrides, policy)
@@ -303,7 +314,8 @@ async def get_report(served: ServedDep, container: ContainerDep) -> Response:
     except ObjectNotFound:
         raise NotFound(
             f"version {served.version} of dataset {served.name!r} has no report: it failed "
-            f"before one was written ({served.dataset.error})"
+            f"before one was written ({served.dataset.error})",
+            headers=identity_headers(served),
         ) from None
     report["schema_diff"] = served.dataset.schema_diff
     # The stored report is what the processor wrote and stays so; the metadata, edited
@@ -388,6 +400,7 @@ async def get_logs(served: ServedDep, container: ContainerDep) -> Response:
         if not served.dataset.is_final:
             return pending(served)
         raise NotFound(
-            f"no logs were saved for version {served.version} of dataset {served.name!r}"
+            f"no logs were saved for version {served.version} of dataset {served.name!r}",
+            headers=identity_headers(served),
         ) from None
     return PlainTextResponse(text, headers=identity_headers(served))

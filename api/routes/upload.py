@@ -12,7 +12,14 @@ from ..answers import identity_headers
 from ..deps import ContainerDep
 from ..errors import PayloadTooLarge, UnsupportedMediaType
 from ..limits import timed_body
-from ..options import CleaningOptions, combined, detection_options, policy_option
+from ..options import (
+    TRANSFORM_QUERY,
+    CleaningOptions,
+    combined,
+    detection_options,
+    policy_option,
+    transform_option,
+)
 from ..space import check_free_space
 from ..upload_stream import (
     MultipartFileStream,
@@ -77,6 +84,7 @@ async def upload(
         str | None,
         Query(description="pin (default), reject or allow; stored with the dataset"),
     ] = None,
+    transform: Annotated[str | None, TRANSFORM_QUERY] = None,
     dataset_name: Annotated[
         str | None,
         Query(
@@ -94,6 +102,7 @@ async def upload(
     """
     settings = container.settings
     options = combined(detection_options(encoding, delimiter, header_row, no_header), cleaning)
+    options |= transform_option(transform, settings.processor.transforms)
     policy = policy_option(on_schema_change)
     limit = settings.max_upload_bytes
     declared = request.headers.get("content-length")
@@ -153,6 +162,7 @@ async def upload(
             "size_bytes": created.size_bytes,
             "sha256": created.sha256,
             "on_schema_change": created.options.get("on_schema_change"),
+            "transform": created.options.get("transform"),
             "links": dataset_links(served),
         },
         status_code=202,
