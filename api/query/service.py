@@ -69,7 +69,8 @@ def _opened(
             yield src
     except ObjectNotFound:
         raise NotFound(
-            f"version {served.version} of dataset {served.name!r} is ready but its data is missing"
+            f"version {served.version} of dataset {served.name!r} is ready but its data is missing",
+            headers=identity_headers(served),
         ) from None
 
 
@@ -89,7 +90,8 @@ def bind(raw: RawQuery, schema: pa.Schema, served: Served) -> Query:
             listed += f" and {len(names) - COLUMNS_IN_ERRORS:,} more"
         raise Unprocessable(
             f"{exc.message} in version {served.version} of dataset {served.name!r} "
-            f"(its columns: {listed})"
+            f"(its columns: {listed})",
+            headers=identity_headers(served),
         ) from None
 
 

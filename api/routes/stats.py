@@ -9,7 +9,7 @@ from fastapi.responses import Response
 
 from core import keys
 
-from ..answers import json_answer, not_ready
+from ..answers import identity_headers, json_answer, not_ready
 from ..column_stats import column_stats
 from ..deps import ContainerDep, ServedDep
 from ..errors import Unprocessable
@@ -46,7 +46,8 @@ async def get_column_stats(
                     return column_stats(fh, name, bins=bins, top=top)
                 except Unprocessable as exc:
                     raise Unprocessable(
-                        f"{exc.message} in version {served.version} of dataset {served.name!r}"
+                        f"{exc.message} in version {served.version} of dataset {served.name!r}",
+                        headers=identity_headers(served),
                     ) from None
 
         stats = await bounded(request, container.settings.request_timeout_seconds, compute)

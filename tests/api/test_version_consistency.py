@@ -178,6 +178,7 @@ def check_stats(client: httpx.Client, fam: Family, how: str, want: Version) -> N
             assert r.status_code == 422
             message = r.json()["error"]["message"]
             assert column in message and f"version {want.number}" in message
+            assert r.headers["x-dataset-version-id"] == want.id
 
 
 def check_versions(client: httpx.Client, fam: Family, how: str, want: Version) -> None:
@@ -216,6 +217,7 @@ def check_filters(client: httpx.Client, fam: Family, how: str, want: Version) ->
             assert r.status_code == 422, (query, r.text)
             message = r.json()["error"]["message"]
             assert missing[0] in message and f"version {want.number} of dataset 'euro'" in message
+            assert r.headers["x-dataset-version-id"] == want.id
         else:
             assert r.status_code == 200, (query, r.text)
             _names_version(r, want)
@@ -304,3 +306,56 @@ def test_files_exist_only_for_their_version(family: Family) -> None:
     root = Path(family.server.data_dir) / "objects" / "processed"
     assert (root / family.v1.id / "rejects.csv").exists()
     assert not (root / family.v2.id / "rejects.csv").exists()
+
+
+# Each endpoint's answer for a version's state, from the one table in api/answers.py:
+# (status while queued, status once failed). Status and versions describe every state.
+STATE_ANSWERS = {
+    "": (202, 409),
+    "/download": (202, 409),
+    "/columns/betrag/stats": (202, 409),
+    "/report": (202, 404),  # failed before a report was written
+    "/rejects": (202, 200),
+    "/logs": (202, 404),  # no run, so no log was saved
+    "/status": (200, 200),
+    "/versions": (200, 200),
+}
+
+
+def test_every_endpoint_answers_a_state_the_same_way(family: Family, client: httpx.Client) -> None:
+    from core import keys
+    from tests.api.conftest import catalog_of
+
+    catalog = catalog_of(family.server)
+    pending = "e" * 32
+    catalog.add(
+        dataset_id=pending,
+        filename="p.csv",
+        raw_key=keys.raw_key(pending),
+        sha256="0" * 64,
+        size_bytes=1,
+        name="euro",
+    )
+    try:
+        for state in (0, 1):
+            for suffix, answers in STATE_ANSWERS.items():
+                r = client.get(f"/datasets/euro{suffix}?version=3")
+                assert r.status_code == answers[state], (state, suffix, r.text)
+                assert r.headers.get("x-dataset-version") == "3", (state, suffix)
+                assert r.headers["x-dataset-version-id"] == pending
+                if r.status_code == 202:
+                    assert r.headers["retry-after"] == "2"
+                    assert r.json()["status"] == "queued"
+                if r.status_code == 409:
+                    error = r.json()["error"]
+                    assert error["code"] == "dataset_failed"
+                    assert "given up by the test" in error["message"]
+                    assert "version 3 of dataset 'euro'" in error["message"]
+            if state == 0:
+                catalog.mark_failed(pending, "given up by the test")
+        # The stable URL never moved off version 2.
+        assert client.get("/datasets/euro").headers["x-dataset-version"] == "2"
+    finally:
+        if not catalog.get(pending).is_final:  # type: ignore[union-attr]
+            catalog.mark_failed(pending, "given up by the test")
+        catalog.delete(pending)
