@@ -5,6 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+# Past these, the summary says how many more there are (all are in report.json): the
+# summary stays one screen for a file of 500 columns too.
+MAX_COLUMNS = 20
+MAX_DROPPED = 10
+
 
 def _size(n: int) -> str:
     size = float(n)
@@ -30,8 +35,8 @@ def summary(report: dict[str, Any], source: Path, outdir: Path, seconds: float) 
         "  columns",
     ]
     columns = report.get("columns") or []
-    width = max((len(str(c.get("name"))) for c in columns), default=4)
-    for col in columns:
+    width = max((len(str(c.get("name"))) for c in columns[:MAX_COLUMNS]), default=4)
+    for col in columns[:MAX_COLUMNS]:
         extra = []
         if col.get("format"):
             extra.append(str(col["format"]))
@@ -39,9 +44,12 @@ def summary(report: dict[str, Any], source: Path, outdir: Path, seconds: float) 
             extra.append(f"{col['null_count']} null")
         note = f"  ({', '.join(extra)})" if extra else ""
         lines.append(f"    {col.get('name')!s:<{width}}  {col.get('type')}{note}")
+    if len(columns) > MAX_COLUMNS:
+        lines.append(f"    ... and {len(columns) - MAX_COLUMNS} more columns in report.json")
     dropped = report.get("columns_dropped") or []
     if dropped:
-        lines.append(f"  dropped   {', '.join(str(d) for d in dropped)}")
+        more = f" and {len(dropped) - MAX_DROPPED} more" if len(dropped) > MAX_DROPPED else ""
+        lines.append(f"  dropped   {', '.join(str(d) for d in dropped[:MAX_DROPPED])}{more}")
     warnings = report.get("warnings") or []
     if warnings:
         lines.append(f"  warnings  {len(warnings)}")

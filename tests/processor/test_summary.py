@@ -44,3 +44,18 @@ def test_quiet_prints_nothing(tmp_path: Path) -> None:
     done = process("--quiet", str(SALES), str(tmp_path))
     assert done.returncode == 0 and done.stdout == "" and done.stderr == ""
     assert (tmp_path / "data.parquet").exists()
+
+
+def test_a_wide_file_still_fits_one_screen(tmp_path: Path) -> None:
+    # 300 columns: the first 20 are listed, the rest counted (all are in report.json).
+    names = [f"col_{i:03d}" for i in range(300)]
+    wide = tmp_path / "wide.csv"
+    rows = [",".join(names), *(",".join(str(r * 1000 + i) for i in range(300)) for r in range(3))]
+    wide.write_text("\n".join(rows) + "\n")
+    done = process(str(wide), str(tmp_path / "out"))
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert len(lines) <= 40, done.stdout
+    assert any(line.split()[:2] == ["col_019", "int"] for line in lines)
+    assert not any(line.split()[:1] == ["col_020"] for line in lines)
+    assert "... and 280 more columns in report.json" in done.stdout
