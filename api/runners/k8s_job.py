@@ -9,6 +9,7 @@ import re
 from kubernetes.client import (
     V1Capabilities,
     V1ConfigMapEnvSource,
+    V1ConfigMapVolumeSource,
     V1Container,
     V1EmptyDirVolumeSource,
     V1EnvFromSource,
@@ -48,6 +49,11 @@ COMPONENT = "processor"
 # Every Job this runner owns, and nothing else, matches this.
 SELECTOR = f"{APP_LABEL}={APP},{COMPONENT_LABEL}={COMPONENT}"
 
+
+# Where a ConfigMap of pandas transform modules is mounted (transforms_config_map);
+# the Job puts it on MINI_PROCESSOR__TRANSFORMS_PATH.
+TRANSFORMS_MOUNT = "/etc/mini/transforms"
+TRANSFORMS_VOLUME = "transforms"
 
 MIB = 2**20
 # The processor stages its outputs in /tmp before uploading them: about 1.2x the
@@ -197,6 +203,7 @@ def _container(dataset: Dataset, k: KubernetesSettings, packed: bool) -> V1Conta
             V1EnvVar(name="HOME", value="/tmp"),
             V1EnvVar(name="PYTHONUNBUFFERED", value="1"),
             *(cap if packed else []),
+            *_transforms_env(k),
         ],
         resources=V1ResourceRequirements(
             requests={"cpu": k.cpu_request, "memory": k.memory_request, **storage(request)},
@@ -211,9 +218,42 @@ def _container(dataset: Dataset, k: KubernetesSettings, packed: bool) -> V1Conta
             capabilities=V1Capabilities(drop=["ALL"]),
             seccomp_profile=V1SeccompProfile(type="RuntimeDefault"),
         ),
-        volume_mounts=[V1VolumeMount(name="tmp", mount_path="/tmp")],
+        volume_mounts=[
+            V1VolumeMount(name="tmp", mount_path="/tmp"),
+            *(
+                [V1VolumeMount(name=TRANSFORMS_VOLUME, mount_path=TRANSFORMS_MOUNT, read_only=True)]
+                if k.transforms_config_map
+                else []
+            ),
+        ],
         termination_message_policy="FallbackToLogsOnError",
     )
+
+
+def _transforms_env(k: KubernetesSettings) -> list[V1EnvVar]:
+    if not k.transforms_config_map:
+        return []
+    # The mounted modules are importable by the names MINI_PROCESSOR__TRANSFORMS gives.
+    return [V1EnvVar(name="MINI_PROCESSOR__TRANSFORMS_PATH", value=f'["{TRANSFORMS_MOUNT}"]')]
+
+
+def _volumes(dataset: Dataset, k: KubernetesSettings, packed: bool) -> list[V1Volume]:
+    volumes = [
+        V1Volume(
+            name="tmp",
+            empty_dir=V1EmptyDirVolumeSource(
+                size_limit=ephemeral_storage(dataset.size_bytes, k, packed)[1]
+            ),
+        )
+    ]
+    if k.transforms_config_map:
+        volumes.append(
+            V1Volume(
+                name=TRANSFORMS_VOLUME,
+                config_map=V1ConfigMapVolumeSource(name=k.transforms_config_map),
+            )
+        )
+    return volumes
 
 
 def build_job(dataset: Dataset, k: KubernetesSettings, packed: bool = False) -> V1Job:
@@ -235,14 +275,7 @@ def build_job(dataset: Dataset, k: KubernetesSettings, packed: bool = False) -> 
             seccomp_profile=V1SeccompProfile(type="RuntimeDefault"),
         ),
         containers=[_container(dataset, k, packed)],
-        volumes=[
-            V1Volume(
-                name="tmp",
-                empty_dir=V1EmptyDirVolumeSource(
-                    size_limit=ephemeral_storage(dataset.size_bytes, k, packed)[1]
-                ),
-            )
-        ],
+        volumes=_volumes(dataset, k, packed),
         node_selector=dict(k.node_selector) or None,
         tolerations=[V1Toleration.from_dict(t) for t in k.tolerations] or None,
     )
