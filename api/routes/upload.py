@@ -64,9 +64,14 @@ UPLOAD_ACCEPT = ",".join(
 
 
 @router.get("/upload", response_class=HTMLResponse)
-async def upload_page(request: Request) -> HTMLResponse:
+async def upload_page(request: Request, container: ContainerDep) -> HTMLResponse:
     """The upload page (HTML) for people with a browser."""
-    context = {"active": "upload", "upload_accept": UPLOAD_ACCEPT}
+    context = {
+        "active": "upload",
+        "upload_accept": UPLOAD_ACCEPT,
+        # The registered names only (README: Your own pandas step).
+        "transforms": sorted(container.settings.processor.transforms),
+    }
     return templates.TemplateResponse(request, "upload.html", context)
 
 

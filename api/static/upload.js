@@ -118,6 +118,9 @@
     const name = nameInput.value.trim();
     if (name) params.set("name", name);
     if (policySelect.value) params.set("on_schema_change", policySelect.value);
+    // Listed only when the operator registered transforms.
+    const transform = document.getElementById("opt-transform");
+    if (transform && transform.value) params.set("transform", transform.value);
     const encoding = document.getElementById("opt-encoding").value.trim();
     const delimiter = document.getElementById("opt-delimiter").value;
     const headerRow = document.getElementById("opt-header-row").value.trim();

@@ -170,3 +170,11 @@ def test_a_frame_off_its_declaration_fails_naming_the_column(client: httpx.Clien
     error = str(failed["error"])
     assert "column 'flag' is large_string (str)" in error and "declares it int64" in error
     assert "lines 2-8" in error
+
+
+def test_the_upload_page_offers_the_registered_names(client: httpx.Client) -> None:
+    page = client.get("/upload").text
+    assert '<select id="opt-transform" name="transform"' in page
+    for name in REGISTRY:
+        assert f'<option value="{name}">{name}</option>' in page
+    assert '<option value="none">' in page
