@@ -170,6 +170,16 @@ def test_one_request_id_from_the_request_to_the_processor(
     assert proc_lines and all(line["component"] == "processor" for line in proc_lines)
     assert all(line["request_id"] == rid for line in proc_lines)
     assert any(line.get("outcome") == "ready" for line in proc_lines)
+    # /status shows it; a reprocess is a request of its own, and its version carries its id.
+    assert client.get(f"/datasets/{version_id}/status").json()["options"]["request_id"] == rid
+    again = client.post(
+        f"/datasets/{version_id}/reprocess", headers={"X-Request-ID": f"{rid}-again"}
+    )
+    assert again.status_code == 202 and again.headers["X-Request-ID"] == f"{rid}-again"
+    redone = wait_final(client, again.json()["id"])
+    assert redone["status"] == "ready" and redone["options"]["request_id"] == f"{rid}-again"
+    redone_lines = _json_lines(client.get(f"/datasets/{again.json()['id']}/logs").text)
+    assert redone_lines and all(line["request_id"] == f"{rid}-again" for line in redone_lines)
     # Reads of the data carry their own ids.
     read = client.get(f"/datasets/{version_id}?limit=1", headers={"X-Request-ID": "read-1"})
     assert read.headers["X-Request-ID"] == "read-1"
