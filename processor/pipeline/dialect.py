@@ -237,8 +237,12 @@ def preamble_length(records: list[list[str]], null_tokens: frozenset[str] = froz
     if header == 1 and _non_blank(records[0]) >= 2:
         # One ragged record above: a header whose field count differs (a trailing
         # delimiter, or no cell above row labels), unless the full-width record below
-        # it is itself clearly a header (its columns vote so).
+        # it is itself clearly a header (its columns vote so), or it names far fewer
+        # columns than the rows have (scikit-learn's "569,30,malignant,benign" above
+        # 31-field rows: counts and class names, not one name per column).
         if len(records) > 2 and header_votes(records[1:], null_tokens) > 0:
+            return 1
+        if _non_blank(records[0]) < width - 1:
             return 1
         return 0
     return header
@@ -393,8 +397,14 @@ def detect_dialect(
     else:
         # A table below title rows nearly always has a header, even one of numbers
         # ("Year,2000,2001") that the column vote would take for data.
+        # Not when the record below them is numbers or dates in every cell (none
+        # blank, as above row labels) and the columns vote it data: a table of numbers
+        # with no header under a line of metadata.
         comments_only = all(_is_comment(r) or not _non_blank(r) for r in sample.records[:titles])
-        has_header = (titles > 0 and not comments_only) or votes >= 0
+        numbers_below = (
+            votes < 0 and all(c.strip() for c in first) and one_record_is_data(first, null_tokens)
+        )
+        has_header = (titles > 0 and not comments_only and not numbers_below) or votes >= 0
         detected = True
     header = tuple(first) if has_header else tuple("" for _ in first)
     labels = False

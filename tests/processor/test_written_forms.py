@@ -208,6 +208,27 @@ def test_right_aligned_fixed_width_with_spaces_in_cells_and_wider_ids(tmp_path: 
     assert {r["heduc"] for r in rows} == set(edu)
 
 
+def test_metadata_line_above_a_table_of_numbers_without_header(tmp_path: Path) -> None:
+    # scikit-learn's breast_cancer.csv and wine_data.csv: a first line of counts and
+    # class names ("569,30,malignant,benign") naming far fewer columns than the rows
+    # have, then rows of numbers only. The line is a title, and there is no header.
+    rows_text = "".join(
+        ",".join(f"{(r * 7 + c) % 23 + 0.5}" for c in range(6)) + f",{r % 2}\n" for r in range(40)
+    )
+    report, rows = run(tmp_path, "40,6,malignant,benign\n" + rows_text, "breast_cancer.csv")
+    assert report["rows_rejected"] == 0
+    assert report["source"]["header"]["present"] is False
+    assert report["source"]["lines_skipped_before_header"] == 1
+    assert len(rows) == 40 and len(rows[0]) == 7
+    assert rows[0]["column_1"] == 0.5 and rows[0]["column_7"] == 0
+    # A header of numbers under a title, over row labels, stays a header (messytables).
+    text = "Arzte je Jahr\n;1985;1993;2000\nChirurgie;1;2;3\nKinder;4;5;6\nHerz;7;8;9\n"
+    report, rows = run(tmp_path, text, "years.csv")
+    assert report["source"]["header"]["present"] is True
+    assert [c["original_name"] for c in report["columns"]][1:] == ["1985", "1993", "2000"]
+    assert len(rows) == 3
+
+
 def test_c_comment_and_title_above_a_whitespace_table(tmp_path: Path) -> None:
     text = (
         "/*quarterly, seasonally adjusted, West German\n"
