@@ -158,7 +158,10 @@ def unknown_type_columns(types: dict[str, str], report: dict[str, Any]) -> list[
     """Columns named in ``types`` that a version's report does not have (by output name
     or header, kept or dropped)."""
     known: set[str] = set()
-    for entry in [*report.get("columns", []), *report.get("columns_dropped", [])]:
+    used = report.get("transform")
+    # types name the file's columns: with a transform, also those it removed.
+    given = used.get("input_columns", []) if isinstance(used, dict) else []
+    for entry in [*report.get("columns", []), *report.get("columns_dropped", []), *given]:
         if isinstance(entry, dict):
             known.update(str(entry.get(k)) for k in ("name", "original_name") if entry.get(k))
     return [c for c in types if c not in known]

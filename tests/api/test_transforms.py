@@ -178,3 +178,14 @@ def test_the_upload_page_offers_the_registered_names(client: httpx.Client) -> No
     for name in REGISTRY:
         assert f'<option value="{name}">{name}</option>' in page
     assert '<option value="none">' in page
+
+
+def test_types_on_reprocess_know_the_columns_a_transform_was_given() -> None:
+    """?types= names the file's columns: one the transform removed is still known."""
+    from api.options import unknown_type_columns
+
+    report = {
+        "columns": [{"name": "n"}],
+        "transform": {"input_columns": [{"name": "n"}, {"name": "note"}]},
+    }
+    assert unknown_type_columns({"note": "string", "x": "int"}, report) == ["x"]

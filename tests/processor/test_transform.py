@@ -305,3 +305,17 @@ def test_a_run_with_a_transform_lets_pandas_in_and_one_without_does_not(tmp_path
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert done.returncode == 2 and "'nope' is not registered" in done.stderr
+
+
+def test_rows_add_up_with_dedupe_and_rejects_too(tmp_path: Path) -> None:
+    source = tmp_path / "mixed.csv"
+    text = ORDERS.read_text()
+    # Line 9 repeats line 2 (removed by dedupe), line 10 has a field too many (rejected).
+    source.write_text(text + text.splitlines()[1] + "\n1008,x@y.net,DE,1,1.00,2024-03-05,extra\n")
+    lenient = Settings(max_reject_ratio=0.5, processor=ProcessorSettings(transforms=REGISTRY))
+    options = options_from({"transform": "drop-test-rows", "dedupe": True}, lenient)
+    report = process_csv(lambda: source.open("rb"), tmp_path / "out", options)
+    assert report["rows_in"] == 9
+    assert report["duplicates_removed"] == 1 and report["rows_rejected"] == 1
+    assert report["rows_removed_by_transform"] == 2 and report["rows_out"] == 5
+    assert report["transform"]["rows_in"] == 7
