@@ -61,6 +61,9 @@ def test_probes_are_open(keyed_api: ApiServer) -> None:
     with http(keyed_api) as c:
         assert c.get("/healthz").status_code == 200
         assert c.get("/readyz").json() == {"status": "ready"}
+        # Prometheus scrapes without a key (README: For operators, Metrics).
+        scraped = c.get("/metrics")
+        assert scraped.status_code == 200 and "mini_http_requests_total" in scraped.text
     with http(keyed_api, "wrong") as c:
         assert c.get("/healthz").status_code == 200
 
