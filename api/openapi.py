@@ -220,7 +220,10 @@ RESPONSES: dict[tuple[str, str], dict[str, Any]] = {
         **PER_DATASET,
     },
     ("delete", "/datasets/{dataset_id}"): {
-        "204": {"description": "deleted: objects, then catalog rows"},
+        "204": {
+            "description": "deleted: objects, then catalog rows (by name: X-Dataset-Name only)",
+            "headers": IDENTITY,
+        },
         "409": _error("a targeted version is queued or processing", RETRY_AFTER),
         **PER_DATASET,
     },

@@ -245,9 +245,10 @@ def source_report(container: Container, source: Dataset) -> dict[str, Any] | Non
     return report if isinstance(report, dict) else None
 
 
-def delete(container: Container, ref: str, version: int | None) -> list[str]:
+def delete(container: Container, ref: str, version: int | None) -> tuple[Served, list[str]]:
     """Remove every version of the named dataset, or the one version a version id or
-    `version` names: objects first, so nothing points at missing data.
+    `version` names: objects first, so nothing points at missing data. Returns the
+    version the URL addressed, and the ids removed.
 
     The upload sidecar goes last among the objects: while it exists the reconciler may
     record an upload again, and the catalog row is removed only after it.
@@ -278,7 +279,7 @@ def delete(container: Container, ref: str, version: int | None) -> list[str]:
         catalog.delete(target.id)
         deleted.append(target.id)
         container.resolver.forget()
-    return deleted
+    return served, deleted
 
 
 def metadata(container: Container, ref: str, version: int | None = None) -> tuple[Served, Metadata]:

@@ -22,7 +22,7 @@ from core.catalog.search import MAX_QUERY_CHARS, MAX_QUERY_WORDS, query_words
 from core.storage import ObjectNotFound
 
 from .. import service
-from ..answers import identity_headers, json_answer, not_ready, pending
+from ..answers import HEADER_NAME, identity_headers, json_answer, not_ready, pending
 from ..deps import CatalogDep, ContainerDep, ServedDep, VersionQuery
 from ..errors import NotFound, Unprocessable
 from ..metadata import MetadataPatch, metadata_body
@@ -276,8 +276,13 @@ async def delete_dataset(
     dataset_id: str, container: ContainerDep, version: VersionQuery = None
 ) -> Response:
     """Remove the dataset's versions (or one with `?version=N`): objects, then catalog rows."""
-    await anyio.to_thread.run_sync(lambda: service.delete(container, dataset_id, version))
-    return Response(status_code=204)
+    served, _ = await anyio.to_thread.run_sync(
+        lambda: service.delete(container, dataset_id, version)
+    )
+    if served.addressed_by == "name":
+        # Every version went: the answer names the dataset.
+        return Response(status_code=204, headers={HEADER_NAME: served.name})
+    return Response(status_code=204, headers=identity_headers(served))
 
 
 @router.get("/{dataset_id}/status", response_model=None)

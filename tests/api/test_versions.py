@@ -237,12 +237,17 @@ def test_delete_one_version_and_refuse_while_processing(
 ) -> None:
     upload(client, "partial", _csv([1]))
     v2 = upload(client, "partial", _csv([2]))
-    assert client.delete("/datasets/partial?version=2").status_code == 204
+    gone = client.delete("/datasets/partial?version=2")
+    assert gone.status_code == 204
+    # The answer names what it removed: that version.
+    assert (gone.headers["x-dataset-name"], gone.headers["x-dataset-version"]) == ("partial", "2")
+    assert gone.headers["x-dataset-version-id"] == v2["id"]
     assert served(client, "partial") == [1]
     assert client.get(f"/datasets/{v2['id']}").status_code == 404
     # A version's own URL deletes that version only.
     v3 = upload(client, "partial", _csv([3]))
-    assert client.delete(f"/datasets/{v3['id']}").status_code == 204
+    gone = client.delete(f"/datasets/{v3['id']}")
+    assert gone.status_code == 204 and gone.headers["x-dataset-version-id"] == v3["id"]
     assert served(client, "partial") == [1]
     catalog = catalog_of(local_api)
     busy = "d" * 32
@@ -261,4 +266,7 @@ def test_delete_one_version_and_refuse_while_processing(
         assert served(client, "partial") == [1]
     finally:
         catalog.mark_failed(busy, "given up by the test")
-    assert client.delete("/datasets/partial").status_code == 204
+    everything = client.delete("/datasets/partial")
+    assert everything.status_code == 204 and everything.headers["x-dataset-name"] == "partial"
+    # Every version went: no one version to name.
+    assert "x-dataset-version" not in everything.headers
