@@ -103,6 +103,7 @@ def _options(
     header_row: int | None,
     no_header: bool,
     on_schema_change: str | None,
+    transform: str | None = None,
 ) -> dict[str, Any]:
     return {
         "encoding": encoding,
@@ -110,6 +111,7 @@ def _options(
         "header_row": header_row,
         "no_header": True if no_header else None,
         "on_schema_change": on_schema_change,
+        "transform": transform,
     }
 
 
@@ -124,6 +126,11 @@ def detection_options(f: Any) -> Any:
                 "--on-schema-change",
                 type=click.Choice(["pin", "reject", "allow"]),
                 help="what a schema change does to the dataset (default: pin)",
+            ),
+            click.option(
+                "--transform",
+                help="a pandas transform the operator registered; kept by later uploads "
+                "of the dataset; 'none' removes it",
             ),
         ]
     ):
@@ -226,9 +233,10 @@ def upload(
     header_row: int | None,
     no_header: bool,
     on_schema_change: str | None,
+    transform: str | None,
 ) -> None:
     """Upload FILE(s); each becomes a version (of --name, or a dataset of its own)."""
-    options = _options(encoding, delimiter, header_row, no_header, on_schema_change)
+    options = _options(encoding, delimiter, header_row, no_header, on_schema_change, transform)
     results: list[dict[str, Any]] = []
     failed = 0
     with api_errors():
@@ -496,9 +504,10 @@ def reprocess(
     header_row: int | None,
     no_header: bool,
     on_schema_change: str | None,
+    transform: str | None,
 ) -> None:
     """Process a version's uploaded file again, as a new version (with new options)."""
-    options = _options(encoding, delimiter, header_row, no_header, on_schema_change)
+    options = _options(encoding, delimiter, header_row, no_header, on_schema_change, transform)
     with api_errors():
         created = ctx.client.reprocess(ref, version=version, options=options)
         err.print(

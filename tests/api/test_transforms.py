@@ -5,6 +5,9 @@ and a folder of modules on MINI_PROCESSOR__TRANSFORMS_PATH (a mounted ConfigMap)
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -189,3 +192,23 @@ def test_types_on_reprocess_know_the_columns_a_transform_was_given() -> None:
         "transform": {"input_columns": [{"name": "n"}, {"name": "note"}]},
     }
     assert unknown_type_columns({"note": "string", "x": "int"}, report) == ["x"]
+
+
+def test_the_command_line_client_passes_the_transform(server: ApiServer) -> None:
+    cli = Path(sys.executable).with_name("mini-pipeline")
+    env = {**os.environ, "MINI_URL": server.url, "COLUMNS": "200"}
+    env.pop("MINI_API_KEY", None)
+    orders = str(ROOT / "examples" / "orders.csv")
+    done = subprocess.run(
+        [str(cli), "--json", "upload", orders, "--name", "cli", "--transform", "line-total",
+         "--wait"],
+        capture_output=True, text=True, env=env, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["options"]["transform"] == "line-total"
+    done = subprocess.run(
+        [str(cli), "--json", "reprocess", "cli", "--transform", "none", "--wait"],
+        capture_output=True, text=True, env=env, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["options"]["transform"] is None
