@@ -34,6 +34,15 @@ def summary(report: dict[str, Any], source: Path, outdir: Path, seconds: float) 
         + (f"header on line {header.get('line')}" if header.get("present") else "no header"),
         "  columns",
     ]
+    used = report.get("transform")
+    if isinstance(used, dict):
+        # Before the columns: what is listed below is the transform's output.
+        lines.insert(
+            -1,
+            f"  transform {used.get('name')} ({used.get('function')}, version "
+            f"{used.get('version')}): {used.get('rows_in')} rows in, "
+            f"{used.get('rows_removed')} removed",
+        )
     columns = report.get("columns") or []
     width = max((len(str(c.get("name"))) for c in columns[:MAX_COLUMNS]), default=4)
     for col in columns[:MAX_COLUMNS]:

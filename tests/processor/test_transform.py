@@ -319,3 +319,14 @@ def test_rows_add_up_with_dedupe_and_rejects_too(tmp_path: Path) -> None:
     assert report["duplicates_removed"] == 1 and report["rows_rejected"] == 1
     assert report["rows_removed_by_transform"] == 2 and report["rows_out"] == 5
     assert report["transform"]["rows_in"] == 7
+
+
+def test_the_summary_names_the_transform(tmp_path: Path) -> None:
+    from processor.summary import summary
+
+    report = run(ORDERS, tmp_path, "drop-test-rows")
+    text = summary(report, ORDERS, tmp_path, 0.1)
+    assert (
+        "  transform drop-test-rows (processor.transforms.examples:drop_test_rows, version 1): "
+        "7 rows in, 2 removed\n  columns" in text
+    )
