@@ -9,6 +9,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, BinaryIO, TypeVar
 
 import urllib3
+
+# Before minio: its admin client's crypto is loaded only when used (see there).
+from . import minio_crypto  # noqa: F401
+
+# isort: split
 from minio import Minio
 from minio.error import InvalidResponseError, S3Error, ServerError
 
