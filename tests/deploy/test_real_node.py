@@ -614,21 +614,58 @@ def test_api_pod_deleted_while_a_job_runs_the_new_pod_follows_it(real: Node) -> 
     assert [p["metadata"]["uid"] for p in new] != [old["metadata"]["uid"]]
 
 
+# Issue 14: a tiny file's processor, start to exit, within 0.5 s in a pod.
+START_TO_EXIT_GOAL_S = 0.5
+TINY_RUNS = 3
+
+
+def run_timing(log: str) -> dict[str, Any]:
+    """The `timing` field of the processor's last JSON line (processor/timing.py)."""
+    for line in reversed(log.splitlines()):
+        if line.startswith("{") and '"timing"' in line:
+            timing: dict[str, Any] = json.loads(line)["timing"]
+            return timing
+    raise AssertionError(f"no timing line in the pod's log:\n{log}")
+
+
 def test_processor_start_to_exit_on_a_tiny_file(real: Node) -> None:
-    """Measured from inside: the container's start and finish times the kubelet reports."""
+    """Measured from inside: the processor's own figures on its last log line (its
+    process's age from /proc, its phases, its CPU), read through pods/log; beside them
+    the container's start and finish as the kubelet reports them (whole seconds)."""
+    rows = []
     with real.client(30) as api:
-        dataset_id = upload(api, GOOD_CSV, delimiter=";")
-        assert final(api, dataset_id)["status"] == "ready"
-    (pod,) = real.dataset_pods(dataset_id)
-    state = terminated(pod)
-    assert state is not None
-    began = datetime.fromisoformat(state["startedAt"].replace("Z", "+00:00"))
-    ended = datetime.fromisoformat(state["finishedAt"].replace("Z", "+00:00"))
-    seconds = (ended - began).total_seconds()
+        for _ in range(TINY_RUNS):
+            dataset_id = upload(api, GOOD_CSV, delimiter=";")
+            assert final(api, dataset_id)["status"] == "ready"
+            (pod,) = real.dataset_pods(dataset_id)
+            state = terminated(pod)
+            assert state is not None
+            began = datetime.fromisoformat(state["startedAt"].replace("Z", "+00:00"))
+            ended = datetime.fromisoformat(state["finishedAt"].replace("Z", "+00:00"))
+            rows.append(((ended - began).total_seconds(), run_timing(pod_log(real, pod))))
+    load = os.getloadavg()
     print(
-        f"\nreal node: processor container start to exit on a 3-row CSV: {seconds:.0f}s"
-        " (whole seconds, as the kubelet reports them)"
+        f"\nreal node: processor start to exit on a 3-row CSV ({TINY_RUNS} pods,"
+        f" load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}); goal"
+        f" {START_TO_EXIT_GOAL_S} s"
     )
-    # A bound against a hang or a regression by multiples, not a benchmark: other
-    # suites share the 2 cores (11 s seen at load average 16; ~4 s when quiet).
-    assert seconds <= 20
+    for kubelet_s, t in rows:
+        phases = ", ".join(f"{k} {v * 1000:.0f}" for k, v in t["phases_s"].items())
+        cpu = ", ".join(f"{k} {v * 1000:.0f}" for k, v in t["phases_cpu_s"].items())
+        store = ", ".join(
+            f"{k} {t['store_calls'][k]}x {v * 1000:.0f}" for k, v in t["store_s"].items()
+        )
+        print(
+            f"  age at the last line {t['age_s']:.3f} s"
+            f" ({t['age_s'] / START_TO_EXIT_GOAL_S:.2f}x the goal), CPU {t['cpu_s']:.3f} s"
+            f" ({t['cpu_s'] / START_TO_EXIT_GOAL_S:.2f}x); kubelet {kubelet_s:.0f} s (whole"
+            f" seconds)\n    before the processor's imports {t['before_processor_s'] * 1000:.0f}"
+            f" ms; phases ms: {phases}\n    CPU ms: {cpu}\n    store calls ms: {store}"
+        )
+    for kubelet_s, t in rows:
+        # Bounds against a hang or a regression by multiples, not a benchmark (that is
+        # `make bench`): other suites share the 2 cores, which stretches wall time
+        # (11 s seen at load average 16), not CPU.
+        assert t["age_s"] is not None and t["age_s"] <= 20 * START_TO_EXIT_GOAL_S
+        assert kubelet_s <= 20
+        assert t["cpu_s"] <= 3 * START_TO_EXIT_GOAL_S, t
