@@ -32,10 +32,8 @@ TEST_DOMAINS = ("@example.com", "@example.org", "@test.invalid")
 )
 def line_total(frame: pd.DataFrame) -> pd.DataFrame:
     """Derive a column: Arrow-backed arithmetic keeps nulls null (no NaN)."""
-    total = frame["quantity"].astype("float64[pyarrow]") * frame["unit_price"].astype(
-        "float64[pyarrow]"
-    )
-    frame["line_total"] = total.round(2)
+    quantity = frame["quantity"].astype("float64[pyarrow]")
+    frame["line_total"] = (quantity * frame["unit_price"].astype("float64[pyarrow]")).round(2)
     return frame
 
 
