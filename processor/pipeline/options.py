@@ -66,13 +66,19 @@ class Baseline:
     version: int
     columns: tuple[BaselineColumn, ...]
     id: str | None = None
+    # What it served and through which transform (README: Your own pandas step): a
+    # change of transform changes the served columns, which the report then says.
+    served: tuple[str, ...] = ()
+    transform: str | None = None
 
     @classmethod
     def from_report(cls, report: Any, version: int, id: str | None = None) -> Baseline:
         """Columns of a baseline's report.json; BadInput when it has none to read."""
         where = f"the report of version {version}" + (f" ({id})" if id else "")
         columns = report.get("columns") if isinstance(report, dict) else None
+        served = [c.get("name") for c in columns or [] if isinstance(c, dict)]
         used = report.get("transform") if isinstance(report, dict) else None
+        through = str(used["name"]) if isinstance(used, dict) and used.get("name") else None
         if isinstance(used, dict) and "input_columns" in used:
             # A version served through a transform is compared by the columns its file
             # had (what the transform was given), like with like: the transform's own
@@ -100,7 +106,13 @@ class Baseline:
                 raise BadInput(
                     f"{where} gives column {parsed[-1].name!r} the unknown type {parsed[-1].type!r}"
                 )
-        return cls(version=version, columns=tuple(parsed), id=id)
+        return cls(
+            version=version,
+            columns=tuple(parsed),
+            id=id,
+            served=tuple(str(n) for n in served if n is not None),
+            transform=through,
+        )
 
     def as_dict(self) -> dict[str, Any]:
         return {"id": self.id, "version": self.version}

@@ -51,7 +51,7 @@ from .reader import (
 )
 from .rejects import FILE as REJECTS_FILE
 from .rejects import ContractRejects, RejectsFile
-from .report import DATA_FILE, Timings, build_report, transform_report
+from .report import DATA_FILE, Timings, build_report, transform_change, transform_report
 from .rowhash import DistinctEstimate, row_hashes, value_hashes
 from .schema_change import Target, Watch, a_type, schema_change_dict
 from .spill import SpillWriter, read_spill
@@ -162,6 +162,8 @@ def process_csv(
         report["schema_change"] = changes
         if options.transform is not None:
             transform_report(report, options.transform, layout, written)
+        if options.baseline is not None:
+            transform_change(report, options.baseline, options.transform)
         if drift is not None and changes["changed"]:
             report["warnings"].append(
                 f"the columns differ from version {drift.baseline.version}: "

@@ -20,6 +20,7 @@ from .version import processor_version
 
 if TYPE_CHECKING:
     from .dedup import Plan
+    from .options import Baseline
     from .process import Layout, Scan, Written
 
 DATA_FILE = "data.parquet"
@@ -389,6 +390,38 @@ def transform_report(
         report["warnings"].append(
             f"the transform {used.name!r} (version {used.version}) removed {removed} row(s){where}"
         )
+
+
+def transform_change(report: dict[str, Any], baseline: Baseline, used: Transform | None) -> None:
+    """When the version served before went through another transform (or none), the
+    served columns change by that choice, not by the file: ``transform_change`` and a
+    warning say how, since the schema comparison looks at the files' columns."""
+    now = used.name if used is not None else None
+    if baseline.transform == now:
+        return
+    served = [c["name"] for c in report["columns"]]
+    added = [c for c in served if c not in baseline.served]
+    removed = [c for c in baseline.served if c not in served]
+    report["transform_change"] = {
+        "from": baseline.transform,
+        "to": now,
+        "columns_added": added,
+        "columns_removed": removed,
+    }
+    what = []
+    if added:
+        what.append(f"added {', '.join(added[:20])}")
+    if removed:
+        what.append(f"removed {', '.join(removed[:20])}")
+    report["warnings"].append(
+        f"version {baseline.version} was served through "
+        f"{_transform_phrase(baseline.transform)}, this one through {_transform_phrase(now)}"
+        + (f": served columns {'; '.join(what)}" if what else "")
+    )
+
+
+def _transform_phrase(name: str | None) -> str:
+    return f"the transform {name!r}" if name else "no transform"
 
 
 def column_notes(layout: Layout, i: int, stats: ColumnStats) -> list[str]:

@@ -112,6 +112,8 @@ def test_a_later_upload_keeps_the_transform_and_none_removes_it(client: httpx.Cl
     assert third["status"] == "ready", third
     assert third["options"]["transform"] is None
     assert "line_total" not in rows(client, "kept")[0]
+    change = client.get("/datasets/kept/report").json()["transform_change"]
+    assert change["from"] == "line-total" and change["columns_removed"] == ["line_total"]
     fourth = upload(client, "name=kept")
     assert fourth["options"]["transform"] is None
 

@@ -330,3 +330,25 @@ def test_the_summary_names_the_transform(tmp_path: Path) -> None:
         "  transform drop-test-rows (processor.transforms.examples:drop_test_rows, version 1): "
         "7 rows in, 2 removed\n  columns" in text
     )
+
+
+def test_changing_the_transform_is_said_not_refused(tmp_path: Path) -> None:
+    first = run(ORDERS, tmp_path / "v1", "line-total")
+
+    def read(_id: str | None) -> Any:
+        return first
+
+    raw = {"on_schema_change": "reject", "baseline": {"id": None, "version": 1}}
+    options = options_from(raw, settings(), read)
+    second = process_csv(lambda: ORDERS.open("rb"), tmp_path / "v2", options)
+    assert second["schema_change"]["changed"] is False  # the file did not change
+    assert second["transform_change"] == {
+        "from": "line-total",
+        "to": None,
+        "columns_added": [],
+        "columns_removed": ["line_total"],
+    }
+    assert (
+        "version 1 was served through the transform 'line-total', this one through no "
+        "transform: served columns removed line_total" in second["warnings"]
+    )
