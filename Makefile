@@ -88,11 +88,13 @@ TAG ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 REGISTRY ?=
 # make deploy TLS=secret | TLS=cert-manager: TLS on the ingress (README: TLS).
 TLS ?=
+# make deploy METRICS=prometheus: Prometheus scrapes the API (README: For operators).
+METRICS ?=
 API_IMAGE := $(REGISTRY)mini-pipeline-api:$(TAG)
 PROCESSOR_IMAGE := $(REGISTRY)mini-pipeline-processor:$(TAG)
 KUBECTL ?= $(if $(shell command -v microk8s 2>/dev/null),microk8s kubectl,kubectl)
 NAMESPACE := mini-pipeline
-DEPLOY_ENV = KUBECTL="$(KUBECTL)" API_IMAGE="$(API_IMAGE)" PROCESSOR_IMAGE="$(PROCESSOR_IMAGE)" TLS="$(TLS)"
+DEPLOY_ENV = KUBECTL="$(KUBECTL)" API_IMAGE="$(API_IMAGE)" PROCESSOR_IMAGE="$(PROCESSOR_IMAGE)" TLS="$(TLS)" METRICS="$(METRICS)"
 
 .PHONY: build import push deploy undeploy logs
 

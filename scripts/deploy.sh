@@ -14,6 +14,8 @@
 #   OVERLAY          the kustomization the layer builds on (default k8s/overlays/microk8s;
 #                    the real-node test passes a test-only overlay on top of it)
 #   LAYER_DIR        where the layer is written (default build/deploy)
+#   TLS              secret | cert-manager: TLS on the ingress (k8s/components/tls*)
+#   METRICS          prometheus: a PodMonitor and Prometheus let in (k8s/components/prometheus)
 #
 # No secret value is committed or printed: they are generated here, written to a
 # private temp dir for kubectl and removed. An existing Secret is never replaced
@@ -75,19 +77,35 @@ patches:
         path: /data/MINI_RUNNER__KUBERNETES__IMAGE
         value: "$PROCESSOR_IMAGE"
 YAML
+  local chosen=()
   # TLS on the ingress (README: TLS): TLS=secret (a certificate you provide in the
   # Secret mini-tls) or TLS=cert-manager (issued by the cert-manager add-on).
   case "${TLS:-}" in
     "") ;;
-    secret) printf 'components:\n  - %s/tls\n' "$components" >>"$layer/kustomization.yaml" ;;
-    cert-manager)
-      printf 'components:\n  - %s/tls-cert-manager\n' "$components" >>"$layer/kustomization.yaml"
-      ;;
+    secret) chosen+=(tls) ;;
+    cert-manager) chosen+=(tls-cert-manager) ;;
     *)
       echo "deploy: TLS must be 'secret' or 'cert-manager', not '$TLS'" >&2
       return 1
       ;;
   esac
+  # METRICS=prometheus: a PodMonitor and the NetworkPolicy that lets Prometheus scrape
+  # the API (README: For operators, Metrics).
+  case "${METRICS:-}" in
+    "") ;;
+    prometheus) chosen+=(prometheus) ;;
+    *)
+      echo "deploy: METRICS must be 'prometheus' or empty, not '$METRICS'" >&2
+      return 1
+      ;;
+  esac
+  if ((${#chosen[@]})); then
+    printf 'components:\n' >>"$layer/kustomization.yaml"
+    local c
+    for c in "${chosen[@]}"; do
+      printf '  - %s/%s\n' "$components" "$c" >>"$layer/kustomization.yaml"
+    done
+  fi
 }
 
 random_hex() { od -An -N24 -tx1 /dev/urandom | tr -d ' \n'; }

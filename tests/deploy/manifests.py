@@ -54,15 +54,18 @@ def render(path: Path = OVERLAY) -> str:
     ).stdout
 
 
-def render_deploy_layer(api_image: str, processor_image: str, tls: str = "") -> str:
+def render_deploy_layer(
+    api_image: str, processor_image: str, tls: str = "", metrics: str = ""
+) -> str:
     """What `make deploy` applies: the overlay plus the images make build tagged (and
-    `make deploy TLS=...`'s component)."""
+    `make deploy TLS=... METRICS=...`'s components)."""
     env = {
         **os.environ,
         "KUBECTL": str(kubectl_path()),
         "API_IMAGE": api_image,
         "PROCESSOR_IMAGE": processor_image,
         "TLS": tls,
+        "METRICS": metrics,
     }
     return subprocess.run(
         ["bash", str(DEPLOY_SCRIPT), "render"],
