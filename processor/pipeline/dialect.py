@@ -126,8 +126,10 @@ def _non_blank(record: list[str]) -> int:
 
 
 def modal_width(records: list[list[str]]) -> tuple[int, float]:
-    """(most common field count among non-blank records, share of records having it)."""
-    counts = Counter(len(r) for r in records if _non_blank(r))
+    """(most common field count among non-blank records, share of records having it).
+
+    ``#`` comment lines take no part: they are skipped, whatever they split into."""
+    counts = Counter(len(r) for r in records if _non_blank(r) and not _is_comment(r))
     if not counts:
         return 0, 0.0
     width, hits = max(counts.items(), key=lambda kv: (kv[1], kv[0]))

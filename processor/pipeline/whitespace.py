@@ -16,12 +16,20 @@ from .aligned import SEPARATOR, is_rule_line
 from .lines import LINE_BREAK, LineTransform
 
 _FIELD = re.compile(r'"(?:[^"]|"")*"(?=[ \t]|$)|[^ \t]+')
+# "#" and a blank (or nothing) first on a line: a comment, as in delimited files.
+_COMMENT = re.compile(r"#+(?:[ \t]|$)")
 
 
 def split_fields(line: str) -> str:
     if is_rule_line(line):
         return ""
-    return SEPARATOR.join(_FIELD.findall(line.strip(" \t")))
+    text = line.strip(" \t")
+    if _COMMENT.match(text):
+        # Left whole: one field, skipped and counted as a comment line. Split, a
+        # comment of as many words as the table has columns ("# second comment" in a
+        # three-column table) would be read as a row.
+        return text
+    return SEPARATOR.join(_FIELD.findall(text))
 
 
 class WhitespaceFields(LineTransform):

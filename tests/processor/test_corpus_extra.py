@@ -201,6 +201,6 @@ def test_corpus_extra(extra_files: dict[str, Path], tmp_path: Path) -> None:
     print("\n" + text)
     ARTIFACTS.mkdir(exist_ok=True)
     (ARTIFACTS / "corpus-extra-table.txt").write_text(text + "\n")
-    assert len(all_cases) >= 78
+    assert len(all_cases) >= 88
     assert crashes == 0, text
     assert share >= 0.95, text

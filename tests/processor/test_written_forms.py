@@ -270,6 +270,20 @@ def test_hash_comment_lines_are_not_the_header(tmp_path: Path) -> None:
     assert len(rows) == 3
 
 
+@pytest.mark.parametrize("sep", ["\t", "  "])
+def test_comment_lines_inside_a_table_are_never_rows(tmp_path: Path, sep: str) -> None:
+    # astropy's apostrophe.rdb: "# second comment", indented, between the rows of a
+    # three-column table has three words; it is a comment, not a row (tab-separated),
+    # and not a row either when the table is split at runs of blanks.
+    lines = ["# first comment", "id name n", "11 jean's 1", "  # second comment", "12 b 8"]
+    lines += [f"{i} x{i} {i % 3}" for i in range(13, 20)]
+    report, rows = run(tmp_path, "\n".join(ln.replace(" ", sep) for ln in lines) + "\n")
+    assert report["rows_rejected"] == 0
+    assert report["source"]["comment_lines_skipped"] == 1
+    assert [r["id"] for r in rows] == [11, 12, *range(13, 20)]
+    assert list(rows[0]) == ["id", "name", "n"]
+
+
 def test_one_line_header_only(tmp_path: Path) -> None:
     report, rows = run(tmp_path, "a b c\n", "h.dat")
     assert report["rows_out"] == 0 and rows == []
