@@ -669,7 +669,14 @@ class SqlCatalog:
             if row.status == Status.processing.value and not self._may_take(row, owner):
                 return False
             options = dict(row.options or {})
-            if row.status == Status.queued.value and row.name is not None and row.version:
+            if row.status == Status.queued.value:
+                options.pop("baseline", None)
+            # Version 1 has no earlier versions to wait for or compare with.
+            if (
+                row.status == Status.queued.value
+                and row.name is not None
+                and (row.version or 0) > 1
+            ):
                 earlier = select(DatasetRow).where(
                     DatasetRow.name == row.name, DatasetRow.version < row.version
                 )
@@ -687,7 +694,6 @@ class SqlCatalog:
                     .order_by(DatasetRow.version.desc())
                     .limit(1)
                 ).first()
-                options.pop("baseline", None)
                 if baseline is not None:
                     options["baseline"] = {"id": baseline.id, "version": baseline.version}
             result = session.execute(
