@@ -76,9 +76,11 @@ def warm_up() -> None:
     for name in OPTIONAL_MODULES:
         with contextlib.suppress(ImportError):
             importlib.import_module(name)
-    from core.settings import Settings, StorageBackend
+    from core.settings import StorageBackend
+    from processor.__main__ import _parser, prebuild_settings
 
-    if Settings().storage.backend == StorageBackend.s3:
+    _parser()
+    if prebuild_settings().storage.backend == StorageBackend.s3:
         importlib.import_module("core.storage.s3")
     from processor.pipeline.version import processor_version
 
