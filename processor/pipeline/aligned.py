@@ -99,6 +99,8 @@ def _layout(
     spans = _spans(shaping)
     if not exact and len(spans) > usual:
         spans = _join_bridged(spans, typical, usual)
+    if not exact and len(spans) < usual:
+        spans = _cell_extents(typical, usual) or spans
     if len(spans) < 2 or (exact and len(spans) != usual):
         return None
     fitting = sum(1 for ln in lines if _fits(ln, spans))
@@ -128,6 +130,31 @@ def _join_bridged(
     return joined if len(joined) == usual else spans
 
 
+_CELL = re.compile(r"\S+(?: \S+)*")
+
+
+def _cell_extents(typical: list[str], usual: int) -> list[tuple[int, int]] | None:
+    """Columns from where each line's cells lie, when blank positions alone merge two.
+
+    A left-aligned label column that runs up to the next column's header (``Oslo
+    Blindern`` ending where ``Temp`` starts) leaves no position blank on every line
+    between them, though every line has ``usual`` cells two spaces apart. Column k
+    then spans from the leftmost start to the rightmost end of the lines' k-th cells;
+    kept only if those spans do not overlap."""
+    starts = [len(max(typical, key=len))] * usual
+    ends = [0] * usual
+    for ln in typical:
+        cells = [(m.start(), m.end()) for m in _CELL.finditer(ln)]
+        if len(cells) != usual:
+            return None
+        for k, (start, end) in enumerate(cells):
+            starts[k], ends[k] = min(starts[k], start), max(ends[k], end)
+    spans = list(zip(starts, ends, strict=True))
+    if any(spans[k][1] > spans[k + 1][0] for k in range(usual - 1)):
+        return None
+    return spans
+
+
 def split_line(line: str, spans: Sequence[tuple[int, int]]) -> str:
     if is_rule_line(line):
         return ""
@@ -148,6 +175,9 @@ def _fits(line: str, spans: Sequence[tuple[int, int]]) -> bool:
     pos = spans[0][1]
     for start, end in spans[1:]:
         if line[pos:start].strip():
+            return False
+        # Columns that touch: the line must not have one word across the cut.
+        if pos == start and 0 < start < len(line) and " " not in line[start - 1 : start + 1]:
             return False
         pos = end
     return True

@@ -208,6 +208,30 @@ def test_right_aligned_fixed_width_with_spaces_in_cells_and_wider_ids(tmp_path: 
     assert {r["heduc"] for r in rows} == set(edu)
 
 
+def test_fixed_width_label_reaching_the_next_column_under_a_title(tmp_path: Path) -> None:
+    # A left-aligned label ("Oslo Blindern") ends where the next column's header starts,
+    # so no position is blank on every line between them; every line still has three
+    # cells two or more spaces apart. The title is not cut into cells.
+    text = (
+        "  STATION REPORT\n\n"
+        "***********************************\n"
+        "Station      Temp   Rain\n"
+        "***********************************\n"
+        "Oslo Blindern  12.5    0.0\n"
+        "Bergen         10.1   22.4\n"
+        "Tromso          4.0    3.1\n"
+        "***********************************\n"
+    )
+    report, rows = run(tmp_path, text, "stations.txt")
+    assert report["detection"]["layout"]["value"] == "fixed-width"
+    assert report["rows_rejected"] == 0
+    assert rows == [
+        {"station": "Oslo Blindern", "temp": 12.5, "rain": 0.0},
+        {"station": "Bergen", "temp": 10.1, "rain": 22.4},
+        {"station": "Tromso", "temp": 4.0, "rain": 3.1},
+    ]
+
+
 def test_metadata_line_above_a_table_of_numbers_without_header(tmp_path: Path) -> None:
     # scikit-learn's breast_cancer.csv and wine_data.csv: a first line of counts and
     # class names ("569,30,malignant,benign") naming far fewer columns than the rows
