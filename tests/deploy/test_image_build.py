@@ -186,6 +186,31 @@ def test_processor_image_turns_a_csv_into_parquet_as_uid_10001_on_a_read_only_ro
     assert errno == "30", "EROFS: the root filesystem is read-only"
 
 
+def test_processor_image_compiles_nothing_at_a_start(
+    containerd: tuple[Containerd, dict[str, str]],
+) -> None:
+    """Every module a run imports comes from a .pyc that Python takes as is: the root is
+    read-only, so a stale one (pip's record mtimes, which the layers round) would be
+    compiled again at every pod's start (issue 14; Dockerfile.processor's compileall)."""
+    ctrd, refs = containerd
+    result = run_in(
+        ctrd,
+        refs["processor"],
+        "processor-pyc",
+        "python",
+        "-v",
+        "-c",
+        "import processor.__main__, core.storage.s3",
+    )
+    assert result.returncode == 0, result.stderr.decode()[-2000:]
+    lines = result.stderr.decode().splitlines()
+    loaded = [line for line in lines if line.startswith("# code object from ")]
+    compiled = [line for line in loaded if not line.rstrip("'").endswith(".pyc")]
+    stale = [line for line in lines if line.startswith("# bytecode is stale")]
+    assert len(loaded) > 300, "the listing is complete"
+    assert not stale and not compiled, (stale + compiled)[:20]
+
+
 def test_processor_image_exits_2_on_bad_input(
     containerd: tuple[Containerd, dict[str, str]], tmp_path: Path
 ) -> None:
