@@ -120,9 +120,9 @@ def test_a_crashed_child_fails_only_its_dataset(tmp_path: Path) -> None:
             status = wait_final(client, other, timeout=300)
             assert status["status"] == "ready", status
             assert status["rows_out"] == ROWS
-            # A bad file: exit 2, so the processor's own message, not a crash.
-            # Every row has too many fields: over the reject budget.
-            bad = _upload(client, b"a,b\n1,2,3,4\n5,6,7,8\n", "bad")
+            # A bad file: exit 2, so the processor's own message, not a crash. A JSON
+            # object passes the upload's sniff (JSON is read) but holds no rows.
+            bad = _upload(client, b'{\n  "a": 1,\n  "b": [1, 2]\n}\n', "bad")
             status = wait_final(client, bad)
             assert status["status"] == "failed"
             assert "exited with code" not in str(status["error"]), status
