@@ -15,10 +15,13 @@ test reads from the pod's log.
   the GET up to its headers; a tiny body comes with them; ``put_bytes`` is the manifest).
 * ``cpu_s``: user + system CPU of the whole process so far (getrusage), which the
   machine's other load does not stretch the way it stretches wall time.
+* ``gc_frozen``: objects the imports made that the cycle collector no longer scans
+  (processor/coldstart.py; 0 when the process was not a cold run).
 """
 
 from __future__ import annotations
 
+import gc
 import os
 import resource
 import time
@@ -77,6 +80,7 @@ class Timeline:
             "before_processor_s": None if age is None else round(max(0.0, age - since_import), 3),
             "since_import_s": round(since_import, 4),
             "cpu_s": round(cpu_seconds(), 4),
+            "gc_frozen": gc.get_freeze_count(),
             "phases_s": {k: round(w, 4) for k, (w, _) in self.phases.items()},
             "phases_cpu_s": {k: round(c, 4) for k, (_, c) in self.phases.items()},
             "store_s": {k: round(v, 4) for k, v in self.store_seconds.items()},
