@@ -7,6 +7,11 @@ embedded default, a burst of tiny files, and a cold `python -m processor run`.
   --burst=N     tiny files uploaded at once (default 100)
   --cold=N      cold `python -m processor run` timed (default 10)
   --no-compare  leave out the same latency with MINI_RUNNER__FORK_SERVER=false
+  --real-node=N N tiny uploads as processor pods on the real node (default 0: left out;
+                ≈ 2-5 min to deploy first, see README Tests): each pod's own start to
+                exit and CPU from its timing line (processor/timing.py), the kubelet's
+                whole seconds beside them
+  A figure whose count is 0 is left out (e.g. --samples=0 --burst=0 --cold=0).
 
 Every figure comes from real processes on loopback: the API as `python -m api`, the
 processor as the command a Kubernetes pod runs (against the local store here, so the
@@ -181,10 +186,27 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--burst", type=int, default=100)
     parser.add_argument("--cold", type=int, default=10)
     parser.add_argument("--no-compare", action="store_true")
+    parser.add_argument("--real-node", type=int, default=0)
     args = parser.parse_args(argv)
     print(f"cores: {os.cpu_count()}, load average before: {os.getloadavg()}")
     rows: list[tuple[str, str, str]] = []
+    if args.samples:
+        rows += fork_server_rows(args)
+    if args.burst:
+        rows += burst_rows(args)
+    if args.cold:
+        rows += cold_rows(args)
+    if args.real_node:
+        rows += real_node_rows(args.real_node)
+    width = max((len(r[0]) for r in rows), default=0)
+    for name, value, ratio in rows:
+        print(f"{name:<{width}}  {value:<28}  {ratio}")
+    print(f"load average after: {os.getloadavg()}")
+    return 0
 
+
+def fork_server_rows(args: argparse.Namespace) -> list[tuple[str, str, str]]:
+    rows = []
     lat, cpu = latency(args.samples)
     median = statistics.median(lat)
     rows.append(
@@ -204,6 +226,11 @@ def main(argv: list[str]) -> int:
                 f"{statistics.median(plain) / median:.1f}x the fork server",
             )
         )
+    return rows
+
+
+def burst_rows(args: argparse.Namespace) -> list[tuple[str, str, str]]:
+    rows = []
     seconds, ready, cpu = burst(args.burst)
     cores = os.cpu_count() or 1
     rows.append(
@@ -222,6 +249,11 @@ def main(argv: list[str]) -> int:
             f"{floor / BURST_GOAL_S:.2f}x the 5 s goal",
         )
     )
+    return rows
+
+
+def cold_rows(args: argparse.Namespace) -> list[tuple[str, str, str]]:
+    rows = []
     runs, cpu_runs = cold(args.cold)
     median = statistics.median(runs)
     rows.append(
@@ -232,11 +264,43 @@ def main(argv: list[str]) -> int:
         )
     )
     rows.append(("  its CPU, median", _ms(statistics.median(cpu_runs)), ""))
-    width = max(len(r[0]) for r in rows)
-    for name, value, ratio in rows:
-        print(f"{name:<{width}}  {value:<28}  {ratio}")
-    print(f"load average after: {os.getloadavg()}")
-    return 0
+    return rows
+
+
+def real_node_rows(runs: int) -> list[tuple[str, str, str]]:
+    """The same command as a Job's pod on the real node (kubelet, containerd, runc, the
+    processor image, S3 through the stand-in), measured by the processor itself."""
+    from tests.deploy.test_real_node import deployed, describe, tiny_pod_timings
+    from tests.servers.kube import KubeControlPlane
+
+    with KubeControlPlane() as kube, deployed(kube) as real:
+        tiny_pod_timings(real, 1)  # the first pod also warms the stand-in S3's buckets
+        load = os.getloadavg()[0]
+        found = tiny_pod_timings(real, runs)
+        load = max(load, os.getloadavg()[0])
+    for kubelet_s, timing in found:
+        print(describe(kubelet_s, timing))
+    ages = [t["age_s"] for _, t in found]
+    cpus = [t["cpu_s"] for _, t in found]
+    kubelet = [k for k, _ in found]
+    median = statistics.median(ages)
+    return [
+        (
+            f"processor pod on the real node, tiny file, start to exit, median of {runs}",
+            f"{_ms(median)} (min {_ms(min(ages))})",
+            f"{median / COLD_GOAL_S:.2f}x the 0.5 s goal (load average up to {load:.1f})",
+        ),
+        (
+            "  its CPU, median",
+            _ms(statistics.median(cpus)),
+            f"{statistics.median(cpus) / COLD_GOAL_S:.2f}x the 0.5 s goal",
+        ),
+        (
+            "  the kubelet's start to finish (whole seconds), median",
+            f"{statistics.median(kubelet):.0f} s",
+            "",
+        ),
+    ]
 
 
 if __name__ == "__main__":

@@ -275,6 +275,14 @@ def volumes(kube: KubeControlPlane, workdir: Path) -> None:
 
 @pytest.fixture(scope="module")
 def real(kube: KubeControlPlane) -> Iterator[Node]:
+    with deployed(kube) as found:
+        yield found
+
+
+@contextlib.contextmanager
+def deployed(kube: KubeControlPlane) -> Iterator[Node]:
+    """The real node with the whole overlay deployed on it (module docstring); also
+    `make bench ARGS="bench_small_files --real-node=N"`."""
     start = time.monotonic()
     images = built_images()
     standins = standin_images()
@@ -628,13 +636,13 @@ def run_timing(log: str) -> dict[str, Any]:
     raise AssertionError(f"no timing line in the pod's log:\n{log}")
 
 
-def test_processor_start_to_exit_on_a_tiny_file(real: Node) -> None:
-    """Measured from inside: the processor's own figures on its last log line (its
-    process's age from /proc, its phases, its CPU), read through pods/log; beside them
-    the container's start and finish as the kubelet reports them (whole seconds)."""
+def tiny_pod_timings(real: Node, runs: int) -> list[tuple[float, dict[str, Any]]]:
+    """`runs` 3-row CSVs one after the other, each to ready; for each, the container's
+    start to finish as the kubelet reports it (whole seconds) and the processor's own
+    timing line (processor/timing.py) read through pods/log."""
     rows = []
     with real.client(30) as api:
-        for _ in range(TINY_RUNS):
+        for _ in range(runs):
             dataset_id = upload(api, GOOD_CSV, delimiter=";")
             assert final(api, dataset_id)["status"] == "ready"
             (pod,) = real.dataset_pods(dataset_id)
@@ -643,6 +651,27 @@ def test_processor_start_to_exit_on_a_tiny_file(real: Node) -> None:
             began = datetime.fromisoformat(state["startedAt"].replace("Z", "+00:00"))
             ended = datetime.fromisoformat(state["finishedAt"].replace("Z", "+00:00"))
             rows.append(((ended - began).total_seconds(), run_timing(pod_log(real, pod))))
+    return rows
+
+
+def describe(kubelet_s: float, t: dict[str, Any]) -> str:
+    phases = ", ".join(f"{k} {v * 1000:.0f}" for k, v in t["phases_s"].items())
+    cpu = ", ".join(f"{k} {v * 1000:.0f}" for k, v in t["phases_cpu_s"].items())
+    store = ", ".join(f"{k} {t['store_calls'][k]}x {v * 1000:.0f}" for k, v in t["store_s"].items())
+    return (
+        f"  age at the last line {t['age_s']:.3f} s"
+        f" ({t['age_s'] / START_TO_EXIT_GOAL_S:.2f}x the goal), CPU {t['cpu_s']:.3f} s"
+        f" ({t['cpu_s'] / START_TO_EXIT_GOAL_S:.2f}x); kubelet {kubelet_s:.0f} s (whole"
+        f" seconds)\n    before the processor's imports {t['before_processor_s'] * 1000:.0f}"
+        f" ms; phases ms: {phases}\n    CPU ms: {cpu}\n    store calls ms: {store}"
+    )
+
+
+def test_processor_start_to_exit_on_a_tiny_file(real: Node) -> None:
+    """Measured from inside: the processor's own figures on its last log line (its
+    process's age from /proc, its phases, its CPU), read through pods/log; beside them
+    the container's start and finish as the kubelet reports them (whole seconds)."""
+    rows = tiny_pod_timings(real, TINY_RUNS)
     load = os.getloadavg()
     print(
         f"\nreal node: processor start to exit on a 3-row CSV ({TINY_RUNS} pods,"
@@ -650,22 +679,13 @@ def test_processor_start_to_exit_on_a_tiny_file(real: Node) -> None:
         f" {START_TO_EXIT_GOAL_S} s"
     )
     for kubelet_s, t in rows:
-        phases = ", ".join(f"{k} {v * 1000:.0f}" for k, v in t["phases_s"].items())
-        cpu = ", ".join(f"{k} {v * 1000:.0f}" for k, v in t["phases_cpu_s"].items())
-        store = ", ".join(
-            f"{k} {t['store_calls'][k]}x {v * 1000:.0f}" for k, v in t["store_s"].items()
-        )
-        print(
-            f"  age at the last line {t['age_s']:.3f} s"
-            f" ({t['age_s'] / START_TO_EXIT_GOAL_S:.2f}x the goal), CPU {t['cpu_s']:.3f} s"
-            f" ({t['cpu_s'] / START_TO_EXIT_GOAL_S:.2f}x); kubelet {kubelet_s:.0f} s (whole"
-            f" seconds)\n    before the processor's imports {t['before_processor_s'] * 1000:.0f}"
-            f" ms; phases ms: {phases}\n    CPU ms: {cpu}\n    store calls ms: {store}"
-        )
+        print(describe(kubelet_s, t))
     for kubelet_s, t in rows:
-        # Bounds against a hang or a regression by multiples, not a benchmark (that is
-        # `make bench`): other suites share the 2 cores, which stretches wall time
-        # (11 s seen at load average 16), not CPU.
+        # Bounds against a hang or a regression, not a benchmark (that is `make bench
+        # ARGS="bench_small_files --real-node=N"`): other suites share the 2 cores,
+        # which stretches wall time (11 s seen at load average 16) but hardly the CPU.
+        # The CPU bound fails the image as it was before issue 14's fixes (0.74-0.77 s:
+        # stale .pyc files compiled at every start, minio's crypto, OpenBLAS's threads).
         assert t["age_s"] is not None and t["age_s"] <= 20 * START_TO_EXIT_GOAL_S
         assert kubelet_s <= 20
-        assert t["cpu_s"] <= 3 * START_TO_EXIT_GOAL_S, t
+        assert t["cpu_s"] <= 1.4 * START_TO_EXIT_GOAL_S, t
