@@ -244,7 +244,12 @@ def preamble_length(records: list[list[str]], null_tokens: frozenset[str] = froz
         # 31-field rows: counts and class names, not one name per column).
         if len(records) > 2 and header_votes(records[1:], null_tokens) > 0:
             return 1
-        if _non_blank(records[0]) < width - 1:
+        if _non_blank(records[0]) < width - 1 and any(
+            _NUMBER_LIKE.fullmatch(c.strip()) for c in records[0]
+        ):
+            # With counts in it. Names only ("a,b" over four fields) are more likely a
+            # broken header: the rows' field counts fail the file rather than its
+            # names being skipped as a title.
             return 1
         return 0
     return header

@@ -13,7 +13,7 @@ from typing import Any
 import pyarrow.parquet as pq
 import pytest
 
-from processor.pipeline import ProcessOptions, process_csv
+from processor.pipeline import BadInput, ProcessOptions, process_csv
 from processor.pipeline.process import detect
 
 
@@ -251,6 +251,13 @@ def test_metadata_line_above_a_table_of_numbers_without_header(tmp_path: Path) -
     assert report["source"]["header"]["present"] is True
     assert [c["original_name"] for c in report["columns"]][1:] == ["1985", "1993", "2000"]
     assert len(rows) == 3
+
+
+def test_names_over_more_fields_are_a_broken_header_not_a_title(tmp_path: Path) -> None:
+    # Two names over four-field rows carry no count that would make them a title:
+    # the file fails on its field counts instead of losing the names.
+    with pytest.raises(BadInput, match="expected 2 fields, found 4"):
+        run(tmp_path, "a,b\n1,2,3,4\n5,6,7,8\n", "broken.csv")
 
 
 def test_c_comment_and_title_above_a_whitespace_table(tmp_path: Path) -> None:
