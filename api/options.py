@@ -25,6 +25,9 @@ USER_OPTIONS = (
     "transform",
 )
 # ?transform= on upload and reprocess (README: Your own pandas step).
+# Stored by the service, never given by a user: the upload is gzip, zip or a workbook,
+# as its first bytes showed; the Kubernetes runner sizes and counts its Job by that.
+PACKED_OPTION = "packed"
 TRANSFORM_QUERY = Query(
     max_length=64,
     description="a pandas transform the operator registered (MINI_PROCESSOR__TRANSFORMS), "

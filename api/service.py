@@ -28,7 +28,7 @@ from core.storage import ObjectNotFound
 from .container import Container
 from .errors import NotFound, ServiceError, Unprocessable
 from .metadata import described_columns, unknown_message
-from .options import check_type_columns, merge_options
+from .options import PACKED_OPTION, check_type_columns, merge_options
 from .versions import Served, find_family, resolve, version_of
 
 log = logging.getLogger(__name__)
@@ -168,6 +168,8 @@ def upload(
     except BaseException:
         container.metrics.upload_rejected()
         raise
+    # Known from the head only now: the Kubernetes runner sizes and counts the Job by it.
+    processing[PACKED_OPTION] = bool(source.digest.packed)
     manifest = UploadManifest(
         dataset_id=dataset_id,
         filename=filename or source.filename or "upload.csv",
@@ -216,7 +218,8 @@ def reprocess(
         sha256=source.sha256,
         uploaded_at=datetime.now(UTC),
         name=name,
-        options=processing_options(catalog, name, chosen, policy, settings.processor.transforms),
+        options=processing_options(catalog, name, chosen, policy, settings.processor.transforms)
+        | {k: v for k, v in source.options.items() if k == PACKED_OPTION},
         on_schema_change=policy,
         reprocess_of=source.id,
     )

@@ -103,6 +103,12 @@ class _Digest:
                 self.check_head()
         self.held.append(data)
 
+    @property
+    def packed(self) -> bool:
+        """gzip, zip or a workbook (read once the head is in): the Kubernetes runner sizes
+        its Job for what it unpacks to."""
+        return container_format(bytes(self.head)) is not None
+
     def check_head(self) -> None:
         self.sniffed = True
         reason = sniff_binary(bytes(self.head))

@@ -99,6 +99,11 @@ def ephemeral_storage(
     return f"{math.ceil(request / MIB)}Mi", f"{math.ceil(limit / MIB)}Mi"
 
 
+def is_small(size_bytes: int, packed: bool, k: KubernetesSettings) -> bool:
+    """A small upload's Job asks for less and counts only against max_active_jobs."""
+    return not packed and size_bytes <= k.small_upload_bytes
+
+
 def unpack_cap(k: KubernetesSettings) -> int:
     """The most a packed upload may unpack to in a Job: its spill then fits the limit."""
     room = quantity_bytes(k.tmp_size_limit) - EPHEMERAL_BASE
@@ -182,8 +187,23 @@ def storage(quantity: str) -> dict[str, str]:
     return {"ephemeral-storage": quantity}
 
 
-def _container(dataset: Dataset, k: KubernetesSettings, packed: bool) -> V1Container:
+def _resources(dataset: Dataset, k: KubernetesSettings, packed: bool) -> V1ResourceRequirements:
     request, limit = ephemeral_storage(dataset.size_bytes, k, packed)
+    if is_small(dataset.size_bytes, packed, k):
+        cpu, memory, memory_limit = (
+            k.small_cpu_request,
+            k.small_memory_request,
+            k.small_memory_limit,
+        )
+    else:
+        cpu, memory, memory_limit = k.cpu_request, k.memory_request, k.memory_limit
+    return V1ResourceRequirements(
+        requests={"cpu": cpu, "memory": memory, **storage(request)},
+        limits={"cpu": k.cpu_limit, "memory": memory_limit, **storage(limit)},
+    )
+
+
+def _container(dataset: Dataset, k: KubernetesSettings, packed: bool) -> V1Container:
     # A packed upload unpacking past what /tmp holds fails with the processor's own
     # message (MINI_PROCESSOR__MAX_DECOMPRESSED_BYTES) instead of an eviction.
     cap = [V1EnvVar(name="MINI_PROCESSOR__MAX_DECOMPRESSED_BYTES", value=str(unpack_cap(k)))]
@@ -205,10 +225,7 @@ def _container(dataset: Dataset, k: KubernetesSettings, packed: bool) -> V1Conta
             *(cap if packed else []),
             *_transforms_env(k),
         ],
-        resources=V1ResourceRequirements(
-            requests={"cpu": k.cpu_request, "memory": k.memory_request, **storage(request)},
-            limits={"cpu": k.cpu_limit, "memory": k.memory_limit, **storage(limit)},
-        ),
+        resources=_resources(dataset, k, packed),
         security_context=V1SecurityContext(
             run_as_non_root=True,
             run_as_user=k.run_as_user,

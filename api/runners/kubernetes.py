@@ -45,8 +45,17 @@ from core.sniff import container_format
 from core.storage import ObjectStore, StorageError
 
 from ..metrics import Metrics
+from ..options import PACKED_OPTION
 from . import logs
-from .k8s_job import CONTAINER, SELECTOR, belongs_to, build_job, dataset_of, job_name
+from .k8s_job import (
+    CONTAINER,
+    SELECTOR,
+    belongs_to,
+    build_job,
+    dataset_of,
+    is_small,
+    job_name,
+)
 from .k8s_status import (
     decide,
     exit_code,
@@ -59,6 +68,8 @@ from .k8s_watch import JobWatcher
 
 # Enough of an upload's start to tell gzip, zip and OLE2 (xls) by their magic bytes.
 SNIFF_HEAD_BYTES = 16
+# Queued datasets read beyond the free slots when large ones may have to wait.
+LAUNCH_LOOKAHEAD = 100
 
 log = logging.getLogger(__name__)
 
@@ -189,7 +200,8 @@ class KubernetesRunner:
         # Only queued work is launched: a processing dataset has (or is getting) a Job.
         if dataset is None or dataset.status is not Status.queued:
             return
-        if self._free_slots() == 0:
+        packed = self._packed(dataset)
+        if not self._may_start(dataset, packed):
             # Stays queued: a Job that ends, or the next poll, launches it.
             return
         # The Job (named after the dataset) is the claim: any replica following it is
@@ -201,7 +213,7 @@ class KubernetesRunner:
         dataset = self._catalog.get(dataset_id) or dataset
         name = job_name(dataset_id)
         try:
-            job = build_job(dataset, self._k, packed=self._packed(dataset))
+            job = build_job(dataset, self._k, packed=packed)
             self._batch.create_namespaced_job(
                 self._k.namespace, job, _request_timeout=REQUEST_TIMEOUT
             )
@@ -223,7 +235,11 @@ class KubernetesRunner:
 
     def _packed(self, dataset: Dataset) -> bool:
         """Whether the upload is gzip, zip or a workbook: its Job's disk is sized for
-        what it unpacks to. One ranged read of its first bytes; unknown counts as not."""
+        what it unpacks to. Recorded at upload; for a version uploaded before that was,
+        one ranged read of its first bytes (unknown counts as not)."""
+        recorded = dataset.options.get(PACKED_OPTION)
+        if isinstance(recorded, bool):
+            return recorded
         try:
             with self._store.open_seekable(self._raw_bucket, dataset.raw_key) as raw:
                 head = raw.read(SNIFF_HEAD_BYTES)
@@ -232,20 +248,51 @@ class KubernetesRunner:
             return False
         return container_format(head) is not None
 
-    def _free_slots(self) -> int | None:
-        """How many more Jobs may start now; None: no cap."""
-        cap = self._k.max_active_jobs
-        if not cap:
-            return None
-        return max(0, cap - len(self._catalog.with_status([Status.processing])))
+    def _capped(self) -> bool:
+        return bool(self._k.max_active_jobs or self._k.max_active_large_jobs)
+
+    def _large(self, dataset: Dataset, packed: bool | None = None) -> bool:
+        if packed is None:
+            # Counting Jobs already running: only what the catalog recorded, no reads.
+            packed = dataset.options.get(PACKED_OPTION) is True
+        return not is_small(dataset.size_bytes, packed, self._k)
+
+    def _may_start(self, dataset: Dataset, packed: bool) -> bool:
+        """Whether a Job for `dataset` fits the caps (max_active_jobs, and
+        max_active_large_jobs for an upload that is not small) now."""
+        if not self._capped():
+            return True
+        running = self._catalog.with_status([Status.processing])
+        cap, large_cap = self._k.max_active_jobs, self._k.max_active_large_jobs
+        if cap and len(running) >= cap:
+            return False
+        if large_cap and self._large(dataset, packed):
+            return sum(1 for d in running if self._large(d)) < large_cap
+        return True
 
     def _launch_waiting(self) -> None:
-        """Submit the oldest queued datasets, as many as there are free slots."""
-        free = self._free_slots()
+        """Submit the oldest queued datasets that fit the caps now. Large uploads over
+        their own cap stay queued without holding up the small ones behind them."""
+        if not self._capped():
+            return
+        running = self._catalog.with_status([Status.processing])
+        cap, large_cap = self._k.max_active_jobs, self._k.max_active_large_jobs
+        free = max(0, cap - len(running)) if cap else LAUNCH_LOOKAHEAD
+        large_free = max(0, large_cap - sum(1 for d in running if self._large(d)))
         if free == 0:
             return
-        for dataset in self._catalog.with_status([Status.queued], limit=free):
+        # With a large cap, read a little past the free slots: the oldest may be large
+        # ones that must wait.
+        ahead = LAUNCH_LOOKAHEAD if large_cap else 0
+        for dataset in self._catalog.with_status([Status.queued], limit=free + ahead):
+            if large_cap and self._large(dataset):
+                if large_free == 0:
+                    continue
+                large_free -= 1
             self.submit(dataset.id)
+            free -= 1
+            if free == 0:
+                return
 
     def _create_failed(self, dataset: Dataset, exc: ApiException) -> None:
         name = job_name(dataset.id)

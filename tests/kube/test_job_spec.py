@@ -15,6 +15,7 @@ from api.runners.k8s_job import (
     build_job,
     dataset_of,
     ephemeral_storage,
+    is_small,
     job_name,
     unpack_cap,
 )
@@ -65,6 +66,9 @@ SETTINGS = KubernetesSettings(
     memory_request="128Mi",
     cpu_limit="1",
     memory_limit="1Gi",
+    # Every upload here is large, unless a test says otherwise (small uploads' sizing
+    # has its own test).
+    small_upload_bytes=0,
     tmp_size_limit="3Gi",
     run_as_user=4242,
     node_selector={"disk": "ssd"},
@@ -318,3 +322,30 @@ def test_a_packed_upload_gets_the_ceiling_and_an_unpack_cap() -> None:
     assert container.resources.limits["ephemeral-storage"] == "12288Mi"
     plain = build_job(ds, settings).spec.template.spec.containers[0]  # type: ignore[union-attr]
     assert "MINI_PROCESSOR__MAX_DECOMPRESSED_BYTES" not in {e.name for e in plain.env}
+
+
+def test_a_small_upload_asks_for_less_and_a_packed_one_never_counts_as_small() -> None:
+    settings = SETTINGS.model_copy(
+        update={
+            "small_upload_bytes": 4 * 2**20,
+            "small_cpu_request": "50m",
+            "small_memory_request": "200Mi",
+            "small_memory_limit": "512Mi",
+        }
+    )
+
+    def resources(size: int, packed: bool = False) -> dict[str, dict[str, str]]:
+        ds = dataclasses.replace(dataset(), size_bytes=size)
+        container = build_job(ds, settings, packed=packed).spec.template.spec.containers[0]  # type: ignore[union-attr]
+        wire: dict[str, dict[str, str]] = client.ApiClient().sanitize_for_serialization(
+            container.resources
+        )
+        return wire
+
+    small = resources(4 * 2**20)
+    assert small["requests"]["cpu"] == "50m" and small["requests"]["memory"] == "200Mi"
+    assert small["limits"]["memory"] == "512Mi" and small["limits"]["cpu"] == "1"
+    for large in (resources(4 * 2**20 + 1), resources(1000, packed=True)):
+        assert large["requests"]["cpu"] == "100m" and large["requests"]["memory"] == "128Mi"
+        assert large["limits"]["memory"] == "1Gi"
+    assert is_small(4 * 2**20, False, settings) and not is_small(10, True, settings)

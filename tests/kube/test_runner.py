@@ -7,6 +7,7 @@ executor; processors write to SeaweedFS; the API's watcher records the results.
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from pathlib import Path
 
@@ -285,6 +286,9 @@ def test_a_gzip_upload_gets_a_job_sized_for_what_it_unpacks_to(
         assert job is not None and job.spec is not None
         container = job.spec.template.spec.containers[0]  # type: ignore[union-attr]
         envs[dataset_id] = {e.name for e in container.env or []}
+        # Recorded at upload from the first bytes, passed on with the options.
+        options = json.loads(container.command[container.command.index("--options") + 1])
+        assert options["packed"] is (dataset_id == packed)
         limit = container.resources.limits["ephemeral-storage"]
         if dataset_id == packed:
             assert limit == job.spec.template.spec.volumes[0].empty_dir.size_limit  # type: ignore[union-attr]

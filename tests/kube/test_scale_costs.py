@@ -10,6 +10,7 @@ from typing import Any
 
 from kubernetes import client
 
+from api.options import PACKED_OPTION
 from api.runners.k8s_job import job_name, labels
 from api.runners.kubernetes import KubernetesRunner
 from core import keys
@@ -39,11 +40,13 @@ class CountingCatalog:
         return counted
 
 
-def _runner(tmp_path: Path, max_active_jobs: int = 0) -> tuple[KubernetesRunner, CountingCatalog]:
-    settings = Settings(
-        data_dir=tmp_path,
-        runner=RunnerSettings(kubernetes=KubernetesSettings(max_active_jobs=max_active_jobs)),
+def _runner(
+    tmp_path: Path, max_active_jobs: int = 0, max_active_large_jobs: int = 0
+) -> tuple[KubernetesRunner, CountingCatalog]:
+    caps = KubernetesSettings(
+        max_active_jobs=max_active_jobs, max_active_large_jobs=max_active_large_jobs
     )
+    settings = Settings(data_dir=tmp_path, runner=RunnerSettings(kubernetes=caps))
     inner = SqlCatalog.from_url(f"sqlite:///{tmp_path / 'catalog.sqlite3'}")
     inner.create_schema()
     catalog = CountingCatalog(inner)
@@ -51,16 +54,24 @@ def _runner(tmp_path: Path, max_active_jobs: int = 0) -> tuple[KubernetesRunner,
     return runner, catalog
 
 
-def _add(catalog: CountingCatalog, status: Status = Status.queued) -> str:
+def _add(
+    catalog: CountingCatalog,
+    status: Status = Status.queued,
+    size_bytes: int = 1,
+    packed: bool = False,
+) -> str:
     dataset_id = new_dataset_id()
     catalog.inner.add(
         dataset_id=dataset_id,
         filename="a.csv",
         raw_key=keys.raw_key(dataset_id),
         sha256="0" * 64,
-        size_bytes=1,
+        size_bytes=size_bytes,
         name=f"n-{dataset_id}",
+        options={PACKED_OPTION: packed},
     )
+    if status is Status.processing:
+        catalog.inner.mark_processing(dataset_id)
     if status is Status.ready:
         catalog.inner.mark_processing(dataset_id)
         catalog.inner.mark_ready(dataset_id, rows_in=1, rows_out=1, rows_rejected=0)
@@ -116,3 +127,44 @@ def test_a_finished_job_reads_only_as_many_queued_datasets_as_slots_are_free(
     runner._launch_waiting()
     assert catalog.rows_read <= 3
     assert sorted(runner._pending) == sorted(backlog[:3])
+
+
+LARGE = 64 * 2**20
+
+
+def test_large_uploads_over_their_cap_wait_without_holding_up_small_ones(
+    tmp_path: Path,
+) -> None:
+    """MAX_ACTIVE_LARGE_JOBS: the oldest queued uploads are large (or packed) and one
+    large Job already runs at a cap of 1; the small ones behind them take the free slots."""
+    runner, catalog = _runner(tmp_path, max_active_jobs=4, max_active_large_jobs=1)
+    _add(catalog, Status.processing, size_bytes=LARGE)
+    large = [_add(catalog, size_bytes=LARGE), _add(catalog, packed=True)]
+    small = [_add(catalog) for _ in range(5)]
+    runner._launch_waiting()
+    assert sorted(runner._pending) == sorted(small[:3])
+    for dataset_id in large:
+        dataset = catalog.inner.get(dataset_id)
+        assert dataset is not None
+        assert not runner._may_start(dataset, runner._packed(dataset))
+
+
+def test_a_free_large_slot_goes_to_the_oldest_large_upload(tmp_path: Path) -> None:
+    runner, catalog = _runner(tmp_path, max_active_jobs=4, max_active_large_jobs=2)
+    _add(catalog, Status.processing, size_bytes=LARGE)
+    first, second = _add(catalog, size_bytes=LARGE), _add(catalog, size_bytes=LARGE)
+    tiny = _add(catalog)
+    runner._launch_waiting()
+    assert sorted(runner._pending) == sorted([first, tiny])
+    assert second not in runner._pending
+    dataset = catalog.inner.get(tiny)
+    assert dataset is not None and runner._may_start(dataset, packed=False)
+
+
+def test_the_packed_verdict_recorded_at_upload_spares_the_read(tmp_path: Path) -> None:
+    runner, catalog = _runner(tmp_path)
+    for packed in (True, False):
+        dataset = catalog.inner.get(_add(catalog, packed=packed))
+        assert dataset is not None
+        # No raw object exists: a read would find nothing and answer False.
+        assert runner._packed(dataset) is packed
