@@ -621,7 +621,9 @@ def test_options_from_reads_the_baseline_and_ignores_unknown_keys(tmp_path: Path
         read_report=read,
     )
     assert options.on_schema_change == "allow"
-    assert options.baseline == Baseline(4, (BaselineColumn("a", "int", "int64"),), V1_ID)
+    assert options.baseline == Baseline(
+        4, (BaselineColumn("a", "int", "int64"),), V1_ID, served=("a",)
+    )
     assert asked == [V1_ID]
     assert options_from({}).baseline is None
     assert options_from({}).on_schema_change == "pin"
