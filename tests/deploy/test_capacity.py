@@ -33,13 +33,17 @@ def runner_settings(rendered: list[Manifest]) -> KubernetesSettings:
 
 def biggest_upload_job(rendered: list[Manifest]) -> Manifest:
     data = find(rendered, "ConfigMap", "mini-config")["data"]
+    return upload_job(rendered, int(data["MINI_MAX_UPLOAD_BYTES"]))
+
+
+def upload_job(rendered: list[Manifest], size_bytes: int) -> Manifest:
     dataset_id = new_dataset_id()
     dataset = Dataset(
         id=dataset_id,
         filename="big.csv",
         raw_key=f"{dataset_id}/source.csv",
         sha256="0" * 64,
-        size_bytes=int(data["MINI_MAX_UPLOAD_BYTES"]),
+        size_bytes=size_bytes,
         status=Status.queued,
         error=None,
         options={},
@@ -69,9 +73,15 @@ def at_once(rendered: list[Manifest]) -> list[tuple[str, Manifest]]:
         ("CronJob", "mini-reconciler"),
     ):
         pods.append((name, pod_template(find(rendered, kind, name))))
-    cap = runner_settings(rendered).max_active_jobs
+    k = runner_settings(rendered)
+    cap, large = k.max_active_jobs, k.max_active_large_jobs
     assert cap > 0, "MicroK8s gets a cap on concurrent Jobs"
-    pods += [("processor", biggest_upload_job(rendered)["spec"]["template"])] * cap
+    assert 0 < large <= cap, "and a cap on the Jobs of uploads that are not small"
+    # The most the caps let run at once: `large` Jobs of the biggest upload, the rest
+    # of the biggest small one.
+    pods += [("processor", biggest_upload_job(rendered)["spec"]["template"])] * large
+    small = upload_job(rendered, k.small_upload_bytes)["spec"]["template"]
+    pods += [("small processor", small)] * (cap - large)
     return pods
 
 
@@ -84,7 +94,7 @@ def pod_total(template: Manifest, bound: str, key: str) -> float:
     return max([main, *init])
 
 
-def test_the_quota_holds_every_pod_at_once_with_max_active_jobs_of_the_biggest_upload(
+def test_the_quota_holds_every_pod_the_job_caps_let_run_at_once(
     rendered: list[Manifest],
 ) -> None:
     quota = find(rendered, "ResourceQuota", "mini-pipeline")["spec"]["hard"]
