@@ -94,3 +94,21 @@ def run_csv(tmp_path: Path) -> Callable[..., Result]:
         return Result(report, rows, out, len(streams), streams)
 
     return run
+
+
+def cold_run_upload(tmp_path: Path, body: bytes) -> tuple[str, dict[str, str]]:
+    """An upload on a local store under `tmp_path`, and the environment of a cold
+    `python -m processor run --dataset-id ID` that reads it without the catalog."""
+    import os
+    import uuid
+
+    from core import keys
+
+    dataset_id = uuid.uuid4().hex
+    raw = tmp_path / "objects" / "raw" / keys.raw_key(dataset_id)
+    raw.parent.mkdir(parents=True)
+    raw.write_bytes(body)
+    (tmp_path / "objects" / "processed").mkdir(exist_ok=True)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MINI_")}
+    env |= {"MINI_DATA_DIR": str(tmp_path), "MINI_PROCESSOR__UPDATE_CATALOG": "false"}
+    return dataset_id, env

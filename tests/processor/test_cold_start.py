@@ -3,26 +3,20 @@ its start is most of a small file's time, so what it must not load is checked he
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
-import uuid
 from pathlib import Path
 
 from core import keys
+
+from .conftest import cold_run_upload
 
 ROOT = Path(__file__).resolve().parents[2]
 TINY = b"id,name,amount,day,flag\n1,a,1.5,5 Mar 2024,yes\n2,b,2.5,1. M\xc3\xa4rz 2024,no\n"
 
 
 def test_a_run_imports_neither_pandas_nor_the_catalog(tmp_path: Path) -> None:
-    dataset_id = uuid.uuid4().hex
-    raw = tmp_path / "objects" / "raw" / keys.raw_key(dataset_id)
-    raw.parent.mkdir(parents=True)
-    raw.write_bytes(TINY)
-    (tmp_path / "objects" / "processed").mkdir()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MINI_")}
-    env |= {"MINI_DATA_DIR": str(tmp_path), "MINI_PROCESSOR__UPDATE_CATALOG": "false"}
+    dataset_id, env = cold_run_upload(tmp_path, TINY)
     done = subprocess.run(
         [sys.executable, "-X", "importtime", "-m", "processor", "run", "--dataset-id", dataset_id],
         cwd=ROOT,

@@ -648,9 +648,7 @@ def test_group_store_budget_counts_what_python_really_spends(tmp_path: Path) -> 
     tracemalloc.start()
     for i in range(60_000):
         store.open_group(i, 2, key(i))
-    own = tracemalloc.take_snapshot().filter_traces(
-        [tracemalloc.Filter(True, dedup.__file__)]
-    )
+    own = tracemalloc.take_snapshot().filter_traces([tracemalloc.Filter(True, dedup.__file__)])
     held = sum(stat.size for stat in own.statistics("filename"))
     tracemalloc.stop()
     assert store.spilled_groups > 0

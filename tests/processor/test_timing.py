@@ -6,30 +6,19 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
-import uuid
 from pathlib import Path
 
-from core import keys
+from .conftest import cold_run_upload
 
 ROOT = Path(__file__).resolve().parents[2]
 TINY = b"id;name;score\n1;alpha;1.5\n2;beta;2.5\n3;gamma;3.5\n"
 
 
 def test_a_cold_run_reports_its_phases_cpu_and_age(tmp_path: Path) -> None:
-    dataset_id = uuid.uuid4().hex
-    raw = tmp_path / "objects" / "raw" / keys.raw_key(dataset_id)
-    raw.parent.mkdir(parents=True)
-    raw.write_bytes(TINY)
-    (tmp_path / "objects" / "processed").mkdir()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MINI_")}
-    env |= {
-        "MINI_DATA_DIR": str(tmp_path),
-        "MINI_PROCESSOR__UPDATE_CATALOG": "false",
-        "MINI_LOG_FORMAT": "json",
-    }
+    dataset_id, env = cold_run_upload(tmp_path, TINY)
+    env["MINI_LOG_FORMAT"] = "json"
     done = subprocess.run(
         [sys.executable, "-m", "processor", "run", "--dataset-id", dataset_id],
         cwd=ROOT,
