@@ -186,22 +186,21 @@ def test_processor_image_turns_a_csv_into_parquet_as_uid_10001_on_a_read_only_ro
     assert errno == "30", "EROFS: the root filesystem is read-only"
 
 
-def test_processor_image_compiles_nothing_at_a_start(
-    containerd: tuple[Containerd, dict[str, str]],
+@pytest.mark.parametrize(
+    ("image", "imports"),
+    [
+        ("processor", "import processor.__main__, core.storage.s3"),
+        ("api", "import api.main, api.runners.kubernetes, core.storage.s3, core.catalog"),
+    ],
+)
+def test_image_compiles_nothing_at_a_start(
+    containerd: tuple[Containerd, dict[str, str]], image: str, imports: str
 ) -> None:
-    """Every module a run imports comes from a .pyc that Python takes as is: the root is
-    read-only, so a stale one (pip's record mtimes, which the layers round) would be
-    compiled again at every pod's start (issue 14; Dockerfile.processor's compileall)."""
+    """Every module a start imports comes from a .pyc that Python takes as is: the root
+    is read-only, so a stale one (pip's record mtimes, which the layers round) would be
+    compiled again at every pod's start (issue 14; the Dockerfiles' compileall)."""
     ctrd, refs = containerd
-    result = run_in(
-        ctrd,
-        refs["processor"],
-        "processor-pyc",
-        "python",
-        "-v",
-        "-c",
-        "import processor.__main__, core.storage.s3",
-    )
+    result = run_in(ctrd, refs[image], f"{image}-pyc", "python", "-v", "-c", imports)
     assert result.returncode == 0, result.stderr.decode()[-2000:]
     lines = result.stderr.decode().splitlines()
     loaded = [line for line in lines if line.startswith("# code object from ")]
