@@ -271,28 +271,29 @@ class KubernetesRunner:
         return True
 
     def _launch_waiting(self) -> None:
-        """Submit the oldest queued datasets that fit the caps now. Large uploads over
-        their own cap stay queued without holding up the small ones behind them."""
-        if not self._capped():
-            return
-        running = self._catalog.with_status([Status.processing])
+        """Submit the oldest queued datasets that fit the caps now (every queued one
+        without caps: a launch that was lost, or a dataset the reconciler re-queued).
+        Large uploads over their own cap stay queued without holding up the small ones
+        behind them."""
         cap, large_cap = self._k.max_active_jobs, self._k.max_active_large_jobs
-        free = max(0, cap - len(running)) if cap else LAUNCH_LOOKAHEAD
-        large_free = max(0, large_cap - sum(1 for d in running if self._large(d)))
+        running = self._catalog.with_status([Status.processing]) if self._capped() else []
+        free = max(0, cap - len(running)) if cap else None  # None: no cap on the count
         if free == 0:
             return
+        large_free = max(0, large_cap - sum(1 for d in running if self._large(d)))
         # With a large cap, read a little past the free slots: the oldest may be large
         # ones that must wait.
-        ahead = LAUNCH_LOOKAHEAD if large_cap else 0
-        for dataset in self._catalog.with_status([Status.queued], limit=free + ahead):
+        limit = None if free is None else free + (LAUNCH_LOOKAHEAD if large_cap else 0)
+        for dataset in self._catalog.with_status([Status.queued], limit=limit):
             if large_cap and self._large(dataset):
                 if large_free == 0:
                     continue
                 large_free -= 1
             self.submit(dataset.id)
-            free -= 1
-            if free == 0:
-                return
+            if free is not None:
+                free -= 1
+                if free == 0:
+                    return
 
     def _create_failed(self, dataset: Dataset, exc: ApiException) -> None:
         name = job_name(dataset.id)

@@ -168,3 +168,21 @@ def test_the_packed_verdict_recorded_at_upload_spares_the_read(tmp_path: Path) -
         assert dataset is not None
         # No raw object exists: a read would find nothing and answer False.
         assert runner._packed(dataset) is packed
+
+
+def test_without_caps_every_queued_dataset_is_submitted(tmp_path: Path) -> None:
+    """A lost launch, or a dataset the reconciler re-queued, starts at the next poll."""
+    runner, catalog = _runner(tmp_path)
+    queued = [_add(catalog) for _ in range(5)] + [_add(catalog, size_bytes=LARGE)]
+    runner._launch_waiting()
+    assert sorted(runner._pending) == sorted(queued)
+
+
+def test_a_large_cap_alone_holds_only_the_large_ones(tmp_path: Path) -> None:
+    runner, catalog = _runner(tmp_path, max_active_large_jobs=1)
+    _add(catalog, Status.processing, size_bytes=LARGE)
+    large = _add(catalog, size_bytes=LARGE)
+    small = [_add(catalog) for _ in range(3)]
+    runner._launch_waiting()
+    assert sorted(runner._pending) == sorted(small)
+    assert large not in runner._pending
