@@ -12,8 +12,10 @@ import csv
 import io
 import json
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pyarrow.parquet as pq
@@ -261,31 +263,40 @@ def test_every_endpoint_answers_about_one_version(
     CHECKS[endpoint](client, family, how, family.expected(how))
 
 
-def test_the_stable_url_moves_only_to_a_ready_version(family: Family, client: httpx.Client) -> None:
-    # A queued third version (no runner picks it up) changes nothing the name serves.
+@contextmanager
+def queued_third_version(family: Family, dataset_id: str) -> Iterator[Any]:
+    """A third version of euro recorded queued (no runner picks it up); the catalog.
+    Given up and deleted after."""
     from core import keys
     from tests.api.conftest import catalog_of
 
     catalog = catalog_of(family.server)
-    pending = "f" * 32
     catalog.add(
-        dataset_id=pending,
+        dataset_id=dataset_id,
         filename="p.csv",
-        raw_key=keys.raw_key(pending),
+        raw_key=keys.raw_key(dataset_id),
         sha256="0" * 64,
         size_bytes=1,
         name="euro",
     )
     try:
+        yield catalog
+    finally:
+        found = catalog.get(dataset_id)
+        if found is not None and not found.is_final:
+            catalog.mark_failed(dataset_id, "given up by the test")
+        catalog.delete(dataset_id)
+
+
+def test_the_stable_url_moves_only_to_a_ready_version(family: Family, client: httpx.Client) -> None:
+    # A queued third version changes nothing the name serves.
+    with queued_third_version(family, "f" * 32):
         r = client.get("/datasets/euro")
         _names_version(r, family.v2)
         status = client.get("/datasets/euro/status").json()
         assert status["version"] == 2 and status["latest_version"]["version"] == 3
         r = client.get("/datasets/euro/report?version=3")
         assert r.status_code == 202 and r.headers["x-dataset-version"] == "3"
-    finally:
-        catalog.mark_failed(pending, "given up by the test")
-        catalog.delete(pending)
 
 
 def test_the_list_has_one_entry_per_dataset(family: Family, client: httpx.Client) -> None:
@@ -323,20 +334,8 @@ STATE_ANSWERS = {
 
 
 def test_every_endpoint_answers_a_state_the_same_way(family: Family, client: httpx.Client) -> None:
-    from core import keys
-    from tests.api.conftest import catalog_of
-
-    catalog = catalog_of(family.server)
     pending = "e" * 32
-    catalog.add(
-        dataset_id=pending,
-        filename="p.csv",
-        raw_key=keys.raw_key(pending),
-        sha256="0" * 64,
-        size_bytes=1,
-        name="euro",
-    )
-    try:
+    with queued_third_version(family, pending) as catalog:
         for state in (0, 1):
             for suffix, answers in STATE_ANSWERS.items():
                 r = client.get(f"/datasets/euro{suffix}?version=3")
@@ -355,7 +354,3 @@ def test_every_endpoint_answers_a_state_the_same_way(family: Family, client: htt
                 catalog.mark_failed(pending, "given up by the test")
         # The stable URL never moved off version 2.
         assert client.get("/datasets/euro").headers["x-dataset-version"] == "2"
-    finally:
-        if not catalog.get(pending).is_final:  # type: ignore[union-attr]
-            catalog.mark_failed(pending, "given up by the test")
-        catalog.delete(pending)
