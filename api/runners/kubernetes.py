@@ -248,44 +248,44 @@ class KubernetesRunner:
             return False
         return container_format(head) is not None
 
-    def _capped(self) -> bool:
-        return bool(self._k.max_active_jobs or self._k.max_active_large_jobs)
-
     def _large(self, dataset: Dataset, packed: bool | None = None) -> bool:
         if packed is None:
             # Counting Jobs already running: only what the catalog recorded, no reads.
             packed = dataset.options.get(PACKED_OPTION) is True
         return not is_small(dataset.size_bytes, packed, self._k)
 
-    def _may_start(self, dataset: Dataset, packed: bool) -> bool:
-        """Whether a Job for `dataset` fits the caps (max_active_jobs, and
-        max_active_large_jobs for an upload that is not small) now."""
-        if not self._capped():
-            return True
-        running = self._catalog.with_status([Status.processing])
+    def _room(self) -> tuple[int | None, int | None]:
+        """Jobs that may start now under max_active_jobs, and of them for uploads that
+        are not small under max_active_large_jobs; None where there is no cap."""
         cap, large_cap = self._k.max_active_jobs, self._k.max_active_large_jobs
-        if cap and len(running) >= cap:
+        if not (cap or large_cap):
+            return None, None
+        running = self._catalog.with_status([Status.processing])
+        free = max(0, cap - len(running)) if cap else None
+        large = sum(1 for d in running if self._large(d)) if large_cap else 0
+        return free, max(0, large_cap - large) if large_cap else None
+
+    def _may_start(self, dataset: Dataset, packed: bool) -> bool:
+        """Whether a Job for `dataset` fits the caps now."""
+        free, large_free = self._room()
+        if free == 0:
             return False
-        if large_cap and self._large(dataset, packed):
-            return sum(1 for d in running if self._large(d)) < large_cap
-        return True
+        return large_free is None or large_free > 0 or not self._large(dataset, packed)
 
     def _launch_waiting(self) -> None:
         """Submit the oldest queued datasets that fit the caps now (every queued one
         without caps: a launch that was lost, or a dataset the reconciler re-queued).
         Large uploads over their own cap stay queued without holding up the small ones
         behind them."""
-        cap, large_cap = self._k.max_active_jobs, self._k.max_active_large_jobs
-        running = self._catalog.with_status([Status.processing]) if self._capped() else []
-        free = max(0, cap - len(running)) if cap else None  # None: no cap on the count
+        free, large_free = self._room()
         if free == 0:
             return
-        large_free = max(0, large_cap - sum(1 for d in running if self._large(d)))
         # With a large cap, read a little past the free slots: the oldest may be large
         # ones that must wait.
-        limit = None if free is None else free + (LAUNCH_LOOKAHEAD if large_cap else 0)
+        ahead = LAUNCH_LOOKAHEAD if large_free is not None else 0
+        limit = None if free is None else free + ahead
         for dataset in self._catalog.with_status([Status.queued], limit=limit):
-            if large_cap and self._large(dataset):
+            if large_free is not None and self._large(dataset):
                 if large_free == 0:
                     continue
                 large_free -= 1
